@@ -1,0 +1,177 @@
+//! Avro bodies back into our records, for data written with exactly the
+//! reader's schema. Other writer schemas are resolved first (see `mod.rs`).
+
+use super::CodecError;
+use super::wire::Reader;
+use crate::records::{
+    Delete, EdgeRef, EdgeUpsert, Element, GraphChange, NodeRef, NodeUpsert, Observation,
+    Relationship, ScopeRef, SyncBarrier, SyncMarker, SyncStatus, TopicCount, Touch,
+};
+use crate::registry::{PropertyType, RelType, ResourceDef, ResourceKind};
+use crate::value::{Properties, Value};
+
+fn scope(r: &mut Reader<'_>) -> Result<(ScopeRef, i64), CodecError> {
+    let source = r.string("source")?;
+    let scope = r.string("scope")?;
+    let epoch = r.long("epoch")?;
+    Ok((ScopeRef { source, scope }, epoch))
+}
+
+fn typed(r: &mut Reader<'_>, ty: PropertyType, field: &'static str) -> Result<Value, CodecError> {
+    Ok(match ty {
+        PropertyType::Bool => Value::Bool(r.bool(field)?),
+        PropertyType::Long => Value::Long(r.long(field)?),
+        PropertyType::Double => Value::Double(r.double(field)?),
+        PropertyType::String => Value::String(r.string(field)?),
+        PropertyType::StringList => {
+            let mut list = Vec::new();
+            r.blocks(field, |r| {
+                list.push(r.string(field)?);
+                Ok(())
+            })?;
+            Value::StringList(list)
+        }
+    })
+}
+
+fn value(r: &mut Reader<'_>, field: &'static str) -> Result<Value, CodecError> {
+    const BRANCHES: [Option<PropertyType>; 6] = [
+        None,
+        Some(PropertyType::Bool),
+        Some(PropertyType::Long),
+        Some(PropertyType::Double),
+        Some(PropertyType::String),
+        Some(PropertyType::StringList),
+    ];
+    match BRANCHES[r.branch(field, BRANCHES.len())?] {
+        None => Ok(Value::Null),
+        Some(ty) => typed(r, ty, field),
+    }
+}
+
+fn map(r: &mut Reader<'_>, field: &'static str) -> Result<Properties, CodecError> {
+    let mut props = Properties::new();
+    r.blocks(field, |r| {
+        let key = r.string(field)?;
+        let v = value(r, field)?;
+        props.insert(key, v);
+        Ok(())
+    })?;
+    Ok(props)
+}
+
+fn parsed<T: std::str::FromStr<Err = crate::registry::UnknownName>>(s: &str) -> Result<T, CodecError> {
+    s.parse::<T>().map_err(CodecError::from)
+}
+
+fn relationship(r: &mut Reader<'_>, def: &ResourceDef) -> Result<Relationship, CodecError> {
+    let rel_type: RelType = parsed(r.str("relationships.type")?)?;
+    if def.relationship(rel_type).is_none() {
+        return Err(CodecError::invalid("relationships.type", format!("{} does not declare {rel_type}", def.label)));
+    }
+    let target_id = r.string("relationships.target_id")?;
+    let properties = map(r, "relationships.properties")?;
+    Ok(Relationship { rel_type, target_id, properties })
+}
+
+pub fn observation(r: &mut Reader<'_>, def: &ResourceDef) -> Result<Observation, CodecError> {
+    let (scope, epoch) = scope(r)?;
+    let observed_at = r.long("observed_at")?;
+    let kind: ResourceKind = parsed(r.str("resource_type")?)?;
+    if kind != def.kind {
+        return Err(CodecError::invalid("resource_type", format!("{kind} in a {} record", def.label)));
+    }
+    let id = r.string("id")?;
+    let mut properties = Properties::new();
+    for p in def.properties {
+        if r.branch(p.name, 2)? == 1 {
+            properties.insert(p.name.to_owned(), typed(r, p.ty, p.name)?);
+        }
+    }
+    let mut relationships = Vec::new();
+    r.blocks("relationships", |r| {
+        relationships.push(relationship(r, def)?);
+        Ok(())
+    })?;
+    Ok(Observation { scope, epoch, observed_at, kind, id, properties, relationships })
+}
+
+fn status(r: &mut Reader<'_>) -> Result<SyncStatus, CodecError> {
+    Ok(SyncStatus::ALL[r.branch("status", SyncStatus::ALL.len())?])
+}
+
+fn reason(r: &mut Reader<'_>) -> Result<Option<String>, CodecError> {
+    match r.branch("reason", 2)? {
+        0 => Ok(None),
+        _ => r.string("reason").map(Some),
+    }
+}
+
+pub fn sync_marker(r: &mut Reader<'_>) -> Result<SyncMarker, CodecError> {
+    let (scope, epoch) = scope(r)?;
+    let status = status(r)?;
+    let reason = reason(r)?;
+    let mut counts = Vec::new();
+    r.blocks("counts", |r| {
+        counts.push(TopicCount {
+            topic: r.string("counts.topic")?,
+            partition: r.int("counts.partition")?,
+            count: r.long("counts.count")?,
+        });
+        Ok(())
+    })?;
+    let emitted_at = r.long("emitted_at")?;
+    Ok(SyncMarker { scope, epoch, status, reason, counts, emitted_at })
+}
+
+fn node_ref(r: &mut Reader<'_>) -> Result<NodeRef, CodecError> {
+    let kind = ResourceKind::from_label(r.str("label")?)?;
+    Ok(NodeRef { kind, id: r.string("id")? })
+}
+
+fn edge_ref(r: &mut Reader<'_>) -> Result<EdgeRef, CodecError> {
+    let rel_type = parsed(r.str("edge.type")?)?;
+    Ok(EdgeRef { rel_type, from: node_ref(r)?, to: node_ref(r)? })
+}
+
+fn element(r: &mut Reader<'_>) -> Result<Element, CodecError> {
+    match r.branch("element", 2)? {
+        0 => node_ref(r).map(Element::Node),
+        _ => edge_ref(r).map(Element::Edge),
+    }
+}
+
+pub fn graph_change(r: &mut Reader<'_>) -> Result<GraphChange, CodecError> {
+    Ok(match r.branch("change", 5)? {
+        0 => {
+            let node = node_ref(r)?;
+            let (scope, epoch) = scope(r)?;
+            let observed_at = r.long("observed_at")?;
+            let properties = map(r, "properties")?;
+            GraphChange::NodeUpsert(NodeUpsert { node, scope, epoch, observed_at, properties })
+        }
+        1 => {
+            let edge = edge_ref(r)?;
+            let (scope, epoch) = scope(r)?;
+            let observed_at = r.long("observed_at")?;
+            let properties = map(r, "properties")?;
+            GraphChange::EdgeUpsert(EdgeUpsert { edge, scope, epoch, observed_at, properties })
+        }
+        2 => {
+            let element = element(r)?;
+            let (scope, epoch) = scope(r)?;
+            GraphChange::Touch(Touch { element, scope, epoch })
+        }
+        3 => {
+            let element = element(r)?;
+            let (scope, epoch) = scope(r)?;
+            GraphChange::Delete(Delete { element, scope, epoch })
+        }
+        _ => {
+            let (scope, epoch) = scope(r)?;
+            let status = status(r)?;
+            let reason = reason(r)?;
+            GraphChange::SyncBarrier(SyncBarrier { scope, epoch, status, reason })
+        }
+    })
+}

@@ -1,0 +1,183 @@
+//! Avro bodies of our records, written straight from the Rust types. The
+//! field order follows `schema.rs`; tests decode these bytes with
+//! apache-avro and fastavro against the generated schemas.
+
+use super::CodecError;
+use super::wire::{put_block, put_bool, put_double, put_long, put_str};
+use crate::records::{Element, GraphChange, Observation, ScopeRef, SyncMarker, SyncStatus};
+use crate::registry::ResourceDef;
+use crate::value::{Properties, Value};
+
+fn put_scope(buf: &mut Vec<u8>, scope: &ScopeRef, epoch: i64) {
+    put_str(buf, &scope.source);
+    put_str(buf, &scope.scope);
+    put_long(buf, epoch);
+}
+
+/// A value whose type the schema fixes (no union branch).
+fn put_typed(buf: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => {}
+        Value::Bool(b) => put_bool(buf, *b),
+        Value::Long(n) => put_long(buf, *n),
+        Value::Double(d) => put_double(buf, *d),
+        Value::String(s) => put_str(buf, s),
+        Value::StringList(l) => put_block(buf, l.iter(), |b, s| put_str(b, s)),
+    }
+}
+
+/// A value in the free-form union; branch order as in `schema::value_union`.
+fn put_value(buf: &mut Vec<u8>, v: &Value) {
+    let branch = match v {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Long(_) => 2,
+        Value::Double(_) => 3,
+        Value::String(_) => 4,
+        Value::StringList(_) => 5,
+    };
+    put_long(buf, branch);
+    put_typed(buf, v);
+}
+
+fn put_map(buf: &mut Vec<u8>, props: &Properties) {
+    put_block(buf, props.iter(), |b, (k, v)| {
+        put_str(b, k);
+        put_value(b, v);
+    });
+}
+
+fn put_status(buf: &mut Vec<u8>, status: SyncStatus) {
+    let i = SyncStatus::ALL.iter().position(|s| *s == status).unwrap_or_default();
+    put_long(buf, i as i64);
+}
+
+fn put_reason(buf: &mut Vec<u8>, reason: Option<&str>) {
+    match reason {
+        None => put_long(buf, 0),
+        Some(r) => {
+            put_long(buf, 1);
+            put_str(buf, r);
+        }
+    }
+}
+
+/// Checks every property and relationship against `def`, so nothing
+/// undeclared or mistyped leaves a collector.
+fn check_observation(obs: &Observation, def: &ResourceDef) -> Result<(), CodecError> {
+    for (name, value) in &obs.properties {
+        let (_, p) = def.property(name).ok_or_else(|| CodecError::Encode {
+            field: name.clone(),
+            reason: format!("not a property of {}", def.label),
+        })?;
+        if value.ty().is_some_and(|ty| ty != p.ty) {
+            return Err(CodecError::Encode {
+                field: name.clone(),
+                reason: format!("expected {}, got {}", p.ty.avro_name(), value.type_name()),
+            });
+        }
+    }
+    for rel in &obs.relationships {
+        if def.relationship(rel.rel_type).is_none() {
+            return Err(CodecError::Encode {
+                field: rel.rel_type.as_str().to_owned(),
+                reason: format!("{} does not declare this relationship", def.label),
+            });
+        }
+    }
+    Ok(())
+}
+
+pub fn observation(buf: &mut Vec<u8>, obs: &Observation, def: &ResourceDef) -> Result<(), CodecError> {
+    check_observation(obs, def)?;
+    put_scope(buf, &obs.scope, obs.epoch);
+    put_long(buf, obs.observed_at);
+    put_str(buf, obs.kind.as_str());
+    put_str(buf, &obs.id);
+    for p in def.properties {
+        match obs.properties.get(p.name) {
+            None | Some(Value::Null) => put_long(buf, 0),
+            Some(v) => {
+                put_long(buf, 1);
+                put_typed(buf, v);
+            }
+        }
+    }
+    put_block(buf, obs.relationships.iter(), |b, rel| {
+        put_str(b, rel.rel_type.as_str());
+        put_str(b, &rel.target_id);
+        put_map(b, &rel.properties);
+    });
+    Ok(())
+}
+
+pub fn sync_marker(buf: &mut Vec<u8>, m: &SyncMarker) {
+    put_scope(buf, &m.scope, m.epoch);
+    put_status(buf, m.status);
+    put_reason(buf, m.reason.as_deref());
+    put_block(buf, m.counts.iter(), |b, c| {
+        put_str(b, &c.topic);
+        put_long(b, i64::from(c.partition));
+        put_long(b, c.count);
+    });
+    put_long(buf, m.emitted_at);
+}
+
+fn put_node_ref(buf: &mut Vec<u8>, n: &crate::records::NodeRef) {
+    put_str(buf, n.kind.label());
+    put_str(buf, &n.id);
+}
+
+fn put_edge_ref(buf: &mut Vec<u8>, e: &crate::records::EdgeRef) {
+    put_str(buf, e.rel_type.as_str());
+    put_node_ref(buf, &e.from);
+    put_node_ref(buf, &e.to);
+}
+
+fn put_element(buf: &mut Vec<u8>, e: &Element) {
+    match e {
+        Element::Node(n) => {
+            put_long(buf, 0);
+            put_node_ref(buf, n);
+        }
+        Element::Edge(e) => {
+            put_long(buf, 1);
+            put_edge_ref(buf, e);
+        }
+    }
+}
+
+pub fn graph_change(buf: &mut Vec<u8>, change: &GraphChange) {
+    match change {
+        GraphChange::NodeUpsert(c) => {
+            put_long(buf, 0);
+            put_node_ref(buf, &c.node);
+            put_scope(buf, &c.scope, c.epoch);
+            put_long(buf, c.observed_at);
+            put_map(buf, &c.properties);
+        }
+        GraphChange::EdgeUpsert(c) => {
+            put_long(buf, 1);
+            put_edge_ref(buf, &c.edge);
+            put_scope(buf, &c.scope, c.epoch);
+            put_long(buf, c.observed_at);
+            put_map(buf, &c.properties);
+        }
+        GraphChange::Touch(c) => {
+            put_long(buf, 2);
+            put_element(buf, &c.element);
+            put_scope(buf, &c.scope, c.epoch);
+        }
+        GraphChange::Delete(c) => {
+            put_long(buf, 3);
+            put_element(buf, &c.element);
+            put_scope(buf, &c.scope, c.epoch);
+        }
+        GraphChange::SyncBarrier(c) => {
+            put_long(buf, 4);
+            put_scope(buf, &c.scope, c.epoch);
+            put_status(buf, c.status);
+            put_reason(buf, c.reason.as_deref());
+        }
+    }
+}
