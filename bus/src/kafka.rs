@@ -1,0 +1,216 @@
+//! The bus over Kafka (librdkafka): an idempotent producer keyed by
+//! resource id, and group consumers that commit only what was processed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset as KOffset, TopicPartitionList};
+
+use crate::config::KafkaArgs;
+use crate::{Bus, BusError, Consumer, Delivery, Message, Offset, OutMessage, PendingDelivery, TopicSpec};
+
+/// Faults a retry can outlive: the broker away, slow or electing a leader.
+fn retriable(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        code,
+        MessageTimedOut
+            | QueueFull
+            | BrokerTransportFailure
+            | AllBrokersDown
+            | RequestTimedOut
+            | NetworkException
+            | NotEnoughReplicas
+            | NotEnoughReplicasAfterAppend
+            | LeaderNotAvailable
+            | NotLeaderForPartition
+            | NotCoordinator
+            | CoordinatorNotAvailable
+            | CoordinatorLoadInProgress
+            | RebalanceInProgress
+            | OperationTimedOut
+    )
+}
+
+impl From<KafkaError> for BusError {
+    fn from(source: KafkaError) -> Self {
+        let retriable = source.rdkafka_error_code().is_some_and(retriable);
+        BusError::Kafka { source, retriable }
+    }
+}
+
+#[derive(Clone)]
+pub struct KafkaBus {
+    producer: FutureProducer,
+    args: Arc<KafkaArgs>,
+}
+
+impl KafkaBus {
+    /// Creates the producer. librdkafka connects lazily, so an unreachable
+    /// broker shows up as delivery errors, which are retriable.
+    pub fn connect(args: &KafkaArgs) -> Result<Self, BusError> {
+        let mut cfg = Self::base_config(args)?;
+        cfg.set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4")
+            .set("queue.buffering.max.messages", "1000000")
+            .set("message.timeout.ms", "60000");
+        Self::apply_settings(&mut cfg, args);
+        let producer = cfg.create().map_err(BusError::from)?;
+        Ok(KafkaBus { producer, args: Arc::new(args.clone()) })
+    }
+
+    fn base_config(args: &KafkaArgs) -> Result<ClientConfig, BusError> {
+        let brokers = args.brokers.as_deref().ok_or_else(|| BusError::Config {
+            key: "--kafka-brokers".into(),
+            reason: "no brokers given (flag or INFRAGRAPH_KAFKA_BROKERS)".into(),
+        })?;
+        let mut cfg = ClientConfig::new();
+        cfg.set("bootstrap.servers", brokers);
+        Ok(cfg)
+    }
+
+    /// User settings go last so they override our defaults.
+    fn apply_settings(cfg: &mut ClientConfig, args: &KafkaArgs) {
+        for (k, v) in args.all_settings() {
+            cfg.set(k, v);
+        }
+    }
+
+    pub fn args(&self) -> &KafkaArgs {
+        &self.args
+    }
+
+    /// Waits until every queued message is delivered or `timeout` passes.
+    pub fn flush(&self, timeout: Duration) -> Result<(), BusError> {
+        use rdkafka::producer::Producer;
+        self.producer.flush(timeout).map_err(BusError::from)
+    }
+}
+
+fn delivery_error(topic: &str, err: KafkaError) -> BusError {
+    let retriable = err.rdkafka_error_code().is_some_and(retriable);
+    BusError::Delivery { topic: topic.to_owned(), reason: err.to_string(), retriable }
+}
+
+impl Bus for KafkaBus {
+    type Consumer = KafkaConsumer;
+
+    async fn ensure_topics(&self, topics: &[TopicSpec]) -> Result<(), BusError> {
+        let mut cfg = Self::base_config(&self.args)?;
+        Self::apply_settings(&mut cfg, &self.args);
+        let admin: AdminClient<DefaultClientContext> = cfg.create()?;
+        let new: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|t| {
+                let topic = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(t.replication));
+                if t.compacted { topic.set("cleanup.policy", "compact") } else { topic }
+            })
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        for result in admin.create_topics(&new, &opts).await? {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => {
+                    return Err(BusError::Kafka { source: KafkaError::AdminOp(code), retriable: retriable(code) })
+                        .inspect_err(|e| tracing::error!(topic = %name, error = %e, "cannot create topic"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&self, msg: OutMessage<'_>) -> Result<PendingDelivery, BusError> {
+        let mut headers = OwnedHeaders::new_with_capacity(msg.headers.len());
+        for (key, value) in msg.headers {
+            headers = headers.insert(Header { key, value: Some(*value) });
+        }
+        let mut record = FutureRecord::to(msg.topic).key(msg.key).payload(msg.payload).headers(headers);
+        loop {
+            match self.producer.send_result(record) {
+                Ok(fut) => {
+                    let topic = msg.topic.to_owned();
+                    return Ok(Box::pin(async move {
+                        match fut.await {
+                            Ok(Ok(d)) => Ok(Delivery { topic, partition: d.partition, offset: d.offset }),
+                            Ok(Err((err, _))) => Err(delivery_error(&topic, err)),
+                            Err(_) => Err(BusError::Closed),
+                        }
+                    }));
+                }
+                // The local queue is full: wait for deliveries to drain it.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                Err((err, _)) => return Err(delivery_error(msg.topic, err)),
+            }
+        }
+    }
+
+    fn consumer(&self, group: &str, topics: &[String]) -> Result<KafkaConsumer, BusError> {
+        let mut cfg = Self::base_config(&self.args)?;
+        cfg.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "cooperative-sticky");
+        Self::apply_settings(&mut cfg, &self.args);
+        let consumer: StreamConsumer = cfg.create()?;
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names)?;
+        Ok(KafkaConsumer { inner: Arc::new(consumer) })
+    }
+}
+
+/// A member of a consumer group on Kafka.
+pub struct KafkaConsumer {
+    inner: Arc<StreamConsumer>,
+}
+
+impl Consumer for KafkaConsumer {
+    async fn recv(&mut self) -> Result<Message, BusError> {
+        let m = self.inner.recv().await?;
+        let headers = m
+            .headers()
+            .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec())).collect())
+            .unwrap_or_default();
+        Ok(Message {
+            topic: m.topic().to_owned(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().unwrap_or_default().to_vec(),
+            headers,
+            timestamp_ms: m.timestamp().to_millis(),
+        })
+    }
+
+    async fn commit(&mut self, offsets: &[Offset]) -> Result<(), BusError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for o in offsets {
+            tpl.add_partition_offset(&o.topic, o.partition, KOffset::Offset(o.next))?;
+        }
+        let inner = self.inner.clone();
+        // A synchronous commit blocks on the broker's answer; keep it off
+        // the async workers.
+        tokio::task::spawn_blocking(move || inner.commit(&tpl, CommitMode::Sync))
+            .await
+            .map_err(|_| BusError::Closed)?
+            .map_err(BusError::from)
+    }
+
+    fn assignment(&self) -> Result<Vec<(String, i32)>, BusError> {
+        let tpl = self.inner.assignment()?;
+        Ok(tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect())
+    }
+}

@@ -1,0 +1,183 @@
+//! The message bus: publish keyed messages, consume them in a group, commit
+//! explicitly after processing.
+//!
+//! # Layout
+//! - this file: the [`Bus`] and [`Consumer`] interface and the message types.
+//! - [`memory`]: an in-process bus (embedded mode, unit tests) with
+//!   partitions by key hash, offsets, commits and group rebalancing.
+//! - [`kafka`]: the same over Kafka via librdkafka.
+//! - [`config`]: the command-line flags and environment variables that
+//!   choose and configure a bus.
+//!
+//! Both implementations pass one test suite (`tests/suite.rs`).
+
+pub mod config;
+pub mod kafka;
+pub mod memory;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+pub use config::KafkaArgs;
+pub use kafka::KafkaBus;
+pub use memory::MemoryBus;
+
+/// What went wrong on the bus.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("kafka: {source}")]
+    Kafka {
+        #[source]
+        source: rdkafka::error::KafkaError,
+        retriable: bool,
+    },
+    #[error("delivery to {topic} failed: {reason}")]
+    Delivery { topic: String, reason: String, retriable: bool },
+    #[error("bus setting {key}: {reason}")]
+    Config { key: String, reason: String },
+    #[error("the bus was shut down")]
+    Closed,
+}
+
+impl BusError {
+    /// Worth retrying with backoff (broker away, timeouts), as opposed to a
+    /// fault that will recur (bad configuration, message too large).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            BusError::Kafka { retriable, .. } | BusError::Delivery { retriable, .. } => *retriable,
+            BusError::Config { .. } | BusError::Closed => false,
+        }
+    }
+}
+
+/// A message to publish. The key picks the partition, so every message of
+/// one key keeps its order.
+#[derive(Debug, Clone, Copy)]
+pub struct OutMessage<'a> {
+    pub topic: &'a str,
+    pub key: &'a [u8],
+    pub payload: &'a [u8],
+    pub headers: &'a [(&'a str, &'a [u8])],
+}
+
+impl<'a> OutMessage<'a> {
+    pub fn new(topic: &'a str, key: &'a [u8], payload: &'a [u8]) -> Self {
+        OutMessage { topic, key, payload, headers: &[] }
+    }
+}
+
+/// Where a published message landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Resolves when the bus has durably accepted a message (or failed to).
+pub type PendingDelivery = Pin<Box<dyn Future<Output = Result<Delivery, BusError>> + Send>>;
+
+/// A consumed message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Unix ms the message was produced at, when the bus knows it.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl Message {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
+    }
+}
+
+/// A topic to create if it is missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub replication: i32,
+    /// Keep only the newest message per key (Kafka log compaction).
+    pub compacted: bool,
+}
+
+impl TopicSpec {
+    pub fn new(name: impl Into<String>, partitions: i32) -> Self {
+        TopicSpec { name: name.into(), partitions, replication: 1, compacted: false }
+    }
+}
+
+/// A position to commit: the next offset to read in one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Offset {
+    pub topic: String,
+    pub partition: i32,
+    pub next: i64,
+}
+
+/// Publishes and consumes. Cheap to clone; clones share one connection.
+pub trait Bus: Clone + Send + Sync + 'static {
+    type Consumer: Consumer;
+
+    /// Creates the topics that do not exist yet.
+    fn ensure_topics(&self, topics: &[TopicSpec]) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// Queues a message. Messages are queued in call order; the call waits
+    /// only for room in the send queue. Await the returned delivery to know
+    /// the message is durable.
+    fn send(&self, msg: OutMessage<'_>) -> impl Future<Output = Result<PendingDelivery, BusError>> + Send;
+
+    /// Joins consumer group `group` for `topics`.
+    fn consumer(&self, group: &str, topics: &[String]) -> Result<Self::Consumer, BusError>;
+
+    /// Queues and waits for delivery of one message.
+    fn publish(&self, msg: OutMessage<'_>) -> impl Future<Output = Result<Delivery, BusError>> + Send {
+        async move { self.send(msg).await?.await }
+    }
+}
+
+/// One member of a consumer group.
+pub trait Consumer: Send + 'static {
+    /// The next message of a partition assigned to this member.
+    fn recv(&mut self) -> impl Future<Output = Result<Message, BusError>> + Send;
+
+    /// Commits positions: after a restart the group resumes from them.
+    fn commit(&mut self, offsets: &[Offset]) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// The partitions this member owns right now.
+    fn assignment(&self) -> Result<Vec<(String, i32)>, BusError>;
+}
+
+/// Remembers the highest processed offset per partition, so a stage can
+/// commit exactly what it has finished with.
+#[derive(Debug, Default, Clone)]
+pub struct OffsetTracker {
+    next: HashMap<(String, i32), i64>,
+}
+
+impl OffsetTracker {
+    /// Marks `msg` (and everything before it in its partition) processed.
+    pub fn processed(&mut self, msg: &Message) {
+        self.processed_at(&msg.topic, msg.partition, msg.offset);
+    }
+
+    pub fn processed_at(&mut self, topic: &str, partition: i32, offset: i64) {
+        let next = self.next.entry((topic.to_owned(), partition)).or_insert(0);
+        *next = (*next).max(offset + 1);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.next.is_empty()
+    }
+
+    /// The positions to commit, leaving the tracker empty.
+    pub fn take(&mut self) -> Vec<Offset> {
+        self.next.drain().map(|((topic, partition), next)| Offset { topic, partition, next }).collect()
+    }
+}

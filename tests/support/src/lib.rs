@@ -1,0 +1,50 @@
+//! Helpers shared by infragraph's tests.
+//!
+//! Service-backed tests find their service through an environment variable
+//! that `scripts/test` sets after starting it. Locally, a missing service
+//! skips the test with a note; with `CI=true` it fails the test, so a
+//! service that did not start can never pass as green.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Kafka-protocol broker, `host:port`.
+pub const KAFKA: &str = "INFRAGRAPH_TEST_KAFKA";
+/// Bolt graph database, `bolt://host:port`.
+pub const BOLT: &str = "INFRAGRAPH_TEST_BOLT";
+/// Bolt user and password, `user:password`.
+pub const BOLT_AUTH: &str = "INFRAGRAPH_TEST_BOLT_AUTH";
+/// AWS API server (moto), `http://host:port`.
+pub const AWS: &str = "INFRAGRAPH_TEST_AWS";
+/// A Python interpreter with fastavro installed.
+pub const PYTHON: &str = "INFRAGRAPH_TEST_PYTHON";
+
+pub fn in_ci() -> bool {
+    matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
+}
+
+/// The value of `var`, or `None` when the test should skip. Panics in CI.
+pub fn service(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => Some(v),
+        _ if in_ci() => panic!("{what} is required in CI but {var} is not set: scripts/test starts it"),
+        _ => {
+            eprintln!("skipped: no {what} ({var} not set; scripts/test starts one)");
+            None
+        }
+    }
+}
+
+/// Binds `let $name = …` to the service address, or returns from the test.
+#[macro_export]
+macro_rules! require {
+    ($name:ident = $var:expr, $what:expr) => {
+        let Some($name) = $crate::service($var, $what) else { return };
+    };
+}
+
+/// A name no other test or run on the same services uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("{prefix}-{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
