@@ -1,0 +1,1 @@
+//! What every collector shares: syncs, epochs, publishing and sync markers

@@ -1,0 +1,1 @@
+//! Host collector: processes, sockets and connections from /proc

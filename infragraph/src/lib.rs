@@ -1,0 +1,1 @@
+//! infragraph: map running infrastructure into a live graph

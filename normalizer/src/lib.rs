@@ -1,0 +1,1 @@
+//! Deduplicates, merges and resolves observations into graph changes
