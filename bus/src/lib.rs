@@ -6,12 +6,14 @@
 //! - [`memory`]: an in-process bus (embedded mode, unit tests) with
 //!   partitions by key hash, offsets, commits and group rebalancing.
 //! - [`kafka`]: the same over Kafka via librdkafka.
+//! - [`deadletter`]: rejected messages, with the reason, to the dead-letter topic.
 //! - [`config`]: the command-line flags and environment variables that
 //!   choose and configure a bus.
 //!
 //! Both implementations pass one test suite (`tests/suite.rs`).
 
 pub mod config;
+pub mod deadletter;
 pub mod kafka;
 pub mod memory;
 
@@ -20,6 +22,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use config::KafkaArgs;
+pub use deadletter::DeadLetters;
 pub use kafka::KafkaBus;
 pub use memory::MemoryBus;
 

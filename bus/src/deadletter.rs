@@ -1,0 +1,65 @@
+//! The dead-letter topic: where a message no stage can process goes, with
+//! its original key and bytes and the reason, so nothing is lost silently
+//! and it can be replayed once the cause is fixed.
+
+use crate::{Bus, BusError, Message, OutMessage};
+
+/// Header naming why the message could not be processed.
+pub const REASON_HEADER: &str = "infragraph.reason";
+/// Header naming the stage that gave up on it.
+pub const STAGE_HEADER: &str = "infragraph.stage";
+/// Header naming the topic it was read from.
+pub const TOPIC_HEADER: &str = "infragraph.topic";
+
+/// Sends rejected messages of one stage to the dead-letter topic.
+#[derive(Debug, Clone)]
+pub struct DeadLetters {
+    topic: String,
+    stage: &'static str,
+}
+
+impl DeadLetters {
+    pub fn new(topic: impl Into<String>, stage: &'static str) -> Self {
+        DeadLetters { topic: topic.into(), stage }
+    }
+
+    /// Publishes `original` with `reason`, waiting for delivery.
+    pub async fn send<B: Bus>(&self, bus: &B, original: &Message, reason: &str) -> Result<(), BusError> {
+        self.send_raw(bus, &original.topic, original.key.as_deref().unwrap_or_default(), &original.payload, reason)
+            .await
+    }
+
+    /// Publishes bytes that never were a bus message (e.g. one change of a
+    /// batch the writer had to split), naming where they came from.
+    pub async fn send_raw<B: Bus>(&self, bus: &B, from_topic: &str, key: &[u8], payload: &[u8], reason: &str) -> Result<(), BusError> {
+        tracing::warn!(stage = self.stage, topic = from_topic, reason, "dead-lettered a message");
+        let headers: [(&str, &[u8]); 3] = [
+            (REASON_HEADER, reason.as_bytes()),
+            (STAGE_HEADER, self.stage.as_bytes()),
+            (TOPIC_HEADER, from_topic.as_bytes()),
+        ];
+        let msg = OutMessage { topic: &self.topic, key, payload, headers: &headers };
+        bus.publish(msg).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Consumer, MemoryBus};
+
+    #[tokio::test]
+    async fn dead_letters_keep_bytes_key_and_reason() {
+        let bus = MemoryBus::new();
+        bus.publish(OutMessage::new("in", b"k1", b"\x00garbage")).await.unwrap();
+        let mut c = bus.consumer("g", &["in".to_owned()]).unwrap();
+        let original = c.recv().await.unwrap();
+        DeadLetters::new("dlq", "normalizer").send(&bus, &original, "bad magic").await.unwrap();
+        let dead = &bus.messages("dlq")[0];
+        assert_eq!(dead.payload, b"\x00garbage");
+        assert_eq!(dead.key.as_deref(), Some(&b"k1"[..]));
+        assert_eq!(dead.header(REASON_HEADER), Some(&b"bad magic"[..]));
+        assert_eq!(dead.header(STAGE_HEADER), Some(&b"normalizer"[..]));
+        assert_eq!(dead.header(TOPIC_HEADER), Some(&b"in"[..]));
+    }
+}
