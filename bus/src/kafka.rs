@@ -209,6 +209,24 @@ impl Consumer for KafkaConsumer {
             .map_err(BusError::from)
     }
 
+    async fn committed(&self, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition) in partitions {
+            tpl.add_partition(topic, *partition);
+        }
+        let inner = self.inner.clone();
+        let got = tokio::task::spawn_blocking(move || inner.committed_offsets(tpl, Duration::from_secs(10)))
+            .await
+            .map_err(|_| BusError::Closed)??;
+        Ok(partitions
+            .iter()
+            .map(|(t, p)| match got.find_partition(t, *p).map(|e| e.offset()) {
+                Some(KOffset::Offset(o)) => Some(o),
+                _ => None,
+            })
+            .collect())
+    }
+
     fn assignment(&self) -> Result<Vec<(String, i32)>, BusError> {
         let tpl = self.inner.assignment()?;
         Ok(tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect())

@@ -155,6 +155,10 @@ pub trait Consumer: Send + 'static {
 
     /// The partitions this member owns right now.
     fn assignment(&self) -> Result<Vec<(String, i32)>, BusError>;
+
+    /// The group's committed position (next offset to read) of each
+    /// partition, whichever member owns it; `None` where nothing is committed.
+    fn committed(&self, partitions: &[(String, i32)]) -> impl Future<Output = Result<Vec<Option<i64>>, BusError>> + Send;
 }
 
 /// Remembers the highest processed offset per partition, so a stage can

@@ -258,6 +258,12 @@ impl Consumer for MemoryConsumer {
         let state = self.bus.lock();
         Ok(state.groups.get(&self.group).map_or_else(Vec::new, |g| assignment(&state, g, self.member)))
     }
+
+    async fn committed(&self, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {
+        let state = self.bus.lock();
+        let group = state.groups.get(&self.group);
+        Ok(partitions.iter().map(|tp| group.and_then(|g| g.committed.get(tp).copied())).collect())
+    }
 }
 
 impl Drop for MemoryConsumer {

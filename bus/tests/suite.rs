@@ -105,7 +105,11 @@ async fn restart_resumes_from_commit<B: Bus>(bus: B) {
         tracker.processed(&m);
         done.insert(parse(&m));
     }
-    first.commit(&tracker.take()).await.unwrap();
+    let offsets = tracker.take();
+    first.commit(&offsets).await.unwrap();
+    let asked: Vec<(String, i32)> = offsets.iter().map(|o| (o.topic.clone(), o.partition)).collect();
+    let committed = first.committed(&asked).await.unwrap();
+    assert_eq!(committed, offsets.iter().map(|o| Some(o.next)).collect::<Vec<_>>(), "committed positions read back");
     drop(first);
 
     let mut second = bus.consumer(&group, &topics).unwrap();

@@ -33,6 +33,11 @@ pub struct Observation {
     pub epoch: i64,
     /// Unix ms when the resource was looked at.
     pub observed_at: i64,
+    /// Epoch of this collector's previous sync of the scope, if it made one
+    /// since it started. The normalizer sends a compact touch instead of a
+    /// full upsert only for what that sync also saw: such an element can
+    /// not have been cleaned up in between.
+    pub previous_epoch: Option<i64>,
     pub kind: ResourceKind,
     pub id: String,
     pub properties: Properties,
@@ -46,6 +51,7 @@ impl Observation {
             scope,
             epoch,
             observed_at,
+            previous_epoch: None,
             kind,
             id: id.into(),
             properties: Properties::new(),
@@ -116,6 +122,10 @@ pub struct TopicCount {
     pub topic: String,
     pub partition: i32,
     pub count: i64,
+    /// Offset of the sync's last observation in this partition: a consumer
+    /// group whose committed offset is past it has processed the whole sync
+    /// there.
+    pub last_offset: i64,
 }
 
 /// A collector's statement about one of its syncs.

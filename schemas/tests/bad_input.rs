@@ -48,9 +48,10 @@ fn trailing_bytes_and_wrong_types_are_errors() {
     // A union branch past the end: the pid field claims branch 7.
     let obs = Observation::new(ScopeRef::new("s", "c"), 0, 0, ResourceKind::Endpoint, "e");
     let mut bytes = codec.encode_observation(&obs).unwrap();
-    // Body: source "s", scope "c", epoch 0, observed_at 0, "endpoint", "e", then the
+    // Body: source "s", scope "c", epoch 0, observed_at 0, previous_epoch null,
+    // "endpoint", "e", then the
     // first property's union branch.
-    let branch_at = 10 + 2 + 2 + 1 + 1 + 9 + 2;
+    let branch_at = 10 + 2 + 2 + 1 + 1 + 1 + 9 + 2;
     assert_eq!(bytes[branch_at], 0, "layout assumption");
     bytes[branch_at] = 14; // zig-zag 7
     let err = codec.decode(&bytes).unwrap_err();

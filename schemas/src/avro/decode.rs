@@ -77,6 +77,10 @@ fn relationship(r: &mut Reader<'_>, def: &ResourceDef) -> Result<Relationship, C
 pub fn observation(r: &mut Reader<'_>, def: &ResourceDef) -> Result<Observation, CodecError> {
     let (scope, epoch) = scope(r)?;
     let observed_at = r.long("observed_at")?;
+    let previous_epoch = match r.branch("previous_epoch", 2)? {
+        0 => None,
+        _ => Some(r.long("previous_epoch")?),
+    };
     let kind: ResourceKind = parsed(r.str("resource_type")?)?;
     if kind != def.kind {
         return Err(CodecError::invalid("resource_type", format!("{kind} in a {} record", def.label)));
@@ -93,7 +97,7 @@ pub fn observation(r: &mut Reader<'_>, def: &ResourceDef) -> Result<Observation,
         relationships.push(relationship(r, def)?);
         Ok(())
     })?;
-    Ok(Observation { scope, epoch, observed_at, kind, id, properties, relationships })
+    Ok(Observation { scope, epoch, observed_at, previous_epoch, kind, id, properties, relationships })
 }
 
 fn status(r: &mut Reader<'_>) -> Result<SyncStatus, CodecError> {
@@ -117,6 +121,7 @@ pub fn sync_marker(r: &mut Reader<'_>) -> Result<SyncMarker, CodecError> {
             topic: r.string("counts.topic")?,
             partition: r.int("counts.partition")?,
             count: r.long("counts.count")?,
+            last_offset: r.long("counts.last_offset")?,
         });
         Ok(())
     })?;

@@ -47,6 +47,16 @@ fn put_map(buf: &mut Vec<u8>, props: &Properties) {
     });
 }
 
+fn put_optional_long(buf: &mut Vec<u8>, v: Option<i64>) {
+    match v {
+        None => put_long(buf, 0),
+        Some(n) => {
+            put_long(buf, 1);
+            put_long(buf, n);
+        }
+    }
+}
+
 fn put_status(buf: &mut Vec<u8>, status: SyncStatus) {
     let i = SyncStatus::ALL.iter().position(|s| *s == status).unwrap_or_default();
     put_long(buf, i as i64);
@@ -92,6 +102,7 @@ pub fn observation(buf: &mut Vec<u8>, obs: &Observation, def: &ResourceDef) -> R
     check_observation(obs, def)?;
     put_scope(buf, &obs.scope, obs.epoch);
     put_long(buf, obs.observed_at);
+    put_optional_long(buf, obs.previous_epoch);
     put_str(buf, obs.kind.as_str());
     put_str(buf, &obs.id);
     for p in def.properties {
@@ -119,6 +130,7 @@ pub fn sync_marker(buf: &mut Vec<u8>, m: &SyncMarker) {
         put_str(b, &c.topic);
         put_long(b, i64::from(c.partition));
         put_long(b, c.count);
+        put_long(b, c.last_offset);
     });
     put_long(buf, m.emitted_at);
 }

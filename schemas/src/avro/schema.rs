@@ -73,6 +73,7 @@ pub fn observation(def: &ResourceDef) -> Json {
         "fields": [
             source, scope, epoch,
             field("observed_at", json!("long"), "Unix ms when the resource was looked at"),
+            json!({"name": "previous_epoch", "type": ["null", "long"], "default": null, "doc": "Epoch of the collector's previous sync of this scope"}),
             field("resource_type", json!("string"), "Registry name of the resource type"),
             field("id", json!("string"), "Stable id of the resource"),
             field("properties", json!({"type": "record", "name": format!("{}Properties", def.label), "fields": properties}), "Typed properties; null means not observed"),
@@ -89,6 +90,7 @@ pub fn sync_marker() -> Json {
             field("topic", json!("string"), "Observation topic"),
             field("partition", json!("int"), "Partition of that topic"),
             field("count", json!("long"), "Observations of this sync delivered there"),
+            field("last_offset", json!("long"), "Offset of the sync's last observation there"),
         ]
     });
     json!({

@@ -51,8 +51,9 @@ pub fn observation_of(kind: ResourceKind) -> impl Strategy<Value = Observation> 
             .prop_map(|v| v.into_iter().map(|(t, id, properties)| Relationship { rel_type: t, target_id: id, properties }).collect())
             .boxed()
     };
-    (scope(), any::<i64>(), any::<i64>(), ".{1,20}", props, rel).prop_map(move |(scope, epoch, at, id, props, relationships)| {
+    (scope(), any::<i64>(), any::<i64>(), prop::option::of(any::<i64>()), ".{1,20}", props, rel).prop_map(move |(scope, epoch, at, prev, id, props, relationships)| {
         let mut obs = Observation::new(scope, epoch, at, kind, id);
+        obs.previous_epoch = prev;
         for (name, v) in props.into_iter() {
             obs.set(name, v);
         }
@@ -70,7 +71,8 @@ pub fn status() -> impl Strategy<Value = SyncStatus> {
 }
 
 pub fn sync_marker() -> impl Strategy<Value = SyncMarker> {
-    let count = ("[a-z.]{1,20}", any::<i32>(), any::<i64>()).prop_map(|(topic, partition, count)| TopicCount { topic, partition, count });
+    let count = ("[a-z.]{1,20}", any::<i32>(), any::<i64>(), any::<i64>())
+        .prop_map(|(topic, partition, count, last_offset)| TopicCount { topic, partition, count, last_offset });
     (scope(), any::<i64>(), status(), prop::option::of(".{0,20}"), prop::collection::vec(count, 0..4), any::<i64>())
         .prop_map(|(scope, epoch, status, reason, counts, emitted_at)| SyncMarker { scope, epoch, status, reason, counts, emitted_at })
 }
