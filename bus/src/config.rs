@@ -23,6 +23,11 @@ pub struct KafkaArgs {
     #[arg(long, env = "INFRAGRAPH_TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..))]
     pub topic_partitions: i32,
 
+    /// Prefix of every topic name; another namespace keeps two deployments
+    /// apart on one cluster (`staging` gives `staging.obs.host`, …).
+    #[arg(long, env = "INFRAGRAPH_TOPIC_NAMESPACE", default_value = "infragraph")]
+    pub topic_namespace: String,
+
     /// Replication factor of the topics infragraph creates.
     #[arg(long, env = "INFRAGRAPH_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     pub topic_replication: i32,
@@ -30,7 +35,13 @@ pub struct KafkaArgs {
 
 impl KafkaArgs {
     pub fn with_brokers(brokers: impl Into<String>) -> Self {
-        KafkaArgs { brokers: Some(brokers.into()), settings: Vec::new(), topic_partitions: 6, topic_replication: 1 }
+        KafkaArgs {
+            brokers: Some(brokers.into()),
+            settings: Vec::new(),
+            topic_partitions: 6,
+            topic_namespace: "infragraph".into(),
+            topic_replication: 1,
+        }
     }
 
     /// Settings from the environment, then from flags, later ones winning.

@@ -36,6 +36,10 @@ fn retriable(code: RDKafkaErrorCode) -> bool {
             | CoordinatorLoadInProgress
             | RebalanceInProgress
             | OperationTimedOut
+            // The group moved on while we committed: the new owner re-reads
+            // from the last commit, so giving up this commit loses nothing.
+            | IllegalGeneration
+            | UnknownMemberId
     )
 }
 

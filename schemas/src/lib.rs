@@ -10,12 +10,14 @@
 //!   [`GraphChange`] (what the graph should say).
 //! - [`avro`]: Avro schemas generated from the registry, and the
 //!   single-object wire encoding with schema resolution.
+//! - [`topics`]: topic names, optionally in a namespace of their own.
 //! - [`docs`]: the registry rendered as Markdown tables.
 
 pub mod avro;
 pub mod docs;
 pub mod records;
 pub mod registry;
+pub mod topics;
 pub mod value;
 
 pub use avro::{Codec, CodecError, Decoded};
@@ -27,6 +29,7 @@ pub use registry::{
     Direction, Merge, PropertyDef, PropertyType, RelType, RelationshipDef, ResourceDef,
     ResourceKind, ScopeKind,
 };
+pub use topics::Topics;
 pub use value::{Properties, Value};
 
 /// Topic carrying collectors' sync markers.

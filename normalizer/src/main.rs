@@ -1,0 +1,41 @@
+//! `infragraph-normalizer`: one normalizer instance over Kafka. Run as many
+//! as the observation topics have partitions.
+
+use anyhow::Context;
+use clap::Parser;
+use infragraph_bus::{Bus, KafkaArgs, KafkaBus};
+use infragraph_normalizer::{NormalizerArgs, run, topics};
+use infragraph_schemas::Topics;
+use infragraph_telemetry::TelemetryArgs;
+
+/// Deduplicates, merges and resolves observations into graph changes.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    normalizer: NormalizerArgs,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _telemetry = infragraph_telemetry::init("infragraph-normalizer", &cli.telemetry)?;
+    anyhow::ensure!(cli.kafka.brokers.is_some(), "--kafka-brokers (or INFRAGRAPH_KAFKA_BROKERS) is required");
+    let bus = KafkaBus::connect(&cli.kafka)?;
+    let names = Topics::new(&cli.kafka.topic_namespace);
+    bus.ensure_topics(&topics(&names, cli.kafka.topic_partitions, cli.kafka.topic_replication))
+        .await
+        .context("creating topics")?;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = stop.send(true);
+        }
+    });
+    run(&cli.normalizer, &names, bus, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! Turns observations into graph changes: merges what several sources and
+//! times say of one element, and sends a compact touch where nothing
+//! changed.
+//!
+//! Merge rules, per property: the value from the newest observation wins
+//! (`Merge::Latest`); multi-valued properties (`Merge::Union`) are the union
+//! of every scope's newest list. An observation older than what is known
+//! changes nothing.
+//!
+//! A touch is sent only when the merged properties did not change and the
+//! scope saw the element in this sync or in its previous one (the
+//! observation's `previous_epoch`), so the element can not have been cleaned
+//! up in between; otherwise the full merged properties go out again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use infragraph_schemas::{
+    Direction, EdgeRef, EdgeUpsert, Element, GraphChange, Merge, NodeRef, NodeUpsert, Observation, Properties,
+    ScopeRef, Touch, Value,
+};
+
+use crate::cache::Bounded;
+
+#[derive(Debug, Clone, PartialEq)]
+enum PropState {
+    Latest { value: Value, at: i64 },
+    Union { by_scope: BTreeMap<ScopeRef, (Vec<String>, i64)> },
+}
+
+impl PropState {
+    fn merged(&self) -> Value {
+        match self {
+            PropState::Latest { value, .. } => value.clone(),
+            PropState::Union { by_scope } => {
+                let all: BTreeSet<&String> = by_scope.values().flat_map(|(l, _)| l).collect();
+                Value::StringList(all.into_iter().cloned().collect())
+            }
+        }
+    }
+}
+
+/// What the normalizer remembers of one node or relationship.
+#[derive(Debug, Default)]
+pub struct ElementState {
+    props: BTreeMap<String, PropState>,
+    /// The newest epoch in which each scope saw the element.
+    seen: Vec<(ScopeRef, i64)>,
+}
+
+impl ElementState {
+    fn seen_by(&self, scope: &ScopeRef) -> Option<i64> {
+        self.seen.iter().find(|(s, _)| s == scope).map(|(_, e)| *e)
+    }
+
+    fn mark_seen(&mut self, scope: &ScopeRef, epoch: i64) {
+        match self.seen.iter_mut().find(|(s, _)| s == scope) {
+            Some((_, e)) => *e = (*e).max(epoch),
+            None => self.seen.push((scope.clone(), epoch)),
+        }
+    }
+
+    /// Folds one observation's properties in; true if the merged view changed.
+    fn merge(&mut self, scope: &ScopeRef, at: i64, props: &Properties, rule: impl Fn(&str) -> Merge) -> bool {
+        let mut changed = false;
+        for (name, value) in props {
+            let before = self.props.get(name).map(PropState::merged);
+            match (rule(name), value) {
+                (Merge::Union, Value::StringList(list)) => {
+                    let entry = self.props.entry(name.clone()).or_insert(PropState::Union { by_scope: BTreeMap::new() });
+                    if let PropState::Union { by_scope } = entry {
+                        let slot = by_scope.entry(scope.clone()).or_insert((Vec::new(), i64::MIN));
+                        if at >= slot.1 {
+                            *slot = (list.clone(), at);
+                        }
+                    }
+                }
+                _ => {
+                    // An older value than the one known is ignored.
+                    let newer = match self.props.get(name) {
+                        Some(PropState::Latest { at: known, .. }) => at >= *known,
+                        _ => true,
+                    };
+                    if newer {
+                        self.props.insert(name.clone(), PropState::Latest { value: value.clone(), at });
+                    }
+                }
+            }
+            changed |= self.props.get(name).map(PropState::merged) != before;
+        }
+        changed
+    }
+
+    fn merged(&self) -> Properties {
+        self.props.iter().map(|(k, p)| (k.clone(), p.merged())).collect()
+    }
+}
+
+/// The normalizer's memory and its rules, free of any I/O.
+pub struct Merger {
+    state: Bounded<Element, ElementState>,
+}
+
+/// How the changes of one observation came out, for metrics and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub upserts: u64,
+    pub touches: u64,
+}
+
+impl Merger {
+    pub fn new(capacity: usize) -> Self {
+        Merger { state: Bounded::new(capacity) }
+    }
+
+    /// Elements remembered now (bounded by the capacity).
+    pub fn remembered(&self) -> usize {
+        self.state.len()
+    }
+
+    /// The changes one (valid) observation makes: its node first, then the
+    /// relationships it asserts.
+    pub fn observe(&mut self, obs: &Observation, out: &mut Vec<GraphChange>) -> Outcome {
+        let def = obs.kind.def();
+        let node = NodeRef { kind: obs.kind, id: obs.id.clone() };
+        let rule = |name: &str| def.property(name).map_or(Merge::Latest, |(_, p)| p.merge);
+        let mut outcome = Outcome::default();
+        self.decide(Element::Node(node.clone()), obs, &obs.properties, rule, &mut outcome, out);
+        for rel in &obs.relationships {
+            // Undeclared relationships were rejected when decoding.
+            let Some(rd) = def.relationship(rel.rel_type) else { continue };
+            let target = NodeRef { kind: rd.target, id: rel.target_id.clone() };
+            let (from, to) = match rd.direction {
+                Direction::Outgoing => (node.clone(), target),
+                Direction::Incoming => (target, node.clone()),
+            };
+            let edge = Element::Edge(EdgeRef { rel_type: rel.rel_type, from, to });
+            self.decide(edge, obs, &rel.properties, |_| Merge::Latest, &mut outcome, out);
+        }
+        outcome
+    }
+
+    fn decide(
+        &mut self,
+        element: Element,
+        obs: &Observation,
+        props: &Properties,
+        rule: impl Fn(&str) -> Merge,
+        outcome: &mut Outcome,
+        out: &mut Vec<GraphChange>,
+    ) {
+        let state = self.state.entry(&element);
+        let seen = state.seen_by(&obs.scope);
+        let changed = state.merge(&obs.scope, obs.observed_at, props, rule);
+        state.mark_seen(&obs.scope, obs.epoch);
+        let still_there = seen.is_some_and(|e| e >= obs.epoch || Some(e) == obs.previous_epoch);
+        if !changed && still_there {
+            outcome.touches += 1;
+            out.push(GraphChange::Touch(Touch { element, scope: obs.scope.clone(), epoch: obs.epoch }));
+            return;
+        }
+        outcome.upserts += 1;
+        let (scope, epoch, observed_at, properties) = (obs.scope.clone(), obs.epoch, obs.observed_at, state.merged());
+        out.push(match element {
+            Element::Node(node) => GraphChange::NodeUpsert(NodeUpsert { node, scope, epoch, observed_at, properties }),
+            Element::Edge(edge) => GraphChange::EdgeUpsert(EdgeUpsert { edge, scope, epoch, observed_at, properties }),
+        });
+    }
+}

@@ -1,0 +1,250 @@
+//! The normalizer stage: consume observations and sync markers, emit graph
+//! changes, commit only what has been acknowledged.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use infragraph_bus::{Bus, BusError, Consumer, DeadLetters, Message, Offset, OffsetTracker, OutMessage, PendingDelivery, TopicSpec};
+use infragraph_schemas::{Codec, CodecError, Element, GraphChange, SyncBarrier, SyncMarker, SyncStatus, Topics};
+use infragraph_telemetry::StageMetrics;
+use tokio::sync::watch;
+
+use crate::barrier::{Barriers, Pending};
+use crate::config::NormalizerArgs;
+use crate::merge::Merger;
+use crate::validate;
+
+const STAGE: &str = "normalizer";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NormalizerError {
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
+    #[error("cannot encode a graph change: {0}")]
+    Encode(#[from] CodecError),
+}
+
+/// The topics the normalizer reads and writes. The changes topic has one
+/// partition: the single graph writer applies changes in log order, and a
+/// barrier must follow every change of its sync.
+pub fn topics(names: &Topics, partitions: i32, replication: i32) -> Vec<TopicSpec> {
+    let spec = |name: String, partitions: i32| TopicSpec { name, partitions, replication, compacted: false };
+    let mut out: Vec<TopicSpec> = names.all_observations().into_iter().map(|t| spec(t, partitions)).collect();
+    out.push(spec(names.sync(), partitions));
+    out.push(spec(names.graph_changes(), 1));
+    out.push(spec(names.deadletter(), 1));
+    out
+}
+
+/// Runs until `shutdown` turns true, then commits what is done and returns.
+pub async fn run<B: Bus>(
+    args: &NormalizerArgs,
+    names: &Topics,
+    bus: B,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), NormalizerError> {
+    let mut subscribed = names.all_observations();
+    subscribed.push(names.sync());
+    let consumer = bus.consumer(&args.group, &subscribed)?;
+    let mut stage = Stage::new(args, names, bus, consumer);
+    let mut tick = tokio::time::interval(Duration::from_millis(args.barrier_check_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tracing::info!(group = %args.group, "normalizer running");
+    loop {
+        tokio::select! {
+            biased;
+            _ = stopped(&mut shutdown) => break,
+            msg = stage.consumer.recv() => {
+                stage.batch(msg?, args.batch).await?;
+                stage.check_barriers().await?;
+            }
+            _ = tick.tick() => stage.check_barriers().await?,
+        }
+    }
+    stage.flush().await?;
+    tracing::info!("normalizer stopped");
+    Ok(())
+}
+
+/// Resolves once shutdown is asked for (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+struct Stage<B: Bus> {
+    bus: B,
+    consumer: B::Consumer,
+    codec: Codec,
+    merger: Merger,
+    barriers: Barriers,
+    offsets: OffsetTracker,
+    dead: DeadLetters,
+    metrics: StageMetrics,
+    changes: Vec<GraphChange>,
+    in_flight: Vec<PendingDelivery>,
+    sync_topic: String,
+    changes_topic: String,
+}
+
+impl<B: Bus> Stage<B> {
+    fn new(args: &NormalizerArgs, names: &Topics, bus: B, consumer: B::Consumer) -> Self {
+        Stage {
+            bus,
+            consumer,
+            codec: Codec::builtin(),
+            merger: Merger::new(usize::try_from(args.state_capacity).unwrap_or(usize::MAX)),
+            barriers: Barriers::default(),
+            offsets: OffsetTracker::default(),
+            dead: DeadLetters::new(names.deadletter(), STAGE),
+            metrics: StageMetrics::global(STAGE),
+            changes: Vec::new(),
+            in_flight: Vec::new(),
+            sync_topic: names.sync(),
+            changes_topic: names.graph_changes(),
+        }
+    }
+
+    /// Handles `first` and whatever else is already waiting, up to `max`
+    /// messages, then commits once.
+    async fn batch(&mut self, first: Message, max: u64) -> Result<(), NormalizerError> {
+        let start = Instant::now();
+        self.handle(first).await?;
+        for _ in 1..max {
+            match self.consumer.recv().now_or_never() {
+                Some(msg) => self.handle(msg?).await?,
+                None => break,
+            }
+        }
+        self.flush().await?;
+        self.metrics.duration("batch", start.elapsed());
+        Ok(())
+    }
+
+    async fn handle(&mut self, msg: Message) -> Result<(), NormalizerError> {
+        if msg.topic == self.sync_topic {
+            return self.handle_marker(msg).await;
+        }
+        let obs = match self.codec.decode_observation(&msg.payload) {
+            Ok(obs) => obs,
+            Err(e) => return self.reject(&msg, "undecodable", &e.to_string()).await,
+        };
+        if let Some(reason) = validate::problem(&obs) {
+            return self.reject(&msg, "invalid", &reason).await;
+        }
+        let outcome = self.merger.observe(&obs, &mut self.changes);
+        self.metrics.records(&msg.topic, "upserted", outcome.upserts);
+        self.metrics.records(&msg.topic, "touched", outcome.touches);
+        self.emit_changes().await?;
+        self.offsets.processed(&msg);
+        Ok(())
+    }
+
+    async fn handle_marker(&mut self, msg: Message) -> Result<(), NormalizerError> {
+        let marker = match self.codec.decode_sync_marker(&msg.payload) {
+            Ok(m) => m,
+            Err(e) => {
+                self.reject(&msg, "undecodable", &e.to_string()).await?;
+                self.barriers.processed(msg.partition, msg.offset);
+                return Ok(());
+            }
+        };
+        match marker.status {
+            SyncStatus::Started => {}
+            // A failed sync deletes nothing, so nothing needs to wait for it.
+            SyncStatus::Failed => self.emit_barrier(&marker).await?,
+            SyncStatus::Completed => {
+                self.barriers.hold(Pending { marker, partition: msg.partition, offset: msg.offset });
+            }
+        }
+        self.barriers.processed(msg.partition, msg.offset);
+        Ok(())
+    }
+
+    async fn reject(&mut self, msg: &Message, kind: &'static str, reason: &str) -> Result<(), NormalizerError> {
+        self.metrics.failure(kind, &reason);
+        self.metrics.records(&msg.topic, "dead-lettered", 1);
+        self.dead.send(&self.bus, msg, reason).await?;
+        if msg.topic != self.sync_topic {
+            self.offsets.processed(msg);
+        }
+        Ok(())
+    }
+
+    async fn emit_changes(&mut self) -> Result<(), NormalizerError> {
+        for change in std::mem::take(&mut self.changes) {
+            let bytes = self.codec.encode_graph_change(&change)?;
+            let key = change_key(&change);
+            let out = OutMessage::new(&self.changes_topic, key.as_bytes(), &bytes);
+            self.in_flight.push(self.bus.send(out).await?);
+        }
+        Ok(())
+    }
+
+    async fn emit_barrier(&mut self, m: &SyncMarker) -> Result<(), NormalizerError> {
+        tracing::info!(scope = %m.scope, epoch = m.epoch, status = m.status.as_str(), "sync barrier");
+        self.metrics.records(m.status.as_str(), "barrier", 1);
+        self.changes.push(GraphChange::SyncBarrier(SyncBarrier {
+            scope: m.scope.clone(),
+            epoch: m.epoch,
+            status: m.status,
+            reason: m.reason.clone(),
+        }));
+        self.emit_changes().await
+    }
+
+    /// Waits for every change sent so far, then commits what they came from.
+    async fn flush(&mut self) -> Result<(), NormalizerError> {
+        for delivery in self.in_flight.drain(..) {
+            delivery.await?;
+        }
+        let mut offsets = self.offsets.take();
+        offsets.extend(
+            self.barriers
+                .commit_positions()
+                .into_iter()
+                .map(|(partition, next)| Offset { topic: self.sync_topic.clone(), partition, next }),
+        );
+        match self.consumer.commit(&offsets).await {
+            // A rebalance took the partitions: their new owner resumes from
+            // the previous commit, so some changes repeat, none is lost.
+            Err(e) if e.is_retriable() => self.metrics.failure("commit", &e),
+            other => other?,
+        }
+        Ok(())
+    }
+
+    /// Sends the barriers whose syncs every instance has fully emitted.
+    async fn check_barriers(&mut self) -> Result<(), NormalizerError> {
+        if self.barriers.waiting() == 0 {
+            return Ok(());
+        }
+        let partitions = self.barriers.partitions();
+        let committed = self.consumer.committed(&partitions).await?;
+        let by_partition: HashMap<(String, i32), Option<i64>> = partitions.into_iter().zip(committed).collect();
+        let ready = self.barriers.ready(|t, p| by_partition.get(&(t.to_owned(), p)).copied().flatten());
+        for pending in &ready {
+            self.emit_barrier(&pending.marker).await?;
+        }
+        if !ready.is_empty() {
+            self.flush().await?;
+        }
+        self.metrics.lag("sync barriers waiting", self.barriers.waiting() as i64);
+        Ok(())
+    }
+}
+
+/// Changes of one node share a key, so they keep their order everywhere.
+fn change_key(change: &GraphChange) -> String {
+    let element_key = |e: &Element| match e {
+        Element::Node(n) => n.id.clone(),
+        Element::Edge(e) => e.from.id.clone(),
+    };
+    match change {
+        GraphChange::NodeUpsert(c) => c.node.id.clone(),
+        GraphChange::EdgeUpsert(c) => c.edge.from.id.clone(),
+        GraphChange::Touch(c) => element_key(&c.element),
+        GraphChange::Delete(c) => element_key(&c.element),
+        GraphChange::SyncBarrier(c) => c.scope.to_string(),
+    }
+}

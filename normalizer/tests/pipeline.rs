@@ -1,0 +1,358 @@
+//! The normalizer stage over a real bus: each scenario runs on the
+//! in-memory bus and on the Kafka broker. Tests on a shared broker keep
+//! apart by giving every run its own scope and ids.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use infragraph_bus::{Bus, Consumer, KafkaArgs, KafkaBus, OutMessage};
+use infragraph_normalizer::{NormalizerArgs, run, topics};
+use infragraph_schemas::*;
+use infragraph_test_support as support;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Instance {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+fn start<B: Bus>(bus: &B, names: &Topics, group: &str) -> Instance {
+    let args = NormalizerArgs { group: group.to_owned(), barrier_check_ms: 20, ..NormalizerArgs::default() };
+    let (stop, shutdown) = watch::channel(false);
+    let (bus, names) = (bus.clone(), names.clone());
+    let task = tokio::spawn(async move { run(&args, &names, bus, shutdown).await.expect("normalizer failed") });
+    Instance { stop, task }
+}
+
+impl Instance {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.await.expect("normalizer task");
+    }
+}
+
+/// Topics of this test alone, so tests sharing a broker never see each
+/// other's messages.
+async fn setup<B: Bus>(bus: &B) -> Topics {
+    let names = Topics::new(support::unique("it"));
+    bus.ensure_topics(&topics(&names, 4, 1)).await.unwrap();
+    names
+}
+
+fn scope() -> ScopeRef {
+    ScopeRef::new("test", support::unique("host"))
+}
+
+fn host(scope: &ScopeRef, epoch: i64, id: &str) -> Observation {
+    Observation::new(scope.clone(), epoch, epoch, ResourceKind::Host, id).with("hostname", "alpha")
+}
+
+fn process(scope: &ScopeRef, epoch: i64, host: &str, pid: i64) -> Observation {
+    Observation::new(scope.clone(), epoch, epoch, ResourceKind::Process, format!("{host}/{pid}/1"))
+        .with("host_id", host)
+        .with("pid", pid)
+        .with("name", "worker")
+        .with("start_time", 1i64)
+        .relate(RelType::RunsOn, host)
+}
+
+/// Publishes observations as a collector would, then its COMPLETED marker.
+async fn publish_sync<B: Bus>(bus: &B, names: &Topics, scope: &ScopeRef, epoch: i64, observations: &[Observation]) {
+    let codec = Codec::builtin();
+    let mut pending = Vec::new();
+    for obs in observations {
+        let bytes = codec.encode_observation(obs).unwrap();
+        pending.push(bus.send(OutMessage::new(&names.observations(obs.kind), obs.id.as_bytes(), &bytes)).await.unwrap());
+    }
+    let mut counts: BTreeMap<(String, i32), TopicCount> = BTreeMap::new();
+    for p in pending {
+        let d = p.await.unwrap();
+        let c = counts.entry((d.topic.clone(), d.partition)).or_insert(TopicCount {
+            topic: d.topic.clone(),
+            partition: d.partition,
+            count: 0,
+            last_offset: -1,
+        });
+        c.count += 1;
+        c.last_offset = c.last_offset.max(d.offset);
+    }
+    let marker = SyncMarker {
+        scope: scope.clone(),
+        epoch,
+        status: SyncStatus::Completed,
+        reason: None,
+        counts: counts.into_values().collect(),
+        emitted_at: epoch,
+    };
+    let bytes = codec.encode_sync_marker(&marker).unwrap();
+    bus.publish(OutMessage::new(&names.sync(), scope.to_string().as_bytes(), &bytes)).await.unwrap();
+}
+
+/// Reads the changes topic from the start, keeping `scope`'s changes.
+struct Changes<C: Consumer> {
+    consumer: C,
+    scope: ScopeRef,
+    codec: Codec,
+}
+
+impl<C: Consumer> Changes<C> {
+    fn new<B: Bus<Consumer = C>>(bus: &B, names: &Topics, scope: &ScopeRef) -> Self {
+        let consumer = bus.consumer(&support::unique("reader"), &[names.graph_changes()]).unwrap();
+        Changes { consumer, scope: scope.clone(), codec: Codec::builtin() }
+    }
+
+    async fn next(&mut self) -> GraphChange {
+        loop {
+            let msg = timeout(WAIT, self.consumer.recv()).await.expect("changes stopped coming").unwrap();
+            let change = self.codec.decode_graph_change(&msg.payload).unwrap();
+            if change.scope() == &self.scope {
+                return change;
+            }
+        }
+    }
+
+    /// Every change up to the barrier of `epoch`, and the barrier.
+    async fn until_barrier(&mut self, epoch: i64) -> (Vec<GraphChange>, SyncBarrier) {
+        let mut out = Vec::new();
+        loop {
+            match self.next().await {
+                GraphChange::SyncBarrier(b) if b.epoch == epoch => return (out, b),
+                // A barrier repeated after a rebalance: harmless by design.
+                GraphChange::SyncBarrier(_) => {}
+                other => out.push(other),
+            }
+        }
+    }
+}
+
+fn node_upserts(changes: &[GraphChange]) -> HashSet<String> {
+    changes
+        .iter()
+        .filter_map(|c| match c {
+            GraphChange::NodeUpsert(u) => Some(u.node.id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn upserts(changes: &[GraphChange]) -> usize {
+    changes.iter().filter(|c| matches!(c, GraphChange::NodeUpsert(_) | GraphChange::EdgeUpsert(_))).count()
+}
+
+async fn resync_of_unchanged_data_emits_only_touches<B: Bus>(bus: B) {
+    let names = setup(&bus).await;
+    let n = start(&bus, &names, &support::unique("norm"));
+    let s = scope();
+    let h = support::unique("h");
+    let make = |epoch: i64, prev: Option<i64>| {
+        let mut v = vec![host(&s, epoch, &h)];
+        v.extend((1..=5).map(|pid| process(&s, epoch, &h, pid)));
+        v.iter_mut().for_each(|o| o.previous_epoch = prev);
+        v
+    };
+    let mut changes = Changes::new(&bus, &names, &s);
+    publish_sync(&bus, &names, &s, 1000, &make(1000, None)).await;
+    let (first, barrier) = changes.until_barrier(1000).await;
+    assert_eq!(barrier.status, SyncStatus::Completed);
+    assert_eq!(upserts(&first), 11, "6 nodes and 5 RUNS_ON edges: {first:?}");
+
+    publish_sync(&bus, &names, &s, 2000, &make(2000, Some(1000))).await;
+    let (second, _) = changes.until_barrier(2000).await;
+    assert_eq!(second.len(), 11);
+    assert!(second.iter().all(|c| matches!(c, GraphChange::Touch(t) if t.epoch == 2000)), "{second:?}");
+    n.stop().await;
+}
+
+async fn two_sources_for_one_host_merge<B: Bus>(bus: B) {
+    let names = setup(&bus).await;
+    let n = start(&bus, &names, &support::unique("norm"));
+    let (a, b) = (scope(), scope());
+    let h = support::unique("h");
+    let from_a = host(&a, 10, &h).with("ip_addresses", vec!["10.0.0.1".to_owned()]);
+    let from_b = Observation::new(b.clone(), 20, 20, ResourceKind::Host, &h)
+        .with("hostname", "alpha")
+        .with("kernel", "6.1")
+        .with("ip_addresses", vec!["10.0.0.2".to_owned()]);
+    let mut changes_b = Changes::new(&bus, &names, &b);
+    publish_sync(&bus, &names, &a, 10, &[from_a]).await;
+    publish_sync(&bus, &names, &b, 20, &[from_b]).await;
+    let (got, _) = changes_b.until_barrier(20).await;
+    let GraphChange::NodeUpsert(u) = &got[0] else { panic!("expected an upsert: {got:?}") };
+    assert_eq!(u.properties.get("kernel"), Some(&Value::from("6.1")));
+    assert_eq!(u.properties.get("hostname"), Some(&Value::from("alpha")));
+    assert_eq!(
+        u.properties.get("ip_addresses"),
+        Some(&Value::StringList(vec!["10.0.0.1".into(), "10.0.0.2".into()])),
+        "multi-valued facts are unioned across sources"
+    );
+    n.stop().await;
+}
+
+async fn an_older_observation_arriving_late_changes_nothing<B: Bus>(bus: B) {
+    let names = setup(&bus).await;
+    let n = start(&bus, &names, &support::unique("norm"));
+    let s = scope();
+    let h = support::unique("h");
+    let mut changes = Changes::new(&bus, &names, &s);
+    publish_sync(&bus, &names, &s, 2000, &[host(&s, 2000, &h).with("kernel", "new")]).await;
+    changes.until_barrier(2000).await;
+    publish_sync(&bus, &names, &s, 1000, &[host(&s, 1000, &h).with("kernel", "old")]).await;
+    let (late, _) = changes.until_barrier(1000).await;
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert!(matches!(&late[0], GraphChange::Touch(t) if t.epoch == 1000), "late data only touches: {late:?}");
+    n.stop().await;
+}
+
+async fn the_barrier_waits_for_a_held_back_partition<B: Bus>(bus: B) {
+    let names = setup(&bus).await;
+    let group = support::unique("norm");
+    let mut subscribed = names.all_observations();
+    subscribed.push(names.sync());
+    // A member that takes its share of partitions, reads and never
+    // finishes anything: its partitions are held back until it leaves.
+    let mut stuck = bus.consumer(&group, &subscribed).unwrap();
+    let (release, mut released) = watch::channel(false);
+    let stuck = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = released.changed() => return,
+                m = stuck.recv() => { m.expect("stuck member reads"); }
+            }
+        }
+    });
+    let n = start(&bus, &names, &group);
+    let s = scope();
+    let h = support::unique("h");
+    let observations: Vec<Observation> = (1..=40).map(|pid| process(&s, 5000, &h, pid)).collect();
+    let mut changes = Changes::new(&bus, &names, &s);
+    publish_sync(&bus, &names, &s, 5000, &observations).await;
+
+    // While a partition is held, no barrier may pass, whatever else arrives.
+    let mut before = Vec::new();
+    let held = timeout(Duration::from_secs(3), async {
+        loop {
+            match changes.next().await {
+                GraphChange::SyncBarrier(b) => return b,
+                other => before.push(other),
+            }
+        }
+    })
+    .await;
+    assert!(held.is_err(), "barrier passed while a partition was held back: {held:?}");
+    assert!(node_upserts(&before).len() < 40, "the held partitions' processes cannot have been emitted yet");
+
+    let _ = release.send(true);
+    stuck.await.unwrap();
+    let (rest, barrier) = changes.until_barrier(5000).await;
+    before.extend(rest);
+    assert_eq!(barrier.status, SyncStatus::Completed);
+    let seen = node_upserts(&before);
+    assert_eq!(seen.len(), 40, "every process reached the changes topic before the barrier");
+    n.stop().await;
+}
+
+async fn a_killed_instance_loses_nothing<B: Bus>(bus: B) {
+    let names = setup(&bus).await;
+    let group = support::unique("norm");
+    let (one, two) = (start(&bus, &names, &group), start(&bus, &names, &group));
+    let s = scope();
+    let h = support::unique("h");
+    let observations: Vec<Observation> = (1..=300).map(|pid| process(&s, 7000, &h, pid)).collect();
+    let mut changes = Changes::new(&bus, &names, &s);
+    publish_sync(&bus, &names, &s, 7000, &observations).await;
+    // Kill one instance as soon as output flows, mid-stream.
+    let first = changes.next().await;
+    one.task.abort();
+    let (mut before, _) = changes.until_barrier(7000).await;
+    before.push(first);
+    let seen = node_upserts(&before);
+    assert_eq!(seen.len(), 300, "every process was emitted before the barrier");
+    two.stop().await;
+}
+
+async fn bad_messages_go_to_the_dead_letter_topic<B: Bus>(bus: B) {
+    let names = setup(&bus).await;
+    let n = start(&bus, &names, &support::unique("norm"));
+    let s = scope();
+    let codec = Codec::builtin();
+    let tag = support::unique("bad");
+    let host_topic = names.observations(ResourceKind::Host);
+    let process_topic = names.observations(ResourceKind::Process);
+    let mut foreign = codec.encode_observation(&host(&s, 1, "x")).unwrap();
+    foreign[2..10].copy_from_slice(&0x0123_4567_89ab_cdef_u64.to_le_bytes());
+    let cases: Vec<(String, Vec<u8>, &str)> = vec![
+        (host_topic.clone(), b"not avro at all".to_vec(), "bad magic"),
+        (host_topic.clone(), foreign, "unknown writer schema fingerprint"),
+        (host_topic.clone(), codec.encode_observation(&host(&s, 1, " ")).unwrap(), "empty id"),
+        (
+            process_topic.clone(),
+            codec.encode_observation(&Observation::new(s.clone(), 1, 1, ResourceKind::Process, "p").with("name", "x")).unwrap(),
+            "lacks required property host_id",
+        ),
+    ];
+    for (i, (topic, payload, _)) in cases.iter().enumerate() {
+        let key = format!("{tag}-{i}");
+        bus.publish(OutMessage::new(topic, key.as_bytes(), payload)).await.unwrap();
+    }
+    // Processing goes on after them.
+    let mut changes = Changes::new(&bus, &names, &s);
+    publish_sync(&bus, &names, &s, 3000, &[host(&s, 3000, &support::unique("h"))]).await;
+    let (after, _) = changes.until_barrier(3000).await;
+    assert_eq!(upserts(&after), 1);
+
+    let mut dlq = bus.consumer(&support::unique("dlq"), &[names.deadletter()]).unwrap();
+    let mut found = BTreeMap::new();
+    while found.len() < cases.len() {
+        let m = timeout(WAIT, dlq.recv()).await.expect("dead letters arrive").unwrap();
+        let key = String::from_utf8(m.key.clone().unwrap_or_default()).unwrap();
+        if let Some(i) = key.strip_prefix(&format!("{tag}-")).and_then(|i| i.parse::<usize>().ok()) {
+            found.insert(i, m);
+        }
+    }
+    for (i, (topic, payload, reason)) in cases.iter().enumerate() {
+        let m = &found[&i];
+        assert_eq!(&m.payload, payload, "case {i} keeps its bytes");
+        let why = String::from_utf8_lossy(m.header("infragraph.reason").unwrap()).to_string();
+        assert!(why.contains(reason), "case {i}: reason {why:?} should mention {reason:?}");
+        assert_eq!(m.header("infragraph.topic"), Some(topic.as_bytes()));
+    }
+    n.stop().await;
+}
+
+macro_rules! on_both_buses {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() { super::$name(infragraph_bus::MemoryBus::new()).await; })*
+        }
+        mod kafka {
+            use super::*;
+            fn bus(brokers: String) -> KafkaBus {
+                let mut args = KafkaArgs::with_brokers(brokers);
+                args.settings = vec![
+                    ("session.timeout.ms".into(), "6000".into()),
+                    ("heartbeat.interval.ms".into(), "1000".into()),
+                ];
+                KafkaBus::connect(&args).unwrap()
+            }
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                support::require!(brokers = support::KAFKA, "Kafka broker");
+                super::$name(bus(brokers)).await;
+            })*
+        }
+    };
+}
+
+on_both_buses!(
+    resync_of_unchanged_data_emits_only_touches,
+    two_sources_for_one_host_merge,
+    an_older_observation_arriving_late_changes_nothing,
+    the_barrier_waits_for_a_held_back_partition,
+    a_killed_instance_loses_nothing,
+    bad_messages_go_to_the_dead_letter_topic,
+);
