@@ -69,7 +69,8 @@ start() {
     say "port $port for $name is taken; set INFRAGRAPH_*_PORT to another"
     return 1
   fi
-  "$@" >"$SERVICES_RUN/$name.log" 2>&1 &
+  # Run inside the scratch dir: some services write files into their cwd.
+  (cd "$SERVICES_RUN" && exec "$@") >"$SERVICES_RUN/$name.log" 2>&1 &
   SERVICES_PIDS+=($!)
 }
 
