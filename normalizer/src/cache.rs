@@ -35,9 +35,8 @@ impl<K: Hash + Eq + Clone, V: Default> Bounded<K, V> {
                 self.old = std::mem::take(&mut self.young);
             }
             let value = self.old.remove(key).unwrap_or_default();
-            self.young.insert(key.clone(), value);
+            return self.young.entry(key.clone()).or_insert(value);
         }
-        // Present: inserted just above or found.
         self.young.entry(key.clone()).or_default()
     }
 }

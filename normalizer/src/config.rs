@@ -14,17 +14,19 @@ pub struct NormalizerArgs {
     #[arg(long, env = "INFRAGRAPH_NORMALIZER_STATE_CAPACITY", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub state_capacity: u64,
 
-    /// Most messages handled between two offset commits.
+    /// Most messages handled in one go before the loop looks at its timers.
     #[arg(long = "normalizer-batch", env = "INFRAGRAPH_NORMALIZER_BATCH", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch: u64,
 
-    /// How often waiting sync barriers check the group's progress, in ms.
-    #[arg(long, env = "INFRAGRAPH_BARRIER_CHECK_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
-    pub barrier_check_ms: u64,
+    /// How often, in ms, sent changes are settled, progress committed and
+    /// waiting sync barriers checked. Lower means fresher barriers and more
+    /// commits; it adds at most this much to a sync's end-to-end time.
+    #[arg(long, env = "INFRAGRAPH_NORMALIZER_COMMIT_INTERVAL_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub commit_interval_ms: u64,
 }
 
 impl Default for NormalizerArgs {
     fn default() -> Self {
-        NormalizerArgs { group: "infragraph-normalizer".into(), state_capacity: 1_000_000, batch: 2000, barrier_check_ms: 100 }
+        NormalizerArgs { group: "infragraph-normalizer".into(), state_capacity: 1_000_000, batch: 2000, commit_interval_ms: 100 }
     }
 }

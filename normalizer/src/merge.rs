@@ -63,31 +63,45 @@ impl ElementState {
     fn merge(&mut self, scope: &ScopeRef, at: i64, props: &Properties, rule: impl Fn(&str) -> Merge) -> bool {
         let mut changed = false;
         for (name, value) in props {
-            let before = self.props.get(name).map(PropState::merged);
-            match (rule(name), value) {
-                (Merge::Union, Value::StringList(list)) => {
-                    let entry = self.props.entry(name.clone()).or_insert(PropState::Union { by_scope: BTreeMap::new() });
-                    if let PropState::Union { by_scope } = entry {
-                        let slot = by_scope.entry(scope.clone()).or_insert((Vec::new(), i64::MIN));
-                        if at >= slot.1 {
-                            *slot = (list.clone(), at);
-                        }
-                    }
-                }
-                _ => {
-                    // An older value than the one known is ignored.
-                    let newer = match self.props.get(name) {
-                        Some(PropState::Latest { at: known, .. }) => at >= *known,
-                        _ => true,
-                    };
-                    if newer {
-                        self.props.insert(name.clone(), PropState::Latest { value: value.clone(), at });
-                    }
-                }
-            }
-            changed |= self.props.get(name).map(PropState::merged) != before;
+            changed |= match (rule(name), value) {
+                (Merge::Union, Value::StringList(list)) => self.merge_union(name, scope, at, list),
+                _ => self.merge_latest(name, at, value),
+            };
         }
         changed
+    }
+
+    fn merge_latest(&mut self, name: &str, at: i64, value: &Value) -> bool {
+        match self.props.get_mut(name) {
+            Some(PropState::Latest { value: known, at: known_at }) => {
+                // An older value than the one known is ignored.
+                if at < *known_at {
+                    return false;
+                }
+                *known_at = at;
+                if known == value {
+                    return false;
+                }
+                *known = value.clone();
+                true
+            }
+            _ => {
+                self.props.insert(name.to_owned(), PropState::Latest { value: value.clone(), at });
+                true
+            }
+        }
+    }
+
+    fn merge_union(&mut self, name: &str, scope: &ScopeRef, at: i64, list: &[String]) -> bool {
+        let before = self.props.get(name).map(PropState::merged);
+        let entry = self.props.entry(name.to_owned()).or_insert(PropState::Union { by_scope: BTreeMap::new() });
+        if let PropState::Union { by_scope } = entry {
+            let slot = by_scope.entry(scope.clone()).or_insert((Vec::new(), i64::MIN));
+            if at >= slot.1 {
+                *slot = (list.to_vec(), at);
+            }
+        }
+        self.props.get(name).map(PropState::merged) != before
     }
 
     fn merged(&self) -> Properties {
@@ -164,5 +178,84 @@ impl Merger {
             Element::Node(node) => GraphChange::NodeUpsert(NodeUpsert { node, scope, epoch, observed_at, properties }),
             Element::Edge(edge) => GraphChange::EdgeUpsert(EdgeUpsert { edge, scope, epoch, observed_at, properties }),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infragraph_schemas::{RelType, ResourceKind};
+
+    fn host(scope: &str, epoch: i64, at: i64) -> Observation {
+        Observation::new(ScopeRef::new("t", scope), epoch, at, ResourceKind::Host, "h").with("hostname", "a")
+    }
+
+    fn run(m: &mut Merger, obs: &Observation) -> Vec<GraphChange> {
+        let mut out = Vec::new();
+        m.observe(obs, &mut out);
+        out
+    }
+
+    fn props(c: &GraphChange) -> &Properties {
+        match c {
+            GraphChange::NodeUpsert(u) => &u.properties,
+            other => panic!("expected a node upsert, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_newest_value_of_each_property_wins() {
+        let mut m = Merger::new(100);
+        run(&mut m, &host("a", 1, 10).with("kernel", "k1").with("os_release", "old"));
+        let out = run(&mut m, &host("b", 1, 20).with("kernel", "k2"));
+        assert_eq!(props(&out[0]).get("kernel"), Some(&Value::from("k2")));
+        assert_eq!(props(&out[0]).get("os_release"), Some(&Value::from("old")), "unobserved properties are kept");
+        let out = run(&mut m, &host("c", 1, 5).with("kernel", "k0"));
+        assert!(matches!(out[0], GraphChange::NodeUpsert(_)), "a new scope always sends the full node");
+        assert_eq!(props(&out[0]).get("kernel"), Some(&Value::from("k2")), "an older value never wins");
+    }
+
+    #[test]
+    fn union_properties_follow_each_scopes_newest_list() {
+        let mut m = Merger::new(100);
+        let ips = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        run(&mut m, &host("a", 1, 1).with("ip_addresses", ips(&["10.0.0.1", "10.0.0.9"])));
+        run(&mut m, &host("b", 1, 1).with("ip_addresses", ips(&["10.0.0.2"])));
+        let out = run(&mut m, &host("a", 2, 2).with("ip_addresses", ips(&["10.0.0.1"])));
+        assert_eq!(
+            props(&out[0]).get("ip_addresses"),
+            Some(&Value::StringList(ips(&["10.0.0.1", "10.0.0.2"]))),
+            "scope a dropped 10.0.0.9; scope b's address stays"
+        );
+    }
+
+    #[test]
+    fn touches_only_for_what_the_previous_sync_saw() {
+        let mut m = Merger::new(100);
+        let obs = host("a", 1, 1);
+        run(&mut m, &obs);
+        let same_sync = run(&mut m, &obs);
+        assert!(matches!(same_sync[0], GraphChange::Touch(_)), "seen twice in one sync");
+        let next = Observation { epoch: 2, previous_epoch: Some(1), ..obs.clone() };
+        assert!(matches!(run(&mut m, &next)[0], GraphChange::Touch(_)), "seen in the previous sync");
+        let gap = Observation { epoch: 4, previous_epoch: Some(3), ..obs.clone() };
+        assert!(
+            matches!(run(&mut m, &gap)[0], GraphChange::NodeUpsert(_)),
+            "not seen in sync 3: it may have been cleaned up, so send it whole"
+        );
+        let restarted = Observation { epoch: 5, previous_epoch: None, ..obs };
+        assert!(matches!(run(&mut m, &restarted)[0], GraphChange::NodeUpsert(_)), "a restarted collector resends");
+    }
+
+    #[test]
+    fn relationships_follow_the_registry_direction() {
+        let mut m = Merger::new(100);
+        let p = Observation::new(ScopeRef::new("t", "a"), 1, 1, ResourceKind::Process, "p1")
+            .with("host_id", "h")
+            .relate(RelType::RunsOn, "h");
+        let out = run(&mut m, &p);
+        let GraphChange::EdgeUpsert(e) = &out[1] else { panic!("{out:?}") };
+        assert_eq!((e.edge.from.kind, e.edge.from.id.as_str()), (ResourceKind::Process, "p1"));
+        assert_eq!((e.edge.to.kind, e.edge.to.id.as_str()), (ResourceKind::Host, "h"));
     }
 }

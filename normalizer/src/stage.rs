@@ -16,6 +16,8 @@ use crate::merge::Merger;
 use crate::validate;
 
 const STAGE: &str = "normalizer";
+/// Changes sent but not yet acknowledged before the stage waits for them.
+const MAX_IN_FLIGHT: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizerError {
@@ -48,21 +50,22 @@ pub async fn run<B: Bus>(
     subscribed.push(names.sync());
     let consumer = bus.consumer(&args.group, &subscribed)?;
     let mut stage = Stage::new(args, names, bus, consumer);
-    let mut tick = tokio::time::interval(Duration::from_millis(args.barrier_check_ms));
+    let mut tick = tokio::time::interval(Duration::from_millis(args.commit_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(group = %args.group, "normalizer running");
     loop {
         tokio::select! {
             biased;
             _ = stopped(&mut shutdown) => break,
-            msg = stage.consumer.recv() => {
-                stage.batch(msg?, args.batch).await?;
+            // Before recv: a steady stream of messages must not starve commits.
+            _ = tick.tick() => {
+                stage.settle().await?;
                 stage.check_barriers().await?;
             }
-            _ = tick.tick() => stage.check_barriers().await?,
+            msg = stage.consumer.recv() => stage.batch(msg?, args.batch).await?,
         }
     }
-    stage.flush().await?;
+    stage.settle().await?;
     tracing::info!("normalizer stopped");
     Ok(())
 }
@@ -106,7 +109,8 @@ impl<B: Bus> Stage<B> {
     }
 
     /// Handles `first` and whatever else is already waiting, up to `max`
-    /// messages, then commits once.
+    /// messages. Their changes stay in flight until the next settle, so the
+    /// loop never waits on the producer's linger between batches.
     async fn batch(&mut self, first: Message, max: u64) -> Result<(), NormalizerError> {
         let start = Instant::now();
         self.handle(first).await?;
@@ -116,7 +120,9 @@ impl<B: Bus> Stage<B> {
                 None => break,
             }
         }
-        self.flush().await?;
+        if self.in_flight.len() >= MAX_IN_FLIGHT {
+            self.settle().await?;
+        }
         self.metrics.duration("batch", start.elapsed());
         Ok(())
     }
@@ -194,7 +200,7 @@ impl<B: Bus> Stage<B> {
     }
 
     /// Waits for every change sent so far, then commits what they came from.
-    async fn flush(&mut self) -> Result<(), NormalizerError> {
+    async fn settle(&mut self) -> Result<(), NormalizerError> {
         for delivery in self.in_flight.drain(..) {
             delivery.await?;
         }
@@ -227,7 +233,7 @@ impl<B: Bus> Stage<B> {
             self.emit_barrier(&pending.marker).await?;
         }
         if !ready.is_empty() {
-            self.flush().await?;
+            self.settle().await?;
         }
         self.metrics.lag("sync barriers waiting", self.barriers.waiting() as i64);
         Ok(())

@@ -21,7 +21,7 @@ struct Instance {
 }
 
 fn start<B: Bus>(bus: &B, names: &Topics, group: &str) -> Instance {
-    let args = NormalizerArgs { group: group.to_owned(), barrier_check_ms: 20, ..NormalizerArgs::default() };
+    let args = NormalizerArgs { group: group.to_owned(), commit_interval_ms: 20, ..NormalizerArgs::default() };
     let (stop, shutdown) = watch::channel(false);
     let (bus, names) = (bus.clone(), names.clone());
     let task = tokio::spawn(async move { run(&args, &names, bus, shutdown).await.expect("normalizer failed") });

@@ -1,0 +1,208 @@
+//! Normalizer throughput, three figures from one run:
+//!
+//! 1. in process: decode, validate, merge and encode the changes, one core,
+//!    no bus (first sync: all upserts; resync: all touches);
+//! 2. through the broker: the normalizer stage consuming a published sync
+//!    and producing its changes, until the sync barrier comes out;
+//! 3. the broker's raw rate for the same work: a bare librdkafka consumer
+//!    forwarding every message of the same size to another topic.
+//!
+//! Prints each rate and the ratio of (2) to (3). Needs a broker for (2) and
+//! (3): INFRAGRAPH_TEST_KAFKA or `-- --brokers HOST:PORT`; `-- --count N`
+//! sets the number of observations (default 200000).
+//! Run: `scripts/bench normalizer` (see BENCHMARKS.md).
+
+use std::time::{Duration, Instant};
+
+use infragraph_bus::{Bus, Consumer, Delivery, KafkaArgs, KafkaBus, OutMessage};
+use infragraph_normalizer::{Merger, NormalizerArgs, run, topics, validate};
+use infragraph_schemas::*;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::message::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+/// A realistic sync: 1 host, processes with their parent and host edges.
+fn observations(count: usize, epoch: i64, previous: Option<i64>) -> Vec<Observation> {
+    let scope = ScopeRef::new("bench", "host:bench");
+    (0..count)
+        .map(|i| {
+            let mut o = Observation::new(scope.clone(), epoch, epoch, ResourceKind::Process, format!("bench/{i}/1000"))
+                .with("host_id", "bench")
+                .with("pid", i as i64)
+                .with("ppid", 1i64)
+                .with("name", "worker")
+                .with("exe", "/usr/bin/worker")
+                .with("cmdline", "/usr/bin/worker --threads 4 --config /etc/worker.toml")
+                .with("user", "svc")
+                .with("uid", 1000i64)
+                .with("start_time", 1_700_000_000_000i64)
+                .with("threads", 4i64)
+                .with("rss_bytes", 10_485_760i64)
+                .relate(RelType::RunsOn, "bench")
+                .relate(RelType::ChildOf, "bench/1/1000");
+            o.previous_epoch = previous;
+            o
+        })
+        .collect()
+}
+
+fn encode(codec: &Codec, obs: &[Observation]) -> Vec<Vec<u8>> {
+    obs.iter().map(|o| codec.encode_observation(o).expect("encodes")).collect()
+}
+
+/// Decode → validate → merge → encode changes, as the stage does per message.
+fn in_process(merger: &mut Merger, codec: &Codec, messages: &[Vec<u8>]) -> (Duration, usize) {
+    let mut changes = Vec::new();
+    let mut bytes = 0usize;
+    let start = Instant::now();
+    for m in messages {
+        let obs = codec.decode_observation(m).expect("decodes");
+        assert!(validate::problem(&obs).is_none());
+        merger.observe(&obs, &mut changes);
+        for c in changes.drain(..) {
+            bytes += codec.encode_graph_change(&c).expect("encodes").len();
+        }
+    }
+    (start.elapsed(), bytes)
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn bench_in_process(count: usize) -> f64 {
+    let codec = Codec::builtin();
+    let first = encode(&codec, &observations(count, 1000, None));
+    let again = encode(&codec, &observations(count, 2000, Some(1000)));
+    let mut merger = Merger::new(count * 4);
+    let (t1, _) = in_process(&mut merger, &codec, &first);
+    let (t2, _) = in_process(&mut merger, &codec, &again);
+    println!("in process, first sync (upserts): {:>10.0} obs/s", rate(count, t1));
+    println!("in process, resync (touches):     {:>10.0} obs/s", rate(count, t2));
+    rate(count, t1).min(rate(count, t2))
+}
+
+async fn publish_all<B: Bus>(bus: &B, topic: &str, messages: &[Vec<u8>], keys: impl Fn(usize) -> String) -> Vec<Delivery> {
+    let mut pending = Vec::with_capacity(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        pending.push(bus.send(OutMessage::new(topic, keys(i).as_bytes(), m)).await.expect("queued"));
+    }
+    let mut out = Vec::with_capacity(pending.len());
+    for p in pending {
+        out.push(p.await.expect("delivered"));
+    }
+    out
+}
+
+fn marker(deliveries: &[Delivery], epoch: i64) -> SyncMarker {
+    let mut counts: std::collections::BTreeMap<(String, i32), TopicCount> = Default::default();
+    for d in deliveries {
+        let c = counts.entry((d.topic.clone(), d.partition)).or_insert(TopicCount {
+            topic: d.topic.clone(),
+            partition: d.partition,
+            count: 0,
+            last_offset: -1,
+        });
+        c.count += 1;
+        c.last_offset = c.last_offset.max(d.offset);
+    }
+    SyncMarker {
+        scope: ScopeRef::new("bench", "host:bench"),
+        epoch,
+        status: SyncStatus::Completed,
+        reason: None,
+        counts: counts.into_values().collect(),
+        emitted_at: epoch,
+    }
+}
+
+/// Publishes one sync, then times the stage from start to its barrier.
+async fn bench_stage(brokers: &str, messages: &[Vec<u8>]) -> f64 {
+    let bus = KafkaBus::connect(&KafkaArgs::with_brokers(brokers)).expect("bus");
+    let names = Topics::new(format!("bench-{}", std::process::id()));
+    bus.ensure_topics(&topics(&names, 4, 1)).await.expect("topics");
+    let codec = Codec::builtin();
+    let topic = names.observations(ResourceKind::Process);
+    let deliveries = publish_all(&bus, &topic, messages, |i| format!("bench/{i}/1000")).await;
+    let m = codec.encode_sync_marker(&marker(&deliveries, 1000)).expect("marker");
+    bus.publish(OutMessage::new(&names.sync(), b"bench", &m)).await.expect("marker sent");
+
+    let mut reader = bus.consumer("bench-reader", &[names.graph_changes()]).expect("reader");
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let start = Instant::now();
+    let stage = {
+        let (bus, names) = (bus.clone(), names.clone());
+        tokio::spawn(async move { run(&NormalizerArgs::default(), &names, bus, shutdown).await })
+    };
+    loop {
+        let msg = reader.recv().await.expect("changes");
+        if matches!(codec.decode_graph_change(&msg.payload), Ok(GraphChange::SyncBarrier(_))) {
+            break;
+        }
+    }
+    let took = start.elapsed();
+    let _ = stop.send(true);
+    stage.await.expect("stage").expect("stage ran");
+    let r = rate(messages.len(), took);
+    println!("through the broker (normalizer):  {r:>10.0} obs/s");
+    r
+}
+
+/// A bare librdkafka consumer forwarding every message to another topic.
+async fn bench_raw(brokers: &str, messages: &[Vec<u8>]) -> f64 {
+    let bus = KafkaBus::connect(&KafkaArgs::with_brokers(brokers)).expect("bus");
+    let from = format!("bench-raw-in-{}", std::process::id());
+    let to = format!("bench-raw-out-{}", std::process::id());
+    publish_all(&bus, &from, messages, |i| format!("bench/{i}/1000")).await;
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("bench-raw-{}", std::process::id()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[&from]).expect("subscribe");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("producer");
+    let start = Instant::now();
+    let mut pending = Vec::with_capacity(messages.len());
+    for _ in 0..messages.len() {
+        let m = consumer.recv().await.expect("raw recv");
+        let record = FutureRecord::to(&to).key(m.key().unwrap_or_default()).payload(m.payload().unwrap_or_default());
+        pending.push(producer.send_result(record).map_err(|(e, _)| e).expect("queued"));
+    }
+    for p in pending {
+        p.await.expect("not cancelled").map_err(|(e, _)| e).expect("delivered");
+    }
+    let r = rate(messages.len(), start.elapsed());
+    println!("broker raw consume-and-produce:   {r:>10.0} msg/s");
+    r
+}
+
+#[tokio::main]
+async fn main() {
+    let count: usize = arg("--count").and_then(|c| c.parse().ok()).unwrap_or(200_000);
+    println!("normalizer throughput, {count} process observations");
+    let in_proc = bench_in_process(count);
+    println!("  target: >= 300000 obs/s in process on one core: {}", if in_proc >= 300_000.0 { "met" } else { "NOT met" });
+    let Some(brokers) = arg("--brokers").or_else(|| std::env::var("INFRAGRAPH_TEST_KAFKA").ok()) else {
+        println!("no broker (INFRAGRAPH_TEST_KAFKA or --brokers): skipping the broker figures");
+        return;
+    };
+    let messages = encode(&Codec::builtin(), &observations(count, 1000, None));
+    let raw = bench_raw(&brokers, &messages).await;
+    let stage = bench_stage(&brokers, &messages).await;
+    println!("ratio normalizer / raw broker:    {:>10.2}  (target >= 0.50)", stage / raw);
+}
