@@ -77,3 +77,22 @@ fn registering_a_schema_of_an_unknown_record_is_refused() {
     let err = Codec::builtin().register(r#"{"type":"record","name":"x.Y","fields":[]}"#).unwrap_err();
     assert!(err.to_string().contains("not an infragraph record"), "{err}");
 }
+
+#[test]
+fn a_lying_array_length_from_a_foreign_writer_is_an_error_not_an_abort() {
+    let old = Codec::builtin();
+    let new = codec_with(host_v2());
+    old.register(&host_schema(&new)).unwrap();
+    let mut bytes = new.encode_observation(&host()).unwrap();
+    // The empty relationships array (one 0 byte) ends the body; claim 2^40
+    // relationships instead, in a message of a few dozen bytes.
+    assert_eq!(bytes.pop(), Some(0));
+    let mut n: u64 = (1u64 << 40) << 1; // zig-zag
+    while n >= 0x80 {
+        bytes.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    bytes.push(n as u8);
+    let err = old.decode(&bytes).unwrap_err();
+    assert!(matches!(err, CodecError::Resolution { .. }), "{err}");
+}

@@ -72,21 +72,15 @@ fn put_reason(buf: &mut Vec<u8>, reason: Option<&str>) {
     }
 }
 
-/// Checks every property and relationship against `def`, so nothing
-/// undeclared or mistyped leaves a collector.
-fn check_observation(obs: &Observation, def: &ResourceDef) -> Result<(), CodecError> {
-    for (name, value) in &obs.properties {
-        let (_, p) = def.property(name).ok_or_else(|| CodecError::Encode {
-            field: name.clone(),
-            reason: format!("not a property of {}", def.label),
-        })?;
-        if value.ty().is_some_and(|ty| ty != p.ty) {
-            return Err(CodecError::Encode {
-                field: name.clone(),
-                reason: format!("expected {}, got {}", p.ty.avro_name(), value.type_name()),
-            });
-        }
-    }
+/// Names the property of `obs` that `def` does not declare.
+fn undeclared(obs: &Observation, def: &ResourceDef) -> CodecError {
+    let name = obs.properties.keys().find(|n| def.property(n).is_none()).cloned().unwrap_or_default();
+    CodecError::Encode { field: name, reason: format!("not a property of {}", def.label) }
+}
+
+/// Checks every relationship against `def`, so nothing undeclared leaves a
+/// collector (properties are checked while they are written).
+fn check_relationships(obs: &Observation, def: &ResourceDef) -> Result<(), CodecError> {
     for rel in &obs.relationships {
         if def.relationship(rel.rel_type).is_none() {
             return Err(CodecError::Encode {
@@ -99,20 +93,34 @@ fn check_observation(obs: &Observation, def: &ResourceDef) -> Result<(), CodecEr
 }
 
 pub fn observation(buf: &mut Vec<u8>, obs: &Observation, def: &ResourceDef) -> Result<(), CodecError> {
-    check_observation(obs, def)?;
+    check_relationships(obs, def)?;
     put_scope(buf, &obs.scope, obs.epoch);
     put_long(buf, obs.observed_at);
     put_optional_long(buf, obs.previous_epoch);
     put_str(buf, obs.kind.as_str());
     put_str(buf, &obs.id);
+    let mut written = 0;
     for p in def.properties {
         match obs.properties.get(p.name) {
-            None | Some(Value::Null) => put_long(buf, 0),
+            None => put_long(buf, 0),
             Some(v) => {
-                put_long(buf, 1);
-                put_typed(buf, v);
+                written += 1;
+                match v.ty() {
+                    None => put_long(buf, 0),
+                    Some(ty) if ty == p.ty => {
+                        put_long(buf, 1);
+                        put_typed(buf, v);
+                    }
+                    Some(_) => {
+                        let reason = format!("expected {}, got {}", p.ty.avro_name(), v.type_name());
+                        return Err(CodecError::Encode { field: p.name.to_owned(), reason });
+                    }
+                }
             }
         }
+    }
+    if written != obs.properties.len() {
+        return Err(undeclared(obs, def));
     }
     put_block(buf, obs.relationships.iter(), |b, rel| {
         put_str(b, rel.rel_type.as_str());

@@ -79,6 +79,11 @@ pub enum Decoded {
     GraphChange(GraphChange),
 }
 
+/// The longest string, bytes or array a message from a foreign writer schema
+/// may hold. Kafka's default message limit is 1 MB, so nothing legitimate is
+/// longer; a lie about a length could otherwise reserve gigabytes.
+pub const MAX_RESOLVED_LENGTH: usize = 1 << 20;
+
 /// One of the reader's own schemas.
 struct Own {
     kind: RecordKind,
@@ -114,6 +119,9 @@ impl Codec {
     /// A codec whose reader schemas come from `defs` (tests use this to act
     /// as an older or newer reader).
     pub fn new(defs: impl IntoIterator<Item = &'static ResourceDef>) -> Result<Self, CodecError> {
+        // apache-avro reserves memory for whatever length a message claims;
+        // cap it. Process-wide and first-set-wins, which is what we want.
+        apache_avro::util::max_allocation_bytes(MAX_RESOLVED_LENGTH);
         let mut codec = Codec {
             defs: HashMap::new(),
             own: HashMap::new(),
