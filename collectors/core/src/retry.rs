@@ -1,0 +1,76 @@
+//! Bounded exponential backoff for retriable bus errors.
+
+use std::future::Future;
+use std::time::Duration;
+
+use infragraph_bus::BusError;
+use infragraph_telemetry::StageMetrics;
+
+/// How hard to retry a retriable bus error before giving up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included; at least 1.
+    pub max_attempts: u32,
+    /// Wait before the second attempt; doubled after each failure.
+    pub initial_backoff: Duration,
+    /// Longest single wait.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// About a minute of retrying (0.2 s doubling to 10 s, 9 attempts): long
+    /// enough to ride out a broker restart, short enough that a sync stuck on
+    /// a dead bus is reported failed while the operator still cares.
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 9, initial_backoff: Duration::from_millis(200), max_backoff: Duration::from_secs(10) }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+
+    /// Runs `op` until it succeeds, fails with a non-retriable error, or the
+    /// attempts run out. Every failed attempt is logged and counted under
+    /// `what`, so a bus that is down is never silent.
+    pub async fn run<T, F, Fut>(&self, metrics: &StageMetrics, what: &'static str, mut op: F) -> Result<T, BusError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, BusError>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_retriable() && attempt < self.max_attempts.max(1) => {
+                    let wait = self.backoff(attempt);
+                    metrics.failure(what, &e);
+                    tracing::warn!(operation = what, attempt, max_attempts = self.max_attempts, retry_in_ms = wait.as_millis() as u64, error = %e, "bus unavailable, retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    metrics.failure(what, &e);
+                    tracing::error!(operation = what, attempt, retriable = e.is_retriable(), error = %e, "bus operation failed, giving up");
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let p = RetryPolicy { max_attempts: 10, initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_millis(500) };
+        let waits: Vec<u128> = (1..=5).map(|a| p.backoff(a).as_millis()).collect();
+        assert_eq!(waits, vec![100, 200, 400, 500, 500]);
+        assert_eq!(p.backoff(60), Duration::from_millis(500), "no overflow on long outages");
+    }
+}

@@ -1,0 +1,90 @@
+//! When syncs run: once, or every interval (plus jitter) until shutdown.
+
+use std::time::Duration;
+
+use infragraph_bus::Bus;
+use rand::Rng;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::collector::Collector;
+use crate::error::SyncError;
+use crate::sync::{SyncReport, Syncer};
+
+/// How often to sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// One sync, then return its result.
+    pub once: bool,
+    /// Time from the start of one sync to the start of the next.
+    pub interval: Duration,
+    /// Up to this much extra wait, drawn anew each time, so collectors that
+    /// started together do not sync in lockstep.
+    pub jitter: Duration,
+}
+
+/// How a continuous run went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub completed: u64,
+    pub failed: u64,
+    /// The last completed sync.
+    pub last: Option<SyncReport>,
+}
+
+fn stopping(shutdown: &watch::Receiver<bool>) -> bool {
+    *shutdown.borrow()
+}
+
+/// Prepares the bus, then syncs `collector` on `schedule`. With `once`, the
+/// sync's failure is the result; otherwise failures are logged and counted
+/// and the next sync is tried, until `shutdown` turns true (or its sender is
+/// dropped). A sync in progress is finished before stopping, so it always
+/// ends with a marker.
+pub async fn run<C: Collector, B: Bus>(collector: &C, syncer: &Syncer<B>, schedule: Schedule, mut shutdown: watch::Receiver<bool>) -> Result<RunStats, SyncError> {
+    let mut stats = RunStats::default();
+    if schedule.once {
+        syncer.prepare().await?;
+        stats.last = Some(syncer.sync(collector).await?);
+        stats.completed = 1;
+        return Ok(stats);
+    }
+    let mut prepared = false;
+    while !stopping(&shutdown) {
+        let start = Instant::now();
+        if !prepared {
+            // A bus that is down at start is retried every interval rather
+            // than ending the collector.
+            match syncer.prepare().await {
+                Ok(()) => prepared = true,
+                Err(e) => {
+                    stats.failed += 1;
+                    tracing::error!(error = %e, "cannot prepare the bus; retrying next interval");
+                }
+            }
+        }
+        if prepared && !stopping(&shutdown) {
+            match syncer.sync(collector).await {
+                Ok(report) => {
+                    stats.completed += 1;
+                    stats.last = Some(report);
+                }
+                Err(_) => stats.failed += 1,
+            }
+        }
+        let next = start + schedule.interval + jitter(schedule.jitter);
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            changed = shutdown.changed() => if changed.is_err() { break },
+        }
+    }
+    tracing::info!(completed = stats.completed, failed = stats.failed, "collector stopped");
+    Ok(stats)
+}
+
+fn jitter(max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(rand::rng().random_range(0..=max.as_millis() as u64))
+}

@@ -1,0 +1,129 @@
+//! The collector's settings: the library struct and the flags that fill it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use infragraph_collector::{Schedule, TopicLayout};
+
+/// Everything the procfs collector needs; [`ProcfsArgs`] builds one from
+/// flags, the umbrella CLI may build one directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcfsConfig {
+    /// The host id; `None` reads `machine_id_file`, then the host name.
+    pub host_id: Option<String>,
+    /// Where proc is mounted. Another PID namespace's proc (for example
+    /// `/proc/<pid>/root/proc`) makes the collector see that "host".
+    pub proc_root: PathBuf,
+    /// Extra redaction patterns (regular expressions); every match is redacted.
+    pub redact: Vec<String>,
+    pub machine_id_file: PathBuf,
+    pub os_release_file: PathBuf,
+    /// For user names of uids.
+    pub passwd_file: PathBuf,
+    /// Threads reading processes in parallel.
+    pub threads: usize,
+    pub schedule: Schedule,
+    pub layout: TopicLayout,
+}
+
+/// One second: with publishing and the pipeline behind it well under a
+/// second, a connection opened just after a scan is in the graph within the
+/// 3 s freshness target. A scan of a busy host costs tens of milliseconds of
+/// CPU, so the default keeps the collector a few percent of one core.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub const DEFAULT_JITTER: Duration = Duration::from_millis(200);
+
+impl Default for ProcfsConfig {
+    fn default() -> Self {
+        ProcfsConfig {
+            host_id: None,
+            proc_root: PathBuf::from("/proc"),
+            redact: Vec::new(),
+            machine_id_file: PathBuf::from("/etc/machine-id"),
+            os_release_file: PathBuf::from("/etc/os-release"),
+            passwd_file: PathBuf::from("/etc/passwd"),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+            schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: DEFAULT_JITTER },
+            layout: TopicLayout::default(),
+        }
+    }
+}
+
+/// Parses `1s`, `500ms`, `2m` or plain seconds (`1.5`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let v: f64 = num.trim().parse().map_err(|_| format!("expected a duration such as 1s, 500ms or 2m, got {s:?}"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// The collector's own flags; the binary adds the bus and telemetry ones.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct ProcfsArgs {
+    /// Run one sync and exit (non-zero if it failed).
+    #[arg(long, env = "INFRAGRAPH_ONCE")]
+    pub once: bool,
+
+    /// Time between sync starts. The default, 1s, keeps a new connection
+    /// visible in the graph within 3 s end to end while a scan costs a few
+    /// percent of one core; raise it on hosts with very many processes.
+    #[arg(long, env = "INFRAGRAPH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Up to this much random extra wait per interval, so collectors started
+    /// together do not sync in lockstep.
+    #[arg(long, env = "INFRAGRAPH_JITTER", default_value = "200ms", value_parser = parse_duration)]
+    pub jitter: Duration,
+
+    /// The host id (default: /etc/machine-id, else the host name).
+    #[arg(long, env = "INFRAGRAPH_HOST_ID")]
+    pub host_id: Option<String>,
+
+    /// Where proc is mounted.
+    #[arg(long, env = "INFRAGRAPH_PROC_ROOT", default_value = "/proc")]
+    pub proc_root: PathBuf,
+
+    /// An extra redaction pattern (regular expression), repeatable; every
+    /// match in a command line is replaced by <redacted>. In the
+    /// environment, separate several with newlines.
+    #[arg(long = "redact", env = "INFRAGRAPH_REDACT", value_name = "REGEX", value_delimiter = '\n')]
+    pub redact: Vec<String>,
+}
+
+impl ProcfsArgs {
+    /// The config these flags describe, with the bus's topic layout.
+    pub fn config(&self, layout: TopicLayout) -> ProcfsConfig {
+        ProcfsConfig {
+            host_id: self.host_id.clone(),
+            proc_root: self.proc_root.clone(),
+            redact: self.redact.clone(),
+            schedule: Schedule { once: self.once, interval: self.interval, jitter: self.jitter },
+            layout,
+            ..ProcfsConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units_and_name_bad_input() {
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("soon").unwrap_err().contains("expected a duration"));
+        assert!(parse_duration("3h").unwrap_err().contains("unknown unit"));
+    }
+}

@@ -1,0 +1,63 @@
+//! `infragraph-collect-procfs`: maps this host's processes, sockets and
+//! connections onto the bus.
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use infragraph_bus::{KafkaArgs, KafkaBus};
+use infragraph_collector::TopicLayout;
+use infragraph_collector_procfs::{ProcfsArgs, run};
+use infragraph_telemetry::TelemetryArgs;
+use tokio::sync::watch;
+
+/// Observes this host through /proc and publishes what it sees to Kafka.
+#[derive(Parser, Debug)]
+#[command(name = "infragraph-collect-procfs", version)]
+struct Cli {
+    #[command(flatten)]
+    procfs: ProcfsArgs,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _telemetry = infragraph_telemetry::init("infragraph-collect-procfs", &cli.telemetry)?;
+    if cli.kafka.brokers.is_none() {
+        bail!("no Kafka brokers: pass --kafka-brokers HOST:PORT (or set INFRAGRAPH_KAFKA_BROKERS)");
+    }
+    let bus = KafkaBus::connect(&cli.kafka).context("cannot set up the Kafka producer")?;
+    let config = cli.procfs.config(TopicLayout::from(&cli.kafka));
+    let (stop, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down after the current sync");
+        let _ = stop.send(true);
+    });
+    let stats = run(config, bus.clone(), shutdown).await?;
+    // Deliveries are awaited per sync; this only drains what librdkafka
+    // still holds (nothing, normally).
+    if let Err(e) = bus.flush(std::time::Duration::from_secs(10)) {
+        tracing::warn!(error = %e, "could not flush the producer");
+    }
+    tracing::info!(completed = stats.completed, failed = stats.failed, "done");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
