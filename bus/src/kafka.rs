@@ -132,11 +132,15 @@ impl Bus for KafkaBus {
     }
 
     async fn send(&self, msg: OutMessage<'_>) -> Result<PendingDelivery, BusError> {
-        let mut headers = OwnedHeaders::new_with_capacity(msg.headers.len());
-        for (key, value) in msg.headers {
-            headers = headers.insert(Header { key, value: Some(*value) });
+        let mut record = FutureRecord::to(msg.topic).key(msg.key).payload(msg.payload);
+        // An empty header list still costs an allocation per message.
+        if !msg.headers.is_empty() {
+            let mut headers = OwnedHeaders::new_with_capacity(msg.headers.len());
+            for (key, value) in msg.headers {
+                headers = headers.insert(Header { key, value: Some(*value) });
+            }
+            record = record.headers(headers);
         }
-        let mut record = FutureRecord::to(msg.topic).key(msg.key).payload(msg.payload).headers(headers);
         loop {
             match self.producer.send_result(record) {
                 Ok(fut) => {

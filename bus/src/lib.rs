@@ -7,6 +7,7 @@
 //!   partitions by key hash, offsets, commits and group rebalancing.
 //! - [`kafka`]: the same over Kafka via librdkafka.
 //! - [`deadletter`]: rejected messages, with the reason, to the dead-letter topic.
+//! - [`layout`]: every topic of the pipeline and how it is partitioned.
 //! - [`config`]: the command-line flags and environment variables that
 //!   choose and configure a bus.
 //!
@@ -14,6 +15,7 @@
 
 pub mod config;
 pub mod deadletter;
+pub mod layout;
 pub mod kafka;
 pub mod memory;
 
@@ -23,6 +25,7 @@ use std::pin::Pin;
 
 pub use config::KafkaArgs;
 pub use deadletter::DeadLetters;
+pub use layout::TopicLayout;
 pub use kafka::KafkaBus;
 pub use memory::MemoryBus;
 

@@ -14,8 +14,9 @@
 
 use std::time::{Duration, Instant};
 
-use infragraph_bus::{Bus, Consumer, Delivery, KafkaArgs, KafkaBus, OutMessage};
-use infragraph_normalizer::{Merger, NormalizerArgs, run, topics, validate};
+use infragraph_bus::{Bus, Consumer, KafkaArgs, KafkaBus, OutMessage, TopicLayout};
+use infragraph_collector::{Collector, ManualClock, SyncContext, Syncer};
+use infragraph_normalizer::{Merger, NormalizerArgs, run, validate};
 use infragraph_schemas::*;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
@@ -88,50 +89,42 @@ fn bench_in_process(count: usize) -> f64 {
     rate(count, t1).min(rate(count, t2))
 }
 
-async fn publish_all<B: Bus>(bus: &B, topic: &str, messages: &[Vec<u8>], keys: impl Fn(usize) -> String) -> Vec<Delivery> {
+async fn publish_all<B: Bus>(bus: &B, topic: &str, messages: &[Vec<u8>], keys: impl Fn(usize) -> String) {
     let mut pending = Vec::with_capacity(messages.len());
     for (i, m) in messages.iter().enumerate() {
         pending.push(bus.send(OutMessage::new(topic, keys(i).as_bytes(), m)).await.expect("queued"));
     }
-    let mut out = Vec::with_capacity(pending.len());
     for p in pending {
-        out.push(p.await.expect("delivered"));
+        p.await.expect("delivered");
     }
-    out
 }
 
-fn marker(deliveries: &[Delivery], epoch: i64) -> SyncMarker {
-    let mut counts: std::collections::BTreeMap<(String, i32), TopicCount> = Default::default();
-    for d in deliveries {
-        let c = counts.entry((d.topic.clone(), d.partition)).or_insert(TopicCount {
-            topic: d.topic.clone(),
-            partition: d.partition,
-            count: 0,
-            last_offset: -1,
-        });
-        c.count += 1;
-        c.last_offset = c.last_offset.max(d.offset);
+/// The benchmark's sync, published through the collectors' runtime.
+struct Fixed(Vec<Observation>);
+
+impl Collector for Fixed {
+    type Error = std::convert::Infallible;
+    fn source(&self) -> &str {
+        "bench"
     }
-    SyncMarker {
-        scope: ScopeRef::new("bench", "host:bench"),
-        epoch,
-        status: SyncStatus::Completed,
-        reason: None,
-        counts: counts.into_values().collect(),
-        emitted_at: epoch,
+    fn scope(&self) -> &str {
+        "host:bench"
+    }
+    async fn collect(&self, _: &SyncContext) -> Result<Vec<Observation>, Self::Error> {
+        Ok(self.0.clone())
     }
 }
 
 /// Publishes one sync, then times the stage from start to its barrier.
-async fn bench_stage(brokers: &str, messages: &[Vec<u8>]) -> f64 {
+async fn bench_stage(brokers: &str, observations: Vec<Observation>) -> f64 {
+    let count = observations.len();
     let bus = KafkaBus::connect(&KafkaArgs::with_brokers(brokers)).expect("bus");
-    let names = Topics::new(format!("bench-{}", std::process::id()));
-    bus.ensure_topics(&topics(&names, 4, 1)).await.expect("topics");
+    let layout = TopicLayout { names: Topics::new(format!("bench-{}", std::process::id())), partitions: 4, replication: 1 };
+    bus.ensure_topics(&layout.specs()).await.expect("topics");
+    let names = layout.names.clone();
+    let syncer = Syncer::new(bus.clone()).with_layout(layout).with_clock(ManualClock::new(1000));
+    syncer.sync(&Fixed(observations)).await.expect("sync published");
     let codec = Codec::builtin();
-    let topic = names.observations(ResourceKind::Process);
-    let deliveries = publish_all(&bus, &topic, messages, |i| format!("bench/{i}/1000")).await;
-    let m = codec.encode_sync_marker(&marker(&deliveries, 1000)).expect("marker");
-    bus.publish(OutMessage::new(&names.sync(), b"bench", &m)).await.expect("marker sent");
 
     let mut reader = bus.consumer("bench-reader", &[names.graph_changes()]).expect("reader");
     let (stop, shutdown) = tokio::sync::watch::channel(false);
@@ -149,7 +142,7 @@ async fn bench_stage(brokers: &str, messages: &[Vec<u8>]) -> f64 {
     let took = start.elapsed();
     let _ = stop.send(true);
     stage.await.expect("stage").expect("stage ran");
-    let r = rate(messages.len(), took);
+    let r = rate(count, took);
     println!("through the broker (normalizer):  {r:>10.0} obs/s");
     r
 }
@@ -203,6 +196,6 @@ async fn main() {
     };
     let messages = encode(&Codec::builtin(), &observations(count, 1000, None));
     let raw = bench_raw(&brokers, &messages).await;
-    let stage = bench_stage(&brokers, &messages).await;
+    let stage = bench_stage(&brokers, observations(count, 1000, None)).await;
     println!("ratio normalizer / raw broker:    {:>10.2}  (target >= 0.50)", stage / raw);
 }

@@ -24,4 +24,4 @@ pub mod validate;
 
 pub use config::NormalizerArgs;
 pub use merge::{Merger, Outcome};
-pub use stage::{NormalizerError, run, topics};
+pub use stage::{NormalizerError, run};

@@ -3,9 +3,8 @@
 
 use anyhow::Context;
 use clap::Parser;
-use infragraph_bus::{Bus, KafkaArgs, KafkaBus};
-use infragraph_normalizer::{NormalizerArgs, run, topics};
-use infragraph_schemas::Topics;
+use infragraph_bus::{Bus, KafkaArgs, KafkaBus, TopicLayout};
+use infragraph_normalizer::{NormalizerArgs, run};
 use infragraph_telemetry::TelemetryArgs;
 
 /// Deduplicates, merges and resolves observations into graph changes.
@@ -26,8 +25,8 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = infragraph_telemetry::init("infragraph-normalizer", &cli.telemetry)?;
     anyhow::ensure!(cli.kafka.brokers.is_some(), "--kafka-brokers (or INFRAGRAPH_KAFKA_BROKERS) is required");
     let bus = KafkaBus::connect(&cli.kafka)?;
-    let names = Topics::new(&cli.kafka.topic_namespace);
-    bus.ensure_topics(&topics(&names, cli.kafka.topic_partitions, cli.kafka.topic_replication))
+    let layout = TopicLayout::from(&cli.kafka);
+    bus.ensure_topics(&layout.specs())
         .await
         .context("creating topics")?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
@@ -36,6 +35,6 @@ async fn main() -> anyhow::Result<()> {
             let _ = stop.send(true);
         }
     });
-    run(&cli.normalizer, &names, bus, shutdown).await?;
+    run(&cli.normalizer, &layout.names, bus, shutdown).await?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use infragraph_bus::{Bus, BusError, Consumer, DeadLetters, Message, Offset, OffsetTracker, OutMessage, PendingDelivery, TopicSpec};
+use infragraph_bus::{Bus, BusError, Consumer, DeadLetters, Message, Offset, OffsetTracker, OutMessage, PendingDelivery};
 use infragraph_schemas::{Codec, CodecError, Element, GraphChange, SyncBarrier, SyncMarker, SyncStatus, Topics};
 use infragraph_telemetry::StageMetrics;
 use tokio::sync::watch;
@@ -25,18 +25,6 @@ pub enum NormalizerError {
     Bus(#[from] BusError),
     #[error("cannot encode a graph change: {0}")]
     Encode(#[from] CodecError),
-}
-
-/// The topics the normalizer reads and writes. The changes topic has one
-/// partition: the single graph writer applies changes in log order, and a
-/// barrier must follow every change of its sync.
-pub fn topics(names: &Topics, partitions: i32, replication: i32) -> Vec<TopicSpec> {
-    let spec = |name: String, partitions: i32| TopicSpec { name, partitions, replication, compacted: false };
-    let mut out: Vec<TopicSpec> = names.all_observations().into_iter().map(|t| spec(t, partitions)).collect();
-    out.push(spec(names.sync(), partitions));
-    out.push(spec(names.graph_changes(), 1));
-    out.push(spec(names.deadletter(), 1));
-    out
 }
 
 /// Runs until `shutdown` turns true, then commits what is done and returns.

@@ -5,8 +5,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use infragraph_bus::{Bus, Consumer, KafkaArgs, KafkaBus, OutMessage};
-use infragraph_normalizer::{NormalizerArgs, run, topics};
+use infragraph_bus::{Bus, Consumer, KafkaArgs, KafkaBus, OutMessage, TopicLayout};
+use infragraph_collector::{Collector, ManualClock, SyncContext, Syncer};
+use infragraph_normalizer::{NormalizerArgs, run};
 use infragraph_schemas::*;
 use infragraph_test_support as support;
 use tokio::sync::watch;
@@ -20,10 +21,10 @@ struct Instance {
     task: JoinHandle<()>,
 }
 
-fn start<B: Bus>(bus: &B, names: &Topics, group: &str) -> Instance {
+fn start<B: Bus>(bus: &B, layout: &TopicLayout, group: &str) -> Instance {
     let args = NormalizerArgs { group: group.to_owned(), commit_interval_ms: 20, ..NormalizerArgs::default() };
     let (stop, shutdown) = watch::channel(false);
-    let (bus, names) = (bus.clone(), names.clone());
+    let (bus, names) = (bus.clone(), layout.names.clone());
     let task = tokio::spawn(async move { run(&args, &names, bus, shutdown).await.expect("normalizer failed") });
     Instance { stop, task }
 }
@@ -37,10 +38,10 @@ impl Instance {
 
 /// Topics of this test alone, so tests sharing a broker never see each
 /// other's messages.
-async fn setup<B: Bus>(bus: &B) -> Topics {
-    let names = Topics::new(support::unique("it"));
-    bus.ensure_topics(&topics(&names, 4, 1)).await.unwrap();
-    names
+async fn setup<B: Bus>(bus: &B) -> TopicLayout {
+    let layout = TopicLayout { names: Topics::new(support::unique("it")), partitions: 4, replication: 1 };
+    bus.ensure_topics(&layout.specs()).await.unwrap();
+    layout
 }
 
 fn scope() -> ScopeRef {
@@ -60,36 +61,48 @@ fn process(scope: &ScopeRef, epoch: i64, host: &str, pid: i64) -> Observation {
         .relate(RelType::RunsOn, host)
 }
 
-/// Publishes observations as a collector would, then its COMPLETED marker.
-async fn publish_sync<B: Bus>(bus: &B, names: &Topics, scope: &ScopeRef, epoch: i64, observations: &[Observation]) {
-    let codec = Codec::builtin();
-    let mut pending = Vec::new();
-    for obs in observations {
-        let bytes = codec.encode_observation(obs).unwrap();
-        pending.push(bus.send(OutMessage::new(&names.observations(obs.kind), obs.id.as_bytes(), &bytes)).await.unwrap());
+/// A collector reporting what the test hands it, through the real sync
+/// runtime (markers, counts, previous epochs).
+struct Fixed {
+    scope: ScopeRef,
+    observations: std::sync::Mutex<Vec<Observation>>,
+}
+
+impl Collector for Fixed {
+    type Error = std::convert::Infallible;
+
+    fn source(&self) -> &str {
+        &self.scope.source
     }
-    let mut counts: BTreeMap<(String, i32), TopicCount> = BTreeMap::new();
-    for p in pending {
-        let d = p.await.unwrap();
-        let c = counts.entry((d.topic.clone(), d.partition)).or_insert(TopicCount {
-            topic: d.topic.clone(),
-            partition: d.partition,
-            count: 0,
-            last_offset: -1,
-        });
-        c.count += 1;
-        c.last_offset = c.last_offset.max(d.offset);
+
+    fn scope(&self) -> &str {
+        &self.scope.scope
     }
-    let marker = SyncMarker {
-        scope: scope.clone(),
-        epoch,
-        status: SyncStatus::Completed,
-        reason: None,
-        counts: counts.into_values().collect(),
-        emitted_at: epoch,
-    };
-    let bytes = codec.encode_sync_marker(&marker).unwrap();
-    bus.publish(OutMessage::new(&names.sync(), scope.to_string().as_bytes(), &bytes)).await.unwrap();
+
+    async fn collect(&self, _: &SyncContext) -> Result<Vec<Observation>, Self::Error> {
+        Ok(self.observations.lock().unwrap().clone())
+    }
+}
+
+struct Source<B: Bus> {
+    syncer: Syncer<B>,
+    clock: ManualClock,
+    collector: Fixed,
+}
+
+impl<B: Bus> Source<B> {
+    fn new(bus: &B, layout: &TopicLayout, scope: &ScopeRef) -> Self {
+        let clock = ManualClock::new(0);
+        let syncer = Syncer::new(bus.clone()).with_layout(layout.clone()).with_clock(clock.clone());
+        Source { syncer, clock, collector: Fixed { scope: scope.clone(), observations: Default::default() } }
+    }
+
+    /// One completed sync at `epoch` reporting `observations`.
+    async fn sync(&self, epoch: i64, observations: &[Observation]) {
+        self.clock.set(epoch);
+        *self.collector.observations.lock().unwrap() = observations.to_vec();
+        self.syncer.sync(&self.collector).await.expect("sync completes");
+    }
 }
 
 /// Reads the changes topic from the start, keeping `scope`'s changes.
@@ -100,8 +113,8 @@ struct Changes<C: Consumer> {
 }
 
 impl<C: Consumer> Changes<C> {
-    fn new<B: Bus<Consumer = C>>(bus: &B, names: &Topics, scope: &ScopeRef) -> Self {
-        let consumer = bus.consumer(&support::unique("reader"), &[names.graph_changes()]).unwrap();
+    fn new<B: Bus<Consumer = C>>(bus: &B, layout: &TopicLayout, scope: &ScopeRef) -> Self {
+        let consumer = bus.consumer(&support::unique("reader"), &[layout.names.graph_changes()]).unwrap();
         Changes { consumer, scope: scope.clone(), codec: Codec::builtin() }
     }
 
@@ -144,23 +157,23 @@ fn upserts(changes: &[GraphChange]) -> usize {
 }
 
 async fn resync_of_unchanged_data_emits_only_touches<B: Bus>(bus: B) {
-    let names = setup(&bus).await;
-    let n = start(&bus, &names, &support::unique("norm"));
+    let layout = setup(&bus).await;
+    let n = start(&bus, &layout, &support::unique("norm"));
     let s = scope();
     let h = support::unique("h");
-    let make = |epoch: i64, prev: Option<i64>| {
+    let make = |epoch: i64| {
         let mut v = vec![host(&s, epoch, &h)];
         v.extend((1..=5).map(|pid| process(&s, epoch, &h, pid)));
-        v.iter_mut().for_each(|o| o.previous_epoch = prev);
         v
     };
-    let mut changes = Changes::new(&bus, &names, &s);
-    publish_sync(&bus, &names, &s, 1000, &make(1000, None)).await;
+    let mut changes = Changes::new(&bus, &layout, &s);
+    let source = Source::new(&bus, &layout, &s);
+    source.sync(1000, &make(1000)).await;
     let (first, barrier) = changes.until_barrier(1000).await;
     assert_eq!(barrier.status, SyncStatus::Completed);
     assert_eq!(upserts(&first), 11, "6 nodes and 5 RUNS_ON edges: {first:?}");
 
-    publish_sync(&bus, &names, &s, 2000, &make(2000, Some(1000))).await;
+    source.sync(2000, &make(2000)).await;
     let (second, _) = changes.until_barrier(2000).await;
     assert_eq!(second.len(), 11);
     assert!(second.iter().all(|c| matches!(c, GraphChange::Touch(t) if t.epoch == 2000)), "{second:?}");
@@ -168,8 +181,8 @@ async fn resync_of_unchanged_data_emits_only_touches<B: Bus>(bus: B) {
 }
 
 async fn two_sources_for_one_host_merge<B: Bus>(bus: B) {
-    let names = setup(&bus).await;
-    let n = start(&bus, &names, &support::unique("norm"));
+    let layout = setup(&bus).await;
+    let n = start(&bus, &layout, &support::unique("norm"));
     let (a, b) = (scope(), scope());
     let h = support::unique("h");
     let from_a = host(&a, 10, &h).with("ip_addresses", vec!["10.0.0.1".to_owned()]);
@@ -177,9 +190,9 @@ async fn two_sources_for_one_host_merge<B: Bus>(bus: B) {
         .with("hostname", "alpha")
         .with("kernel", "6.1")
         .with("ip_addresses", vec!["10.0.0.2".to_owned()]);
-    let mut changes_b = Changes::new(&bus, &names, &b);
-    publish_sync(&bus, &names, &a, 10, &[from_a]).await;
-    publish_sync(&bus, &names, &b, 20, &[from_b]).await;
+    let mut changes_b = Changes::new(&bus, &layout, &b);
+    Source::new(&bus, &layout, &a).sync(10, &[from_a]).await;
+    Source::new(&bus, &layout, &b).sync(20, &[from_b]).await;
     let (got, _) = changes_b.until_barrier(20).await;
     let GraphChange::NodeUpsert(u) = &got[0] else { panic!("expected an upsert: {got:?}") };
     assert_eq!(u.properties.get("kernel"), Some(&Value::from("6.1")));
@@ -193,14 +206,15 @@ async fn two_sources_for_one_host_merge<B: Bus>(bus: B) {
 }
 
 async fn an_older_observation_arriving_late_changes_nothing<B: Bus>(bus: B) {
-    let names = setup(&bus).await;
-    let n = start(&bus, &names, &support::unique("norm"));
+    let layout = setup(&bus).await;
+    let n = start(&bus, &layout, &support::unique("norm"));
     let s = scope();
     let h = support::unique("h");
-    let mut changes = Changes::new(&bus, &names, &s);
-    publish_sync(&bus, &names, &s, 2000, &[host(&s, 2000, &h).with("kernel", "new")]).await;
+    let mut changes = Changes::new(&bus, &layout, &s);
+    let source = Source::new(&bus, &layout, &s);
+    source.sync(2000, &[host(&s, 2000, &h).with("kernel", "new")]).await;
     changes.until_barrier(2000).await;
-    publish_sync(&bus, &names, &s, 1000, &[host(&s, 1000, &h).with("kernel", "old")]).await;
+    source.sync(1000, &[host(&s, 1000, &h).with("kernel", "old")]).await;
     let (late, _) = changes.until_barrier(1000).await;
     assert_eq!(late.len(), 1, "{late:?}");
     assert!(matches!(&late[0], GraphChange::Touch(t) if t.epoch == 1000), "late data only touches: {late:?}");
@@ -208,10 +222,10 @@ async fn an_older_observation_arriving_late_changes_nothing<B: Bus>(bus: B) {
 }
 
 async fn the_barrier_waits_for_a_held_back_partition<B: Bus>(bus: B) {
-    let names = setup(&bus).await;
+    let layout = setup(&bus).await;
     let group = support::unique("norm");
-    let mut subscribed = names.all_observations();
-    subscribed.push(names.sync());
+    let mut subscribed = layout.names.all_observations();
+    subscribed.push(layout.names.sync());
     // A member that takes its share of partitions, reads and never
     // finishes anything: its partitions are held back until it leaves.
     let mut stuck = bus.consumer(&group, &subscribed).unwrap();
@@ -224,12 +238,12 @@ async fn the_barrier_waits_for_a_held_back_partition<B: Bus>(bus: B) {
             }
         }
     });
-    let n = start(&bus, &names, &group);
+    let n = start(&bus, &layout, &group);
     let s = scope();
     let h = support::unique("h");
     let observations: Vec<Observation> = (1..=40).map(|pid| process(&s, 5000, &h, pid)).collect();
-    let mut changes = Changes::new(&bus, &names, &s);
-    publish_sync(&bus, &names, &s, 5000, &observations).await;
+    let mut changes = Changes::new(&bus, &layout, &s);
+    Source::new(&bus, &layout, &s).sync(5000, &observations).await;
 
     // While a partition is held, no barrier may pass, whatever else arrives.
     let mut before = Vec::new();
@@ -256,14 +270,14 @@ async fn the_barrier_waits_for_a_held_back_partition<B: Bus>(bus: B) {
 }
 
 async fn a_killed_instance_loses_nothing<B: Bus>(bus: B) {
-    let names = setup(&bus).await;
+    let layout = setup(&bus).await;
     let group = support::unique("norm");
-    let (one, two) = (start(&bus, &names, &group), start(&bus, &names, &group));
+    let (one, two) = (start(&bus, &layout, &group), start(&bus, &layout, &group));
     let s = scope();
     let h = support::unique("h");
     let observations: Vec<Observation> = (1..=300).map(|pid| process(&s, 7000, &h, pid)).collect();
-    let mut changes = Changes::new(&bus, &names, &s);
-    publish_sync(&bus, &names, &s, 7000, &observations).await;
+    let mut changes = Changes::new(&bus, &layout, &s);
+    Source::new(&bus, &layout, &s).sync(7000, &observations).await;
     // Kill one instance as soon as output flows, mid-stream.
     let first = changes.next().await;
     one.task.abort();
@@ -275,13 +289,13 @@ async fn a_killed_instance_loses_nothing<B: Bus>(bus: B) {
 }
 
 async fn bad_messages_go_to_the_dead_letter_topic<B: Bus>(bus: B) {
-    let names = setup(&bus).await;
-    let n = start(&bus, &names, &support::unique("norm"));
+    let layout = setup(&bus).await;
+    let n = start(&bus, &layout, &support::unique("norm"));
     let s = scope();
     let codec = Codec::builtin();
     let tag = support::unique("bad");
-    let host_topic = names.observations(ResourceKind::Host);
-    let process_topic = names.observations(ResourceKind::Process);
+    let host_topic = layout.names.observations(ResourceKind::Host);
+    let process_topic = layout.names.observations(ResourceKind::Process);
     let mut foreign = codec.encode_observation(&host(&s, 1, "x")).unwrap();
     foreign[2..10].copy_from_slice(&0x0123_4567_89ab_cdef_u64.to_le_bytes());
     let cases: Vec<(String, Vec<u8>, &str)> = vec![
@@ -299,12 +313,12 @@ async fn bad_messages_go_to_the_dead_letter_topic<B: Bus>(bus: B) {
         bus.publish(OutMessage::new(topic, key.as_bytes(), payload)).await.unwrap();
     }
     // Processing goes on after them.
-    let mut changes = Changes::new(&bus, &names, &s);
-    publish_sync(&bus, &names, &s, 3000, &[host(&s, 3000, &support::unique("h"))]).await;
+    let mut changes = Changes::new(&bus, &layout, &s);
+    Source::new(&bus, &layout, &s).sync(3000, &[host(&s, 3000, &support::unique("h"))]).await;
     let (after, _) = changes.until_barrier(3000).await;
     assert_eq!(upserts(&after), 1);
 
-    let mut dlq = bus.consumer(&support::unique("dlq"), &[names.deadletter()]).unwrap();
+    let mut dlq = bus.consumer(&support::unique("dlq"), &[layout.names.deadletter()]).unwrap();
     let mut found = BTreeMap::new();
     while found.len() < cases.len() {
         let m = timeout(WAIT, dlq.recv()).await.expect("dead letters arrive").unwrap();
