@@ -29,12 +29,7 @@ async fn main() -> anyhow::Result<()> {
     bus.ensure_topics(&layout.specs())
         .await
         .context("creating topics")?;
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = stop.send(true);
-        }
-    });
+    let shutdown = infragraph_telemetry::shutdown_on_signals();
     run(&cli.normalizer, &layout.names, bus, shutdown).await?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! - this file: [`init`] installs the `tracing` subscriber (human or JSON)
 //!   and, when the standard `OTEL_*` variables ask for it, an OTLP metrics
 //!   exporter; [`Telemetry`] flushes on shutdown.
+//! - [`lifecycle`]: a shutdown signal on SIGINT or SIGTERM.
 //! - [`stage`]: [`StageMetrics`], the counts, durations and lag every stage
 //!   records, each call writing the metric and, for failures, the log line.
 //!
@@ -13,6 +14,7 @@
 //! speaks OTLP over HTTP/protobuf and honours the other `OTEL_EXPORTER_OTLP_*`
 //! variables (headers, timeout) and `OTEL_METRIC_EXPORT_INTERVAL`.
 
+pub mod lifecycle;
 pub mod stage;
 
 use opentelemetry::global;
@@ -21,6 +23,7 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
+pub use lifecycle::shutdown_on_signals;
 pub use stage::StageMetrics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]

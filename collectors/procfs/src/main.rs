@@ -7,7 +7,6 @@ use infragraph_bus::{KafkaArgs, KafkaBus};
 use infragraph_collector::TopicLayout;
 use infragraph_collector_procfs::{ProcfsArgs, run};
 use infragraph_telemetry::TelemetryArgs;
-use tokio::sync::watch;
 
 /// Observes this host through /proc and publishes what it sees to Kafka.
 #[derive(Parser, Debug)]
@@ -30,12 +29,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let bus = KafkaBus::connect(&cli.kafka).context("cannot set up the Kafka producer")?;
     let config = cli.procfs.config(TopicLayout::from(&cli.kafka));
-    let (stop, shutdown) = watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down after the current sync");
-        let _ = stop.send(true);
-    });
+    let shutdown = infragraph_telemetry::shutdown_on_signals();
     let stats = run(config, bus.clone(), shutdown).await?;
     // Deliveries are awaited per sync; this only drains what librdkafka
     // still holds (nothing, normally).
@@ -44,20 +38,4 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!(completed = stats.completed, failed = stats.failed, "done");
     Ok(())
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
