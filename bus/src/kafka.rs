@@ -163,6 +163,15 @@ impl Bus for KafkaBus {
         }
     }
 
+    async fn group_committed(&self, group: &str, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {
+        let mut cfg = Self::base_config(&self.args)?;
+        cfg.set("group.id", group).set("enable.auto.commit", "false");
+        Self::apply_settings(&mut cfg, &self.args);
+        // Never subscribed: it reads the group's offsets without joining it.
+        let outsider: Arc<rdkafka::consumer::BaseConsumer> = Arc::new(cfg.create()?);
+        committed_offsets(outsider, partitions).await
+    }
+
     fn consumer(&self, group: &str, topics: &[String]) -> Result<KafkaConsumer, BusError> {
         let mut cfg = Self::base_config(&self.args)?;
         cfg.set("group.id", group)
@@ -175,6 +184,28 @@ impl Bus for KafkaBus {
         consumer.subscribe(&names)?;
         Ok(KafkaConsumer { inner: Arc::new(consumer) })
     }
+}
+
+/// The committed positions of `consumer`'s group; the broker call blocks,
+/// so it runs off the async workers.
+async fn committed_offsets<C>(consumer: Arc<C>, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError>
+where
+    C: rdkafka::consumer::Consumer + Send + Sync + 'static,
+{
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in partitions {
+        tpl.add_partition(topic, *partition);
+    }
+    let got = tokio::task::spawn_blocking(move || consumer.committed_offsets(tpl, Duration::from_secs(10)))
+        .await
+        .map_err(|_| BusError::Closed)??;
+    Ok(partitions
+        .iter()
+        .map(|(t, p)| match got.find_partition(t, *p).map(|e| e.offset()) {
+            Some(KOffset::Offset(o)) => Some(o),
+            _ => None,
+        })
+        .collect())
 }
 
 /// A member of a consumer group on Kafka.
@@ -218,21 +249,7 @@ impl Consumer for KafkaConsumer {
     }
 
     async fn committed(&self, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {
-        let mut tpl = TopicPartitionList::new();
-        for (topic, partition) in partitions {
-            tpl.add_partition(topic, *partition);
-        }
-        let inner = self.inner.clone();
-        let got = tokio::task::spawn_blocking(move || inner.committed_offsets(tpl, Duration::from_secs(10)))
-            .await
-            .map_err(|_| BusError::Closed)??;
-        Ok(partitions
-            .iter()
-            .map(|(t, p)| match got.find_partition(t, *p).map(|e| e.offset()) {
-                Some(KOffset::Offset(o)) => Some(o),
-                _ => None,
-            })
-            .collect())
+        committed_offsets(self.inner.clone(), partitions).await
     }
 
     fn assignment(&self) -> Result<Vec<(String, i32)>, BusError> {

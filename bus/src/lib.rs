@@ -142,6 +142,10 @@ pub trait Bus: Clone + Send + Sync + 'static {
     /// Joins consumer group `group` for `topics`.
     fn consumer(&self, group: &str, topics: &[String]) -> Result<Self::Consumer, BusError>;
 
+    /// Group `group`'s committed positions (next offset to read), read from
+    /// outside the group without joining it: how far a stage has got.
+    fn group_committed(&self, group: &str, partitions: &[(String, i32)]) -> impl Future<Output = Result<Vec<Option<i64>>, BusError>> + Send;
+
     /// Queues and waits for delivery of one message.
     fn publish(&self, msg: OutMessage<'_>) -> impl Future<Output = Result<Delivery, BusError>> + Send {
         async move { self.send(msg).await?.await }

@@ -132,6 +132,12 @@ impl Bus for MemoryBus {
         Ok(Box::pin(async move { Ok(delivery) }))
     }
 
+    async fn group_committed(&self, group: &str, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {
+        let state = self.lock();
+        let group = state.groups.get(group);
+        Ok(partitions.iter().map(|tp| group.and_then(|g| g.committed.get(tp).copied())).collect())
+    }
+
     fn consumer(&self, group: &str, topics: &[String]) -> Result<MemoryConsumer, BusError> {
         let mut state = self.lock();
         state.next_member += 1;
@@ -260,9 +266,7 @@ impl Consumer for MemoryConsumer {
     }
 
     async fn committed(&self, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {
-        let state = self.bus.lock();
-        let group = state.groups.get(&self.group);
-        Ok(partitions.iter().map(|tp| group.and_then(|g| g.committed.get(tp).copied())).collect())
+        self.bus.group_committed(&self.group, partitions).await
     }
 }
 

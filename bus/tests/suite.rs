@@ -109,7 +109,9 @@ async fn restart_resumes_from_commit<B: Bus>(bus: B) {
     first.commit(&offsets).await.unwrap();
     let asked: Vec<(String, i32)> = offsets.iter().map(|o| (o.topic.clone(), o.partition)).collect();
     let committed = first.committed(&asked).await.unwrap();
-    assert_eq!(committed, offsets.iter().map(|o| Some(o.next)).collect::<Vec<_>>(), "committed positions read back");
+    let want: Vec<Option<i64>> = offsets.iter().map(|o| Some(o.next)).collect();
+    assert_eq!(committed, want, "committed positions read back");
+    assert_eq!(bus.group_committed(&group, &asked).await.unwrap(), want, "and from outside the group");
     drop(first);
 
     let mut second = bus.consumer(&group, &topics).unwrap();
