@@ -3,7 +3,7 @@
 # Sourced by scripts/test. Installs are cached under $INFRAGRAPH_CACHE and
 # reused while the version matches; everything started is stopped on exit.
 
-INFRAGRAPH_CACHE="${INFRAGRAPH_CACHE:-$HOME/.cache/infragraph}"
+export INFRAGRAPH_CACHE="${INFRAGRAPH_CACHE:-$HOME/.cache/infragraph}"
 NISSHI_VERSION=0.8.1
 ARCADEDB_VERSION=26.10.2.post1
 MOTO_VERSION=5.2.5

@@ -5,7 +5,7 @@
 pub struct NormalizerArgs {
     /// Consumer group shared by every normalizer instance; instances split
     /// the observation partitions between them.
-    #[arg(long = "normalizer-group", env = "INFRAGRAPH_NORMALIZER_GROUP", default_value = "infragraph-normalizer")]
+    #[arg(id = "normalizer_group", long = "normalizer-group", env = "INFRAGRAPH_NORMALIZER_GROUP", default_value = "infragraph-normalizer")]
     pub group: String,
 
     /// Elements (nodes and relationships) whose last state is remembered

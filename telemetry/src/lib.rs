@@ -43,13 +43,21 @@ pub struct TelemetryArgs {
     pub log_format: LogFormat,
 
     /// Log filter, in `RUST_LOG` syntax (e.g. `info,infragraph_bus=debug`).
-    #[arg(long, env = "INFRAGRAPH_LOG", default_value = "info", global = true)]
-    pub log: String,
+    /// Default: `info` for the stages, `warn` for interactive commands.
+    #[arg(long, env = "INFRAGRAPH_LOG", global = true)]
+    pub log: Option<String>,
 }
 
 impl Default for TelemetryArgs {
     fn default() -> Self {
-        TelemetryArgs { log_format: LogFormat::Human, log: "info".into() }
+        TelemetryArgs { log_format: LogFormat::Human, log: None }
+    }
+}
+
+impl TelemetryArgs {
+    /// The filter in force: the one asked for, else `fallback`.
+    pub fn filter_or(&self, fallback: &str) -> String {
+        self.log.clone().unwrap_or_else(|| fallback.to_owned())
     }
 }
 
@@ -101,8 +109,14 @@ pub fn otlp_requested(var: impl Fn(&str) -> Option<String>) -> bool {
 /// Installs logging and (if configured) metrics for a process named
 /// `service`. Logs go to stderr so stdout stays for command output.
 pub fn init(service: &'static str, args: &TelemetryArgs) -> Result<Telemetry, TelemetryError> {
-    let filter = EnvFilter::try_new(&args.log)
-        .map_err(|e| TelemetryError::Filter { filter: args.log.clone(), reason: e.to_string() })?;
+    init_with(service, args, "info")
+}
+
+/// [`init`], with `default_filter` when no filter was asked for.
+pub fn init_with(service: &'static str, args: &TelemetryArgs, default_filter: &str) -> Result<Telemetry, TelemetryError> {
+    let wanted = args.filter_or(default_filter);
+    let filter =
+        EnvFilter::try_new(&wanted).map_err(|e| TelemetryError::Filter { filter: wanted.clone(), reason: e.to_string() })?;
     let registry = tracing_subscriber::registry().with(filter);
     let installed = match args.log_format {
         LogFormat::Human => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init(),

@@ -1,0 +1,216 @@
+//! Every Cypher statement the writer runs, generated from the registry.
+//! Labels and relationship types come only from [`ResourceKind::label`] and
+//! [`RelType::as_str`]; every value is a parameter (`$rows`, `$scope`, …).
+//! The golden test at the bottom pins the text.
+//!
+//! Bookkeeping per element (see the README): `_asserted_by` lists the scopes
+//! asserting it, `_asserted_at` the newest epoch each asserted it in
+//! (parallel lists: Neo4j and ArcadeDB reject nested maps as properties),
+//! `_props_at` the epoch of the properties it holds.
+
+use infragraph_schemas::{RelType, ResourceKind};
+
+use crate::plan::{EdgeShape, Op};
+
+/// Uniqueness of `id` per label: MERGE is unique and fast only with it.
+pub fn constraint(kind: ResourceKind) -> String {
+    let label = kind.label();
+    format!(
+        "CREATE CONSTRAINT infragraph_{}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE",
+        kind.as_str()
+    )
+}
+
+/// The statement applying one group of node rows.
+pub fn nodes(op: Op, kind: ResourceKind) -> String {
+    let label = kind.label();
+    match op {
+        Op::UpsertNodes => format!(
+            "UNWIND $rows AS row\n\
+             MERGE (v:{label} {{id: row.id}})\n\
+             ON CREATE SET v.firstseen = row.epoch\n\
+             REMOVE v._stub\n{}{}",
+            refresh(true),
+            assert_scope()
+        ),
+        Op::TouchNodes => format!(
+            "UNWIND $rows AS row\n\
+             MATCH (v:{label} {{id: row.id}})\n{}{}",
+            refresh(false),
+            assert_scope()
+        ),
+        _ => format!(
+            "UNWIND $rows AS row\n\
+             MATCH (v:{label} {{id: row.id}})\n{}\
+             DETACH DELETE v",
+            unassert()
+        ),
+    }
+}
+
+/// The statement applying one group of relationship rows.
+pub fn edges(op: Op, shape: EdgeShape) -> String {
+    let (from, to, rel) = (shape.from.label(), shape.to.label(), shape.rel.as_str());
+    match op {
+        Op::UpsertEdges => format!(
+            "UNWIND $rows AS row\n\
+             MERGE (a:{from} {{id: row.from}})\n\
+             ON CREATE SET a.firstseen = row.epoch, a.lastupdated = row.epoch, a._stub = true\n\
+             MERGE (b:{to} {{id: row.to}})\n\
+             ON CREATE SET b.firstseen = row.epoch, b.lastupdated = row.epoch, b._stub = true\n\
+             MERGE (a)-[v:{rel}]->(b)\n\
+             ON CREATE SET v.firstseen = row.epoch\n{}{}",
+            refresh(true),
+            assert_scope()
+        ),
+        Op::TouchEdges => format!(
+            "UNWIND $rows AS row\n\
+             MATCH (:{from} {{id: row.from}})-[v:{rel}]->(:{to} {{id: row.to}})\n{}{}",
+            refresh(false),
+            assert_scope()
+        ),
+        _ => format!(
+            "UNWIND $rows AS row\n\
+             MATCH (:{from} {{id: row.from}})-[v:{rel}]->(:{to} {{id: row.to}})\n{}\
+             DELETE v",
+            unassert()
+        ),
+    }
+}
+
+/// Moves `lastupdated` forward only, and applies the row's properties only
+/// if they are not older than those held (invariant 4). A touch says the
+/// element was seen unchanged, so its properties are current as of then.
+fn refresh(with_props: bool) -> String {
+    let props = if with_props { "v += CASE WHEN fresh THEN row.props ELSE {} END,\n    " } else { "" };
+    format!(
+        "WITH v, row, coalesce(v._props_at, row.epoch) <= row.epoch AS fresh\n\
+         SET {props}v._props_at = CASE WHEN fresh THEN row.epoch ELSE v._props_at END,\n    \
+         v.lastupdated = CASE WHEN coalesce(v.lastupdated, row.epoch) <= row.epoch THEN row.epoch ELSE v.lastupdated END\n"
+    )
+}
+
+/// Records that `row.scope` asserts `v` as of `row.epoch`, keeping the
+/// newest epoch per scope.
+fn assert_scope() -> String {
+    "WITH v, row, coalesce(v._asserted_by, []) AS ss, coalesce(v._asserted_at, []) AS es\n\
+     WITH v, row, ss, es, [i IN range(0, size(ss) - 1) WHERE ss[i] = row.scope | i] AS at\n\
+     SET v._asserted_by = CASE WHEN size(at) = 0 THEN ss + [row.scope] ELSE ss END,\n    \
+     v._asserted_at = CASE WHEN size(at) = 0 THEN es + [row.epoch] \
+     ELSE [i IN range(0, size(es) - 1) | CASE WHEN i = at[0] AND es[i] < row.epoch THEN row.epoch ELSE es[i] END] END"
+        .to_owned()
+}
+
+/// Drops `row.scope`'s assertion unless it is newer than the row (a late,
+/// older delete must not undo a newer assertion), then keeps going only
+/// for elements nobody asserts any more.
+fn unassert() -> String {
+    "WITH v, row, coalesce(v._asserted_by, []) AS ss, coalesce(v._asserted_at, []) AS es\n\
+     WITH v, ss, es, [i IN range(0, size(ss) - 1) WHERE ss[i] = row.scope AND es[i] <= row.epoch | i] AS at\n\
+     WHERE size(at) > 0\n\
+     WITH v, [i IN range(0, size(ss) - 1) WHERE i <> at[0] | ss[i]] AS ss, [i IN range(0, size(es) - 1) WHERE i <> at[0] | es[i]] AS es\n\
+     SET v._asserted_by = ss, v._asserted_at = es\n\
+     WITH v, ss WHERE size(ss) = 0\n"
+        .to_owned()
+}
+
+/// One bounded cleanup step over nodes of `kind`: drops `$scope`'s
+/// assertion from up to `$limit` nodes it asserted before `$epoch` and
+/// deletes those nobody asserts any more. Returns `processed, deleted`.
+pub fn cleanup_nodes(kind: ResourceKind) -> String {
+    cleanup(&format!("MATCH (v:{})", kind.label()), "DETACH DELETE g")
+}
+
+/// The same over relationships of type `rel`.
+pub fn cleanup_edges(rel: RelType) -> String {
+    cleanup(&format!("MATCH ()-[v:{}]->()", rel.as_str()), "DELETE g")
+}
+
+fn cleanup(pattern: &str, delete: &str) -> String {
+    format!(
+        "{pattern} WHERE $scope IN v._asserted_by\n\
+         WITH v, [i IN range(0, size(v._asserted_by) - 1) WHERE v._asserted_by[i] = $scope | i][0] AS at\n\
+         WHERE v._asserted_at[at] < $epoch\n\
+         WITH v, at LIMIT $limit\n\
+         WITH v, [i IN range(0, size(v._asserted_by) - 1) WHERE i <> at | v._asserted_by[i]] AS ss, \
+         [i IN range(0, size(v._asserted_at) - 1) WHERE i <> at | v._asserted_at[i]] AS es\n\
+         SET v._asserted_by = ss, v._asserted_at = es\n\
+         WITH count(v) AS processed, collect(CASE WHEN size(ss) = 0 THEN v END) AS gone\n\
+         FOREACH (g IN gone | {delete})\n\
+         RETURN processed, size(gone) AS deleted"
+    )
+}
+
+/// Deletes up to `$limit` nodes of `kind` that only ever existed as the end
+/// of relationships which are now gone: stubs nobody asserts with nothing
+/// pointing at them. Only the writer's own stubs: nodes other tools wrote
+/// into the same database are never swept. Returns `deleted`.
+pub fn sweep_orphans(kind: ResourceKind) -> String {
+    format!(
+        "MATCH (v:{}) WHERE v._stub = true AND size(coalesce(v._asserted_by, [])) = 0 AND NOT (v)--()\n\
+         WITH v LIMIT $limit\n\
+         DELETE v\n\
+         RETURN count(*) AS deleted",
+        kind.label()
+    )
+}
+
+/// Every statement for every registry label and relationship shape, in a
+/// stable order: what the golden file pins.
+pub fn all_statements() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for kind in ResourceKind::ALL {
+        out.push((format!("constraint {}", kind.label()), constraint(*kind)));
+        for op in [Op::UpsertNodes, Op::TouchNodes, Op::DeleteNodes] {
+            out.push((format!("{op:?} {}", kind.label()), nodes(op, *kind)));
+        }
+        out.push((format!("cleanup {}", kind.label()), cleanup_nodes(*kind)));
+        out.push((format!("orphans {}", kind.label()), sweep_orphans(*kind)));
+    }
+    for def in ResourceKind::ALL.iter().map(|k| k.def()) {
+        for rel in def.relationships {
+            let shape = EdgeShape { rel: rel.rel_type, from: def.kind, to: rel.target };
+            let shape = match rel.direction {
+                infragraph_schemas::Direction::Outgoing => shape,
+                infragraph_schemas::Direction::Incoming => EdgeShape { from: rel.target, to: def.kind, ..shape },
+            };
+            for op in [Op::UpsertEdges, Op::TouchEdges, Op::DeleteEdges] {
+                out.push((format!("{op:?} {}", rel.rel_type), edges(op, shape)));
+            }
+        }
+    }
+    for rel in RelType::ALL {
+        out.push((format!("cleanup {rel}"), cleanup_edges(*rel)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/golden/cypher.txt");
+
+    fn render() -> String {
+        all_statements().into_iter().map(|(name, q)| format!("// {name}\n{q};\n\n")).collect()
+    }
+
+    /// Regenerate with `INFRAGRAPH_UPDATE_GOLDEN=1 cargo test -p infragraph-graph-writer golden`.
+    #[test]
+    fn golden_cypher_is_unchanged() {
+        let now = render();
+        if std::env::var_os("INFRAGRAPH_UPDATE_GOLDEN").is_some() {
+            std::fs::write(GOLDEN, &now).unwrap();
+        }
+        let pinned = std::fs::read_to_string(GOLDEN).unwrap_or_default();
+        assert!(pinned == now, "generated Cypher changed; review the diff and regenerate {GOLDEN}");
+    }
+
+    #[test]
+    fn statements_take_values_only_as_parameters() {
+        for (name, q) in all_statements() {
+            assert!(!q.contains('\''), "{name} has a string literal");
+            assert!(!q.contains('"'), "{name} has a string literal");
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The interface both sinks implement, so one writer loop and one test
+//! suite serve Neo4j over Bolt and the embedded store.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use infragraph_schemas::{Properties, RelType, ResourceKind, ScopeRef};
+
+use crate::error::SinkError;
+use crate::plan::Segment;
+
+/// What one cleanup removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanupReport {
+    /// Elements the scope stopped asserting.
+    pub unasserted: u64,
+    /// Nodes deleted because nobody asserts them any more (with their
+    /// relationships), including orphaned relationship ends.
+    pub nodes_deleted: u64,
+    /// Relationships deleted because nobody asserts them any more.
+    pub edges_deleted: u64,
+}
+
+/// A graph the writer can apply changes to.
+pub trait Sink: Send + Sync + 'static {
+    /// Creates what the writes rely on (uniqueness constraints, tables).
+    /// Idempotent; called before the first write.
+    fn prepare(&self) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Applies `segments` in order, all or nothing.
+    fn apply(&self, segments: &[Segment]) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Drops `scope`'s assertion of everything it asserted before `epoch`
+    /// and deletes what nobody asserts any more, in transactions of at most
+    /// `batch` elements each.
+    fn cleanup(&self, scope: &ScopeRef, epoch: i64, batch: usize) -> impl Future<Output = Result<CleanupReport, SinkError>> + Send;
+
+    /// Every node and relationship whose node ids (either end, for
+    /// relationships) start with `id_prefix`, with the writer's bookkeeping.
+    /// For tests and diagnostics: it reads the whole matching graph.
+    fn snapshot(&self, id_prefix: &str) -> impl Future<Output = Result<Snapshot, SinkError>> + Send;
+}
+
+/// A node as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeState {
+    pub firstseen: Option<i64>,
+    pub lastupdated: Option<i64>,
+    pub properties: Properties,
+    /// Scope key (`source/scope`) → newest epoch it asserted the element in.
+    pub asserted: BTreeMap<String, i64>,
+}
+
+/// A relationship as stored.
+pub type EdgeState = NodeState;
+
+/// Identifies a relationship: type, then both ends as (label, id).
+pub type EdgeKey = (RelType, (ResourceKind, String), (ResourceKind, String));
+
+/// A part of the graph, comparable across sinks and runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub nodes: BTreeMap<(ResourceKind, String), NodeState>,
+    pub edges: BTreeMap<EdgeKey, EdgeState>,
+}
+
+impl Snapshot {
+    pub fn node(&self, kind: ResourceKind, id: &str) -> Option<&NodeState> {
+        self.nodes.get(&(kind, id.to_owned()))
+    }
+
+    pub fn edge(&self, rel: RelType, from: (ResourceKind, &str), to: (ResourceKind, &str)) -> Option<&EdgeState> {
+        self.edges.get(&(rel, (from.0, from.1.to_owned()), (to.0, to.1.to_owned())))
+    }
+}
+
+/// A shared sink is a sink, so callers can keep a handle (to read, or to
+/// hand the same store to several writers in turn).
+impl<S: Sink> Sink for std::sync::Arc<S> {
+    fn prepare(&self) -> impl Future<Output = Result<(), SinkError>> + Send {
+        (**self).prepare()
+    }
+
+    fn apply(&self, segments: &[Segment]) -> impl Future<Output = Result<(), SinkError>> + Send {
+        (**self).apply(segments)
+    }
+
+    fn cleanup(&self, scope: &ScopeRef, epoch: i64, batch: usize) -> impl Future<Output = Result<CleanupReport, SinkError>> + Send {
+        (**self).cleanup(scope, epoch, batch)
+    }
+
+    fn snapshot(&self, id_prefix: &str) -> impl Future<Output = Result<Snapshot, SinkError>> + Send {
+        (**self).snapshot(id_prefix)
+    }
+}

@@ -1,0 +1,222 @@
+//! The writer's semantics, run through the real consumer loop against both
+//! sinks: the embedded store and a Bolt database (ArcadeDB in CI).
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Changes, host, write};
+use infragraph_graph_writer::{Sink, SqliteStore};
+use infragraph_schemas::{Element, RelType, ResourceKind, SyncStatus, Value};
+
+use ResourceKind::{Endpoint, Host, Process};
+
+async fn nodes_relationships_and_properties_land_as_sent<S: Sink>(sink: Arc<S>) {
+    let c = Changes::new("lands");
+    let proc_props = [
+        ("name", Value::from("sshd")),
+        ("pid", Value::Long(42)),
+        ("cpu_share", Value::Double(0.25)),
+        ("privileged", Value::Bool(true)),
+        ("tags", Value::StringList(vec!["a".into(), "b".into()])),
+        ("gone", Value::Null),
+    ];
+    let runs_on = c.edge_ref(RelType::RunsOn, (Process, "p1"), (Host, "h1"));
+    let listens = c.edge_ref(RelType::ListensOn, (Process, "p1"), (Endpoint, "e1"));
+    write(sink.clone(), &[
+        host(&c, "s", 100, "h1"),
+        c.upsert("s", 100, Process, "p1", &proc_props),
+        c.edge("s", 100, runs_on, &[("since", Value::Long(7))]),
+        c.edge("s", 100, listens, &[]),
+    ])
+    .await;
+
+    let snap = sink.snapshot(&c.prefix).await.unwrap();
+    let p = snap.node(Process, &c.id("p1")).expect("process landed");
+    let mut expected = common::props_of(&proc_props);
+    expected.remove("gone");
+    assert_eq!(p.properties, expected);
+    assert_eq!((p.firstseen, p.lastupdated), (Some(100), Some(100)));
+    assert_eq!(p.asserted.get(&c.key("s")), Some(&100));
+    let e = snap.edge(RelType::RunsOn, (Process, &c.id("p1")), (Host, &c.id("h1"))).expect("RUNS_ON landed");
+    assert_eq!(e.properties, common::props_of(&[("since", Value::Long(7))]));
+    assert_eq!((e.firstseen, e.lastupdated), (Some(100), Some(100)));
+    let stub = snap.node(Endpoint, &c.id("e1")).expect("edge end stubbed");
+    assert!(stub.properties.is_empty() && stub.asserted.is_empty());
+    assert_eq!(stub.firstseen, Some(100));
+    assert_eq!((snap.nodes.len(), snap.edges.len()), (3, 2));
+}
+
+async fn replaying_the_same_changes_leaves_the_same_graph<S: Sink>(sink: Arc<S>) {
+    let c = Changes::new("replay");
+    let edge = c.edge_ref(RelType::ChildOf, (Process, "child"), (Process, "parent"));
+    let changes = [
+        c.upsert("s", 10, Process, "parent", &[("name", Value::from("init"))]),
+        c.upsert("s", 10, Process, "child", &[("name", Value::from("sh"))]),
+        c.edge("s", 10, edge.clone(), &[]),
+        c.upsert("s", 20, Process, "child", &[("name", Value::from("bash"))]),
+        c.touch("s", 20, Element::Edge(edge)),
+        c.barrier("s", 20, SyncStatus::Completed),
+    ];
+    write(sink.clone(), &changes).await;
+    let once = sink.snapshot(&c.prefix).await.unwrap();
+    write(sink.clone(), &changes).await;
+    let twice = sink.snapshot(&c.prefix).await.unwrap();
+    assert_eq!(once, twice);
+    let child = once.node(Process, &c.id("child")).unwrap();
+    assert_eq!(child.properties.get("name"), Some(&Value::from("bash")));
+    assert!(once.node(Process, &c.id("parent")).is_none(), "parent was not seen in epoch 20");
+}
+
+async fn cleanup_runs_only_after_a_completed_barrier<S: Sink>(sink: Arc<S>) {
+    let c = Changes::new("barrier");
+    write(sink.clone(), &[host(&c, "s", 1, "a"), host(&c, "s", 1, "b"), host(&c, "s", 1, "c"), c.barrier("s", 1, SyncStatus::Completed)]).await;
+    write(sink.clone(), &[host(&c, "s", 2, "a")]).await;
+    let before = sink.snapshot(&c.prefix).await.unwrap();
+    assert_eq!(before.nodes.len(), 3, "nothing is deleted before the barrier");
+    write(sink.clone(), &[c.barrier("s", 2, SyncStatus::Completed)]).await;
+    let after = sink.snapshot(&c.prefix).await.unwrap();
+    assert_eq!(after.nodes.keys().map(|(_, id)| id.clone()).collect::<Vec<_>>(), vec![c.id("a")]);
+}
+
+async fn a_failed_sync_deletes_nothing<S: Sink>(sink: Arc<S>) {
+    let c = Changes::new("failed");
+    write(sink.clone(), &[host(&c, "s", 1, "a"), host(&c, "s", 1, "b"), c.barrier("s", 1, SyncStatus::Completed)]).await;
+    write(sink.clone(), &[host(&c, "s", 2, "a"), c.barrier("s", 2, SyncStatus::Failed)]).await;
+    assert_eq!(sink.snapshot(&c.prefix).await.unwrap().nodes.len(), 2);
+}
+
+async fn two_scopes_syncing_at_once_keep_each_others_data<S: Sink>(sink: Arc<S>) {
+    let c = Changes::new("two");
+    write(sink.clone(), &[host(&c, "x", 1, "x1"), host(&c, "x", 1, "x2"), host(&c, "y", 1, "y1"), host(&c, "y", 1, "y2")]).await;
+    // Both sync again, interleaved; x finishes first, with a newer epoch
+    // than anything y asserted.
+    let edge = c.edge_ref(RelType::RunsOn, (Process, "py"), (Host, "y1"));
+    write(sink.clone(), &[
+        host(&c, "y", 5, "y1"),
+        host(&c, "x", 9, "x1"),
+        c.upsert("y", 5, Process, "py", &[]),
+        c.barrier("x", 9, SyncStatus::Completed),
+        c.edge("y", 5, edge, &[]),
+        host(&c, "y", 5, "y2"),
+        c.barrier("y", 5, SyncStatus::Completed),
+    ])
+    .await;
+    let snap = sink.snapshot(&c.prefix).await.unwrap();
+    let mut ids: Vec<String> = snap.nodes.keys().map(|(_, id)| id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, vec![c.id("py"), c.id("x1"), c.id("y1"), c.id("y2")]);
+    assert_eq!(snap.edges.len(), 1);
+}
+
+async fn a_node_shared_by_two_scopes_survives_the_first_cleanup<S: Sink>(sink: Arc<S>) {
+    let c = Changes::new("shared");
+    write(sink.clone(), &[host(&c, "x", 1, "shared"), host(&c, "y", 1, "shared"), c.barrier("x", 1, SyncStatus::Completed)]).await;
+    write(sink.clone(), &[c.barrier("x", 2, SyncStatus::Completed)]).await;
+    let snap = sink.snapshot(&c.prefix).await.unwrap();
+    let node = snap.node(Host, &c.id("shared")).expect("y still asserts it");
+    assert_eq!(node.asserted.keys().cloned().collect::<Vec<_>>(), vec![c.key("y")]);
+    write(sink.clone(), &[c.barrier("y", 2, SyncStatus::Completed)]).await;
+    assert!(sink.snapshot(&c.prefix).await.unwrap().nodes.is_empty(), "gone once the last scope stops asserting it");
+}
+
+async fn an_older_change_arriving_late_changes_nothing<S: Sink>(sink: Arc<S>) {
+    let c = Changes::new("late");
+    let h = Element::Node(c.node(Host, "h"));
+    write(sink.clone(), &[c.upsert("s", 10, Host, "h", &[("hostname", Value::from("new")), ("kernel", Value::from("6.1"))])]).await;
+    let before = sink.snapshot(&c.prefix).await.unwrap();
+    write(sink.clone(), &[
+        c.upsert("s", 5, Host, "h", &[("hostname", Value::from("old"))]),
+        c.touch("s", 7, h.clone()),
+        c.delete("s", 8, h),
+    ])
+    .await;
+    assert_eq!(sink.snapshot(&c.prefix).await.unwrap(), before);
+    let node = before.node(Host, &c.id("h")).unwrap();
+    assert_eq!((node.lastupdated, node.properties.get("hostname")), (Some(10), Some(&Value::from("new"))));
+}
+
+async fn touch_and_delete_move_only_what_they_should<S: Sink>(sink: Arc<S>) {
+    let c = Changes::new("touch");
+    let edge = c.edge_ref(RelType::ConnectsTo, (Process, "p"), (Endpoint, "remote"));
+    write(sink.clone(), &[c.upsert("s", 1, Process, "p", &[("name", Value::from("curl"))]), c.edge("s", 1, edge.clone(), &[])]).await;
+    write(sink.clone(), &[c.touch("s", 3, Element::Node(c.node(Process, "p")))]).await;
+    let snap = sink.snapshot(&c.prefix).await.unwrap();
+    let p = snap.node(Process, &c.id("p")).unwrap();
+    assert_eq!((p.firstseen, p.lastupdated, p.asserted.get(&c.key("s"))), (Some(1), Some(3), Some(&3)));
+    assert_eq!(p.properties.get("name"), Some(&Value::from("curl")));
+    // The scope stops asserting the connection: it goes, and so does the
+    // remote end that only existed because of it.
+    write(sink.clone(), &[c.delete("s", 3, Element::Edge(edge)), c.barrier("s", 3, SyncStatus::Completed)]).await;
+    let snap = sink.snapshot(&c.prefix).await.unwrap();
+    assert!(snap.edges.is_empty());
+    assert_eq!(snap.nodes.keys().map(|(_, id)| id.clone()).collect::<Vec<_>>(), vec![c.id("p")]);
+}
+
+async fn cleanup_of_many_elements_runs_in_bounded_batches<S: Sink>(sink: Arc<S>) {
+    // The test config cleans 2 elements per transaction: 9 nodes and 8
+    // relationships take several rounds, and all of them must go.
+    let c = Changes::new("bounded");
+    let mut first = vec![c.upsert("s", 1, Process, "root", &[])];
+    for i in 0..8 {
+        first.push(c.upsert("s", 1, Process, &format!("p{i}"), &[]));
+        first.push(c.edge("s", 1, c.edge_ref(RelType::ChildOf, (Process, &format!("p{i}")), (Process, "root")), &[]));
+    }
+    write(sink.clone(), &first).await;
+    assert_eq!(sink.snapshot(&c.prefix).await.unwrap().nodes.len(), 9);
+    write(sink.clone(), &[c.barrier("s", 2, SyncStatus::Completed)]).await;
+    let snap = sink.snapshot(&c.prefix).await.unwrap();
+    assert!(snap.nodes.is_empty() && snap.edges.is_empty(), "left: {snap:?}");
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(Arc::new(SqliteStore::in_memory().unwrap())).await;
+                }
+            )*
+        }
+        mod bolt {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(sink) = common::bolt() else { return };
+                    super::$name(Arc::new(sink)).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    nodes_relationships_and_properties_land_as_sent,
+    replaying_the_same_changes_leaves_the_same_graph,
+    cleanup_runs_only_after_a_completed_barrier,
+    a_failed_sync_deletes_nothing,
+    two_scopes_syncing_at_once_keep_each_others_data,
+    a_node_shared_by_two_scopes_survives_the_first_cleanup,
+    an_older_change_arriving_late_changes_nothing,
+    touch_and_delete_move_only_what_they_should,
+    cleanup_of_many_elements_runs_in_bounded_batches,
+);
+
+/// The orphan sweep removes only the writer's own stubs, never nodes other
+/// tools wrote into the same database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bolt_cleanup_never_sweeps_nodes_it_did_not_write() {
+    let Some(sink) = common::bolt() else { return };
+    let sink = Arc::new(sink);
+    let c = Changes::new("foreign");
+    let q = neo4rs::query("CREATE (:Host {id: $id, hostname: $id})").param("id", c.id("foreign"));
+    sink.graph().run(q).await.unwrap();
+    let edge = c.edge_ref(RelType::ConnectsTo, (Process, "p"), (Endpoint, "remote"));
+    write(sink.clone(), &[c.upsert("s", 1, Process, "p", &[]), c.edge("s", 1, edge, &[]), c.barrier("s", 1, SyncStatus::Completed)]).await;
+    write(sink.clone(), &[c.barrier("s", 2, SyncStatus::Completed)]).await;
+    let snap = sink.snapshot(&c.prefix).await.unwrap();
+    assert_eq!(snap.nodes.keys().map(|(_, id)| id.clone()).collect::<Vec<_>>(), vec![c.id("foreign")]);
+}

@@ -1,1 +1,0 @@
-//! infragraph: map running infrastructure into a live graph

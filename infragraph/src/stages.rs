@@ -1,0 +1,77 @@
+//! Each stage alone, over Kafka, as deployed in production. The same
+//! library entry points the stages' own binaries call.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use infragraph_bus::{Bus, KafkaArgs, KafkaBus, TopicLayout};
+use infragraph_collector_procfs::ProcfsArgs;
+use infragraph_graph_writer::{BoltSink, SinkArgs, SinkChoice, SqliteStore, WriterConfig};
+use infragraph_normalizer::NormalizerArgs;
+use tokio::sync::watch;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Collect {
+    /// This host's processes, sockets and connections, from /proc.
+    Procfs {
+        #[command(flatten)]
+        procfs: ProcfsArgs,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NormalizeArgs {
+    #[command(flatten)]
+    normalizer: NormalizerArgs,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WriteArgs {
+    #[command(flatten)]
+    sink: SinkArgs,
+    #[command(flatten)]
+    writer: WriterConfig,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+}
+
+/// The bus a single stage runs on: Kafka, which it cannot do without.
+fn kafka(args: &KafkaArgs) -> anyhow::Result<KafkaBus> {
+    if args.brokers.is_none() {
+        bail!("no Kafka brokers: pass --kafka-brokers HOST:PORT (or set INFRAGRAPH_KAFKA_BROKERS); `infragraph up` runs without Kafka");
+    }
+    KafkaBus::connect(args).context("cannot set up the Kafka client")
+}
+
+pub async fn collect(which: Collect, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
+    let Collect::Procfs { procfs, kafka: args } = which;
+    let bus = kafka(&args)?;
+    let stats = infragraph_collector_procfs::run(procfs.config(TopicLayout::from(&args)), bus, shutdown).await?;
+    Ok(if stats.failed > 0 && procfs.once { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+pub async fn normalize(args: NormalizeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
+    let bus = kafka(&args.kafka)?;
+    let layout = TopicLayout::from(&args.kafka);
+    bus.ensure_topics(&layout.specs()).await.context("creating topics")?;
+    infragraph_normalizer::run(&args.normalizer, &layout.names, bus, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn write(args: WriteArgs, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
+    let bus = kafka(&args.kafka)?;
+    let layout = TopicLayout::from(&args.kafka);
+    let config = args.writer;
+    let until = async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    };
+    match args.sink.sink()? {
+        SinkChoice::Bolt(cfg) => infragraph_graph_writer::run(config, layout.clone(), bus, BoltSink::connect(&cfg)?, until).await?,
+        SinkChoice::Embedded(dir) => infragraph_graph_writer::run(config, layout.clone(), bus, SqliteStore::open(&dir)?, until).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

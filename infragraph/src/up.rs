@@ -1,0 +1,254 @@
+//! `infragraph up`: the whole pipeline in one process. With no flags it maps
+//! this machine into the embedded store over an in-memory bus; with
+//! `--kafka-brokers` or `--neo4j-uri` the same stages use the real parts.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use infragraph_bus::{Bus, KafkaArgs, KafkaBus, MemoryBus, TopicLayout};
+use infragraph_collector::Syncer;
+use infragraph_collector_procfs::{ProcfsArgs, ProcfsCollector};
+use infragraph_graph_writer::{BoltSink, SinkArgs, SinkChoice, Sink, SqliteStore, Snapshot, WriterConfig};
+use infragraph_normalizer::NormalizerArgs;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::progress::{Barriers, applied};
+
+#[derive(clap::Args, Debug)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub procfs: ProcfsArgs,
+    #[command(flatten)]
+    pub sink: SinkArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub normalizer: NormalizerArgs,
+    #[command(flatten)]
+    pub writer: WriterConfig,
+}
+
+/// The longest `--once` waits for its sync to reach the graph.
+const ONCE_DEADLINE: Duration = Duration::from_secs(120);
+
+pub async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
+    let sink = args.sink.sink()?;
+    let into = match &sink {
+        SinkChoice::Embedded(dir) => format!("the embedded store in {}", dir.display()),
+        SinkChoice::Bolt(cfg) => format!("{} (database {})", cfg.uri, cfg.database),
+    };
+    match (args.kafka.brokers.is_some(), sink) {
+        (false, SinkChoice::Embedded(dir)) => run(MemoryBus::new(), SqliteStore::open(&dir)?, into, args, shutdown).await,
+        (false, SinkChoice::Bolt(cfg)) => run(MemoryBus::new(), BoltSink::connect(&cfg)?, into, args, shutdown).await,
+        (true, SinkChoice::Embedded(dir)) => run(kafka(&args.kafka)?, SqliteStore::open(&dir)?, into, args, shutdown).await,
+        (true, SinkChoice::Bolt(cfg)) => run(kafka(&args.kafka)?, BoltSink::connect(&cfg)?, into, args, shutdown).await,
+    }
+}
+
+fn kafka(args: &KafkaArgs) -> anyhow::Result<KafkaBus> {
+    KafkaBus::connect(args).context("cannot set up the Kafka client")
+}
+
+/// The stages behind the collector, running until `stop` turns true.
+struct Stages {
+    stop: watch::Sender<bool>,
+    normalizer: JoinHandle<Result<(), infragraph_normalizer::NormalizerError>>,
+    writer: JoinHandle<Result<(), infragraph_graph_writer::WriterError>>,
+}
+
+impl Stages {
+    fn start<B: Bus, S: Sink>(bus: &B, sink: Arc<S>, layout: &TopicLayout, args: &UpArgs) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let normalizer = {
+            let (bus, names, cfg, stopped) = (bus.clone(), layout.names.clone(), args.normalizer.clone(), stopped.clone());
+            tokio::spawn(async move { infragraph_normalizer::run(&cfg, &names, bus, stopped).await })
+        };
+        let writer = {
+            let (cfg, layout, bus) = (args.writer.clone(), layout.clone(), bus.clone());
+            let mut stopped = stopped;
+            let until = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            tokio::spawn(async move { infragraph_graph_writer::run(cfg, layout, bus, sink, until).await })
+        };
+        Stages { stop, normalizer, writer }
+    }
+
+    /// A stage that ended before being asked to is a failure to report.
+    fn failed(&self) -> Option<&'static str> {
+        if self.normalizer.is_finished() {
+            Some("normalizer")
+        } else if self.writer.is_finished() {
+            Some("graph writer")
+        } else {
+            None
+        }
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.normalizer.await.context("normalizer task")?.context("normalizer")?;
+        self.writer.await.context("graph writer task")?.context("graph writer")?;
+        Ok(())
+    }
+}
+
+async fn run<B: Bus, S: Sink>(bus: B, sink: S, into: String, args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
+    let sink = Arc::new(sink);
+    let layout = TopicLayout::from(&args.kafka);
+    bus.ensure_topics(&layout.specs()).await.context("creating topics")?;
+    let stages = Stages::start(&bus, sink.clone(), &layout, &args);
+    let collector = ProcfsCollector::new(args.procfs.config(layout.clone())).context("procfs collector")?;
+    let syncer = Syncer::new(bus.clone()).with_layout(layout.clone());
+    syncer.prepare().await.context("preparing the bus")?;
+    let mut barriers = Barriers::new(&bus, &layout.names)?;
+    eprintln!("infragraph: mapping host {} into {into}", collector.host_id());
+    let watch = Watch { bus: &bus, layout: &layout, writer_group: &args.writer.group, stages: &stages };
+    let outcome = if args.procfs.once {
+        once(&watch, &syncer, &collector, &mut barriers, sink.as_ref()).await
+    } else {
+        continuous(&watch, &syncer, &collector, &mut barriers, sink.as_ref(), args.procfs.interval, shutdown).await
+    };
+    stages.stop().await?;
+    outcome
+}
+
+/// What the front end needs to follow the stages.
+struct Watch<'a, B: Bus> {
+    bus: &'a B,
+    layout: &'a TopicLayout,
+    writer_group: &'a str,
+    stages: &'a Stages,
+}
+
+/// One sync, wait until the graph holds it, print what it holds.
+async fn once<B: Bus, S: Sink>(
+    w: &Watch<'_, B>,
+    syncer: &Syncer<B>,
+    collector: &ProcfsCollector,
+    barriers: &mut Barriers<B::Consumer>,
+    sink: &S,
+) -> anyhow::Result<ExitCode> {
+    let report = syncer.sync(collector).await.context("the sync failed")?;
+    let deadline = Instant::now() + ONCE_DEADLINE;
+    loop {
+        if let Some(stage) = w.stages.failed() {
+            bail!("the {stage} stopped before the sync reached the graph");
+        }
+        barriers.poll(Duration::from_millis(50)).await?;
+        if let Some((_, offset)) = barriers.at.get(&(report.scope.clone(), report.epoch))
+            && applied(w.bus, &w.layout.names, w.writer_group, *offset).await?
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the sync did not reach the graph within {}s", ONCE_DEADLINE.as_secs());
+        }
+    }
+    let snapshot = sink.snapshot("").await.context("reading the graph")?;
+    print_counts(&snapshot, report.total());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Syncs every `interval` until shutdown, keeping one status line current.
+async fn continuous<B: Bus, S: Sink>(
+    w: &Watch<'_, B>,
+    syncer: &Syncer<B>,
+    collector: &ProcfsCollector,
+    barriers: &mut Barriers<B::Consumer>,
+    sink: &S,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<ExitCode> {
+    let mut status = Status::new();
+    let mut next_sync = tokio::time::interval(interval);
+    next_sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => break,
+            _ = next_sync.tick() => {
+                if let Some(stage) = w.stages.failed() {
+                    bail!("the {stage} stopped; see the log above");
+                }
+                if let Err(e) = syncer.sync(collector).await {
+                    status.sync_errors += 1;
+                    tracing::warn!(error = %e, "sync failed");
+                }
+                barriers.poll(Duration::ZERO).await?;
+                status.show(barriers, &sink.snapshot("").await?);
+            }
+        }
+    }
+    status.finish();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tally(snapshot: &Snapshot) -> (BTreeMap<&'static str, usize>, BTreeMap<&'static str, usize>) {
+    let mut nodes = BTreeMap::new();
+    for (kind, _) in snapshot.nodes.keys() {
+        *nodes.entry(kind.label()).or_insert(0) += 1;
+    }
+    let mut edges = BTreeMap::new();
+    for (rel, _, _) in snapshot.edges.keys() {
+        *edges.entry(rel.as_str()).or_insert(0) += 1;
+    }
+    (nodes, edges)
+}
+
+fn print_counts(snapshot: &Snapshot, observations: u64) {
+    let (nodes, edges) = tally(snapshot);
+    println!("synced {observations} observations; the graph now holds:");
+    for (label, n) in nodes {
+        println!("  {n:>7}  {label}");
+    }
+    for (rel, n) in edges {
+        println!("  {n:>7}  {rel}");
+    }
+}
+
+/// The one-line live status: rewritten in place on a terminal, a line per
+/// sync otherwise (logs, pipes).
+struct Status {
+    tty: bool,
+    started: Instant,
+    sync_errors: u64,
+}
+
+impl Status {
+    fn new() -> Self {
+        Status { tty: std::io::stderr().is_terminal(), started: Instant::now(), sync_errors: 0 }
+    }
+
+    fn show<C: infragraph_bus::Consumer>(&self, barriers: &Barriers<C>, snapshot: &Snapshot) {
+        let (nodes, edges) = tally(snapshot);
+        let join = |m: BTreeMap<&str, usize>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+        let newest = snapshot.nodes.values().filter_map(|n| n.lastupdated).max();
+        let age = newest.map_or("none yet".to_owned(), |ms| format!("{:.1}s ago", (now_ms() - ms) as f64 / 1000.0));
+        let line = format!(
+            "{} syncs, {} failed | {} | {} | last sync in graph {age} | up {}s",
+            barriers.completed,
+            barriers.failed + self.sync_errors,
+            join(nodes),
+            join(edges),
+            self.started.elapsed().as_secs()
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = if self.tty { write!(err, "\r\x1b[2K{line}") } else { writeln!(err, "{line}") };
+        let _ = err.flush();
+    }
+
+    fn finish(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
