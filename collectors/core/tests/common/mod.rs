@@ -104,4 +104,8 @@ impl Bus for FlakyBus {
     fn consumer(&self, group: &str, topics: &[String]) -> Result<MemoryConsumer, BusError> {
         self.inner.consumer(group, topics)
     }
+
+    async fn group_committed(&self, group: &str, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {
+        self.inner.group_committed(group, partitions).await
+    }
 }
