@@ -147,11 +147,7 @@ mod kafka {
 
     fn bus(brokers: String) -> KafkaBus {
         let mut args = KafkaArgs::with_brokers(brokers);
-        // Fast group membership for tests (the broker's measured sweet spot).
-        args.settings = vec![
-            ("session.timeout.ms".into(), "6000".into()),
-            ("heartbeat.interval.ms".into(), "1000".into()),
-        ];
+        args.settings = support::kafka_settings();
         KafkaBus::connect(&args).unwrap()
     }
 

@@ -347,10 +347,7 @@ macro_rules! on_both_buses {
             use super::*;
             fn bus(brokers: String) -> KafkaBus {
                 let mut args = KafkaArgs::with_brokers(brokers);
-                args.settings = vec![
-                    ("session.timeout.ms".into(), "6000".into()),
-                    ("heartbeat.interval.ms".into(), "1000".into()),
-                ];
+                args.settings = support::kafka_settings();
                 KafkaBus::connect(&args).unwrap()
             }
             $(#[tokio::test(flavor = "multi_thread")]

@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 fn args(brokers: &str) -> KafkaArgs {
     let mut args = KafkaArgs::with_brokers(brokers);
-    args.settings = vec![("session.timeout.ms".into(), "6000".into()), ("heartbeat.interval.ms".into(), "1000".into())];
+    args.settings = infragraph_test_support::kafka_settings();
     args.topic_partitions = 3;
     args
 }

@@ -26,7 +26,7 @@ async fn once_publishes_a_completed_sync_to_the_broker() {
     assert!(status.success());
 
     let mut args = KafkaArgs::with_brokers(&brokers);
-    args.settings = vec![("session.timeout.ms".into(), "6000".into()), ("heartbeat.interval.ms".into(), "1000".into())];
+    args.settings = infragraph_test_support::kafka_settings();
     let bus = KafkaBus::connect(&args).unwrap();
     let mut consumer = bus.consumer(&support::unique("g"), &[SYNC_TOPIC.to_owned()]).unwrap();
     let codec = Codec::builtin();

@@ -48,3 +48,17 @@ pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     format!("{prefix}-{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
+
+/// librdkafka settings for test consumers: fast group membership on a
+/// broker on loopback (the broker's documented sweet spot).
+pub const KAFKA_CONSUMER_SETTINGS: [(&str, &str); 2] = [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "1000")];
+
+/// [`KAFKA_CONSUMER_SETTINGS`] as owned pairs, for `KafkaArgs::settings`.
+pub fn kafka_settings() -> Vec<(String, String)> {
+    KAFKA_CONSUMER_SETTINGS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+/// [`KAFKA_CONSUMER_SETTINGS`] as `-X key=value` flags, for stage binaries.
+pub fn kafka_flags() -> Vec<String> {
+    KAFKA_CONSUMER_SETTINGS.iter().flat_map(|(k, v)| ["-X".to_owned(), format!("{k}={v}")]).collect()
+}
