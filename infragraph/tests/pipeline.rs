@@ -78,7 +78,7 @@ impl Pipeline {
     /// normalizers settle their partitions fast.
     fn consumer(&self) -> Vec<String> {
         let mut v = self.kafka();
-        v.extend(strings(&["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000"]));
+        v.extend(support::kafka_flags());
         v
     }
 

@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use infragraph_test_support::hosts::{self, TwoHosts, ns_init, ns_proc_root};
 use infragraph_test_support::{self as support, require};
 
 /// Host A's address; host B is .2. Private, and only inside the
@@ -22,75 +21,6 @@ const ADDR_A: &str = "10.232.0.1";
 const WHO_TALKS_TO_WHOM: &str = "MATCH (c:Process)-[:CONNECTS_TO]->(e:Endpoint)<-[:LISTENS_ON]-(s:Process), \
      (c)-[:RUNS_ON]->(hb:Host {id: $b}), (s)-[:RUNS_ON]->(ha:Host {id: $a}) \
      RETURN c.pid AS client_pid, s.pid AS server_pid, c.id AS client, s.id AS server, e.id AS endpoint";
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip (apt-get install iproute2)");
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// Two network namespaces and the veth pair between them; deleted when
-/// dropped, whatever the test did (deleting a namespace deletes its end of
-/// the pair, and with it the other end).
-struct Net {
-    names: [String; 2],
-    veth: String,
-}
-
-impl Net {
-    fn new() -> Net {
-        let tag = std::process::id() % 100_000;
-        let names = [format!("igup-a-{tag}"), format!("igup-b-{tag}")];
-        let (va, vb) = (format!("iguva{tag}"), format!("iguvb{tag}"));
-        let mut net = Net { names: [String::new(), String::new()], veth: va.clone() };
-        for (i, n) in names.iter().enumerate() {
-            ip(&["netns", "add", n]);
-            // Recorded as soon as it exists, so Drop removes it even if a
-            // later step fails.
-            net.names[i] = n.clone();
-        }
-        ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb]);
-        for (n, dev, addr) in [(&names[0], &va, "10.232.0.1/24"), (&names[1], &vb, "10.232.0.2/24")] {
-            ip(&["link", "set", dev, "netns", n]);
-            ip(&["-n", n, "addr", "add", addr, "dev", dev]);
-            ip(&["-n", n, "link", "set", dev, "up"]);
-            ip(&["-n", n, "link", "set", "lo", "up"]);
-        }
-        net
-    }
-
-    /// Runs `python3 -c script args…` as pid 1 of a new PID namespace (with
-    /// its own proc) inside network namespace `i`.
-    fn python(&self, i: usize, script: &str, args: &[&str]) -> Kid {
-        Kid::spawn(
-            Command::new("ip")
-                .args(["netns", "exec", &self.names[i], "unshare", "--pid", "--fork", "--mount-proc", "--kill-child"])
-                .args(["python3", "-c", script])
-                .args(args),
-        )
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for n in self.names.iter().filter(|n| !n.is_empty()) {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-        // Only still there if setup failed before moving it into a
-        // namespace; otherwise this fails quietly.
-        let _ = Command::new("ip").args(["link", "del", &self.veth]).output();
-    }
-}
-
-/// The host pid of the namespace's init: the child `unshare` forked.
-fn ns_init(unshare_pid: i32) -> i32 {
-    let children = std::fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children")).expect("unshare's children");
-    children.split_whitespace().next().and_then(|p| p.parse().ok()).expect("unshare forked its child")
-}
-
-/// The proc of the PID namespace whose init is `init`.
-fn ns_proc_root(init: i32) -> PathBuf {
-    PathBuf::from(format!("/proc/{init}/root/proc"))
-}
 
 /// The process node id the collector gives `init` as seen inside its
 /// namespace: pid 1, and its start time in ticks (field 22 of stat, the
@@ -129,17 +59,14 @@ async fn who_talks_to_whom(sink: &infragraph_graph_writer::BoltSink, a: &str, b:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_graph_names_which_process_on_b_talks_to_which_on_a() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(!support::in_ci(), "CI must run this test as root");
-        eprintln!("skipped: needs root for network and PID namespaces");
+    if !hosts::root_or_skip() {
         return;
     }
     require!(brokers = support::KAFKA, "Kafka-protocol broker");
     let Some(bolt_cfg) = bolt_config() else { return };
     let sink = bolt(&bolt_cfg);
 
-    let net = Net::new();
+    let net = TwoHosts::new("igu", "10.232.0");
     let mut server = net.python(0, SERVER_ANY, &[]);
     let port = server.line();
     let mut client = net.python(1, CLIENT, &[ADDR_A, &port]);
@@ -151,7 +78,7 @@ async fn the_graph_names_which_process_on_b_talks_to_which_on_a() {
     let host_b = support::unique("sim-b");
     let namespace = support::unique("two-hosts");
     let kafka = strings(&["--kafka-brokers", &brokers, "--topic-namespace", &namespace]);
-    let consumer = [kafka.clone(), strings(&["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000"])].concat();
+    let consumer = [kafka.clone(), support::kafka_flags()].concat();
 
     let normalizer_group = support::unique("two-hosts-norm");
     let normalizer = Stage::spawn("normalizer", &[strings(&["normalize", "--normalizer-group", &normalizer_group]), consumer.clone()].concat(), &[]);

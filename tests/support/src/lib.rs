@@ -7,6 +7,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod hosts;
+pub mod process;
+
 /// Kafka-protocol broker, `host:port`.
 pub const KAFKA: &str = "INFRAGRAPH_TEST_KAFKA";
 /// Bolt graph database, `bolt://host:port`.
