@@ -125,13 +125,8 @@ async fn apply(sink: &BoltSink, changes: &[GraphChange]) {
 
 #[tokio::main]
 async fn main() {
-    let Ok(uri) = std::env::var("INFRAGRAPH_TEST_BOLT") else {
-        eprintln!("skipped: set INFRAGRAPH_TEST_BOLT (scripts/test starts a database)");
-        return;
-    };
-    let auth = std::env::var("INFRAGRAPH_TEST_BOLT_AUTH").unwrap_or_default();
-    let (user, password) = auth.split_once(':').unwrap_or(("neo4j", ""));
-    let cfg = BoltConfig { uri, user: user.into(), password: password.into(), database: "graph".into(), timeout: Duration::from_secs(600) };
+    let Some(t) = infragraph_test_support::bolt_target() else { return };
+    let cfg = BoltConfig { uri: t.uri, user: t.user, password: t.password, database: t.database, timeout: Duration::from_secs(600) };
     let sink = BoltSink::connect(&cfg).expect("bolt config");
     sink.prepare().await.expect("constraints");
     let g = sink.graph();

@@ -252,16 +252,8 @@ pub fn store_counts(store: &SqliteStore, host: &str) -> Counts {
 
 /// The Bolt database of the test services, or `None` to skip.
 pub fn bolt_config() -> Option<BoltConfig> {
-    let uri = infragraph_test_support::service(infragraph_test_support::BOLT, "Bolt graph database")?;
-    let auth = std::env::var(infragraph_test_support::BOLT_AUTH).unwrap_or_default();
-    let (user, password) = auth.split_once(':').unwrap_or(("root", ""));
-    Some(BoltConfig {
-        uri,
-        user: user.to_owned(),
-        password: password.to_owned(),
-        database: "graph".to_owned(),
-        timeout: Duration::from_secs(300),
-    })
+    let t = infragraph_test_support::bolt_target()?;
+    Some(BoltConfig { uri: t.uri, user: t.user, password: t.password, database: t.database, timeout: Duration::from_secs(300) })
 }
 
 pub fn bolt(cfg: &BoltConfig) -> BoltSink {

@@ -65,3 +65,21 @@ pub fn kafka_settings() -> Vec<(String, String)> {
 pub fn kafka_flags() -> Vec<String> {
     KAFKA_CONSUMER_SETTINGS.iter().flat_map(|(k, v)| ["-X".to_owned(), format!("{k}={v}")]).collect()
 }
+
+/// Where the test graph database is and how to log in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoltTarget {
+    pub uri: String,
+    pub user: String,
+    pub password: String,
+    /// The database the test services create.
+    pub database: String,
+}
+
+/// The Bolt database of the test services, or `None` to skip (panics in CI).
+pub fn bolt_target() -> Option<BoltTarget> {
+    let uri = service(BOLT, "Bolt graph database")?;
+    let auth = std::env::var(BOLT_AUTH).unwrap_or_default();
+    let (user, password) = auth.split_once(':').unwrap_or(("root", ""));
+    Some(BoltTarget { uri, user: user.to_owned(), password: password.to_owned(), database: "graph".to_owned() })
+}
