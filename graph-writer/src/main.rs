@@ -31,6 +31,5 @@ async fn main() -> anyhow::Result<()> {
 
 /// Resolves on Ctrl-C or SIGTERM.
 async fn stopped() {
-    let mut shutdown = infragraph_telemetry::shutdown_on_signals();
-    let _ = shutdown.wait_for(|s| *s).await;
+    infragraph_telemetry::stopped(&mut infragraph_telemetry::shutdown_on_signals()).await;
 }

@@ -66,9 +66,7 @@ pub async fn write(args: WriteArgs, mut shutdown: watch::Receiver<bool>) -> anyh
     let bus = kafka(&args.kafka)?;
     let layout = TopicLayout::from(&args.kafka);
     let config = args.writer;
-    let until = async move {
-        let _ = shutdown.wait_for(|s| *s).await;
-    };
+    let until = async move { infragraph_telemetry::stopped(&mut shutdown).await };
     match args.sink.sink()? {
         SinkChoice::Bolt(cfg) => infragraph_graph_writer::run(config, layout.clone(), bus, BoltSink::connect(&cfg)?, until).await?,
         SinkChoice::Embedded(dir) => infragraph_graph_writer::run(config, layout.clone(), bus, SqliteStore::open(&dir)?, until).await?,

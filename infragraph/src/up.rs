@@ -71,9 +71,7 @@ impl Stages {
         let writer = {
             let (cfg, layout, bus) = (args.writer.clone(), layout.clone(), bus.clone());
             let mut stopped = stopped;
-            let until = async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
+            let until = async move { infragraph_telemetry::stopped(&mut stopped).await };
             tokio::spawn(async move { infragraph_graph_writer::run(cfg, layout, bus, sink, until).await })
         };
         Stages { stop, normalizer, writer }
@@ -170,7 +168,7 @@ async fn continuous<B: Bus, S: Sink>(
     next_sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => break,
+            _ = infragraph_telemetry::stopped(&mut shutdown) => break,
             _ = next_sync.tick() => {
                 if let Some(stage) = w.stages.failed() {
                     bail!("the {stage} stopped; see the log above");

@@ -7,6 +7,7 @@
 //! - [`validate`]: what sends an observation to the dead-letter topic.
 //! - [`barrier`]: when a collector's sync-end marker may pass on to the
 //!   graph writer, across partitions and instances.
+//! - [`schemas`]: writer schemas of newer collectors, from the schemas topic.
 //! - [`stage`]: the consumer loop tying them to the bus.
 //! - [`config`]: flags.
 //!
@@ -19,6 +20,7 @@ pub mod barrier;
 pub mod cache;
 pub mod config;
 pub mod merge;
+pub mod schemas;
 pub mod stage;
 pub mod validate;
 

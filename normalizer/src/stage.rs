@@ -2,17 +2,19 @@
 //! changes, commit only what has been acknowledged.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use infragraph_bus::{Bus, BusError, Consumer, DeadLetters, Message, Offset, OffsetTracker, OutMessage, PendingDelivery};
-use infragraph_schemas::{Codec, CodecError, Element, GraphChange, SyncBarrier, SyncMarker, SyncStatus, Topics};
-use infragraph_telemetry::StageMetrics;
+use infragraph_schemas::{Codec, CodecError, Element, GraphChange, Observation, SyncBarrier, SyncMarker, SyncStatus, Topics};
+use infragraph_telemetry::{StageMetrics, stopped};
 use tokio::sync::watch;
 
 use crate::barrier::{Barriers, Pending};
 use crate::config::NormalizerArgs;
 use crate::merge::Merger;
+use crate::schemas::Waited;
 use crate::validate;
 
 const STAGE: &str = "normalizer";
@@ -38,6 +40,7 @@ pub async fn run<B: Bus>(
     subscribed.push(names.sync());
     let consumer = bus.consumer(&args.group, &subscribed)?;
     let mut stage = Stage::new(args, names, bus, consumer);
+    let schemas = crate::schemas::follow(&stage.bus, names, &args.group, stage.codec.clone(), stage.metrics.clone(), shutdown.clone())?;
     let mut tick = tokio::time::interval(Duration::from_millis(args.commit_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(group = %args.group, "normalizer running");
@@ -54,19 +57,16 @@ pub async fn run<B: Bus>(
         }
     }
     stage.settle().await?;
+    schemas.abort();
     tracing::info!("normalizer stopped");
     Ok(())
-}
-
-/// Resolves once shutdown is asked for (or its sender is gone).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 struct Stage<B: Bus> {
     bus: B,
     consumer: B::Consumer,
-    codec: Codec,
+    codec: Arc<Codec>,
+    waited: Waited,
     merger: Merger,
     barriers: Barriers,
     offsets: OffsetTracker,
@@ -83,7 +83,8 @@ impl<B: Bus> Stage<B> {
         Stage {
             bus,
             consumer,
-            codec: Codec::builtin(),
+            codec: Arc::new(Codec::builtin()),
+            waited: Waited::default(),
             merger: Merger::new(usize::try_from(args.state_capacity).unwrap_or(usize::MAX)),
             barriers: Barriers::default(),
             offsets: OffsetTracker::default(),
@@ -119,7 +120,7 @@ impl<B: Bus> Stage<B> {
         if msg.topic == self.sync_topic {
             return self.handle_marker(msg).await;
         }
-        let obs = match self.codec.decode_observation(&msg.payload) {
+        let obs = match self.decode(&msg).await {
             Ok(obs) => obs,
             Err(e) => return self.reject(&msg, "undecodable", &e.to_string()).await,
         };
@@ -132,6 +133,17 @@ impl<B: Bus> Stage<B> {
         self.emit_changes().await?;
         self.offsets.processed(&msg);
         Ok(())
+    }
+
+    /// Decodes an observation; one from a writer schema not seen yet waits
+    /// briefly for that schema to arrive from the schemas topic.
+    async fn decode(&mut self, msg: &Message) -> Result<Observation, CodecError> {
+        match self.codec.decode_observation(&msg.payload) {
+            Err(CodecError::UnknownFingerprint(fp)) if self.waited.for_schema(&self.codec, fp).await => {
+                self.codec.decode_observation(&msg.payload)
+            }
+            other => other,
+        }
     }
 
     async fn handle_marker(&mut self, msg: Message) -> Result<(), NormalizerError> {

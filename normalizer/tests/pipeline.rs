@@ -337,6 +337,37 @@ async fn bad_messages_go_to_the_dead_letter_topic<B: Bus>(bus: B) {
     n.stop().await;
 }
 
+/// A codec whose Host type has one more property, as a newer collector's.
+fn newer_codec() -> Codec {
+    use infragraph_schemas::registry::{Merge, PropertyDef, PropertyType, ResourceDef};
+    let mut props = ResourceKind::Host.def().properties.to_vec();
+    props.push(PropertyDef { name: "rack", ty: PropertyType::String, required: false, merge: Merge::Latest, doc: "Rack" });
+    let host: &'static ResourceDef =
+        Box::leak(Box::new(ResourceDef { properties: Box::leak(props.into_boxed_slice()), ..*ResourceKind::Host.def() }));
+    Codec::new(ResourceKind::ALL.iter().map(|k| if *k == ResourceKind::Host { host } else { k.def() })).unwrap()
+}
+
+async fn a_newer_collectors_messages_are_resolved_through_the_schemas_topic<B: Bus>(bus: B) {
+    let layout = setup(&bus).await;
+    let n = start(&bus, &layout, &support::unique("norm"));
+    let s = scope();
+    let h = support::unique("h");
+    let newer = newer_codec();
+    // What a newer collector does at start: publish the schemas it writes.
+    let host_kind = avro::RecordKind::Observation(ResourceKind::Host);
+    let (_, fp, json) = newer.schemas().find(|(k, _, _)| *k == host_kind).unwrap();
+    let key = format!("{fp:016x}");
+    bus.publish(OutMessage::new(&layout.names.schemas(), key.as_bytes(), json.as_bytes())).await.unwrap();
+    let mut changes = Changes::new(&bus, &layout, &s);
+    let bytes = newer.encode_observation(&host(&s, 10, &h).with("rack", "r7")).unwrap();
+    bus.publish(OutMessage::new(&layout.names.observations(ResourceKind::Host), h.as_bytes(), &bytes)).await.unwrap();
+    let GraphChange::NodeUpsert(u) = changes.next().await else { panic!("expected the host's upsert") };
+    assert_eq!(u.node.id, h);
+    assert_eq!(u.properties.get("hostname"), Some(&Value::from("alpha")), "known properties are kept");
+    assert!(!u.properties.contains_key("rack"), "a property this reader does not know is dropped by resolution");
+    n.stop().await;
+}
+
 macro_rules! on_both_buses {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -366,4 +397,5 @@ on_both_buses!(
     the_barrier_waits_for_a_held_back_partition,
     a_killed_instance_loses_nothing,
     bad_messages_go_to_the_dead_letter_topic,
+    a_newer_collectors_messages_are_resolved_through_the_schemas_topic,
 );

@@ -23,7 +23,7 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
-pub use lifecycle::shutdown_on_signals;
+pub use lifecycle::{shutdown_on_signals, stopped};
 pub use stage::StageMetrics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]

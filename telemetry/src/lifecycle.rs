@@ -30,3 +30,9 @@ async fn wait_for_signal() {
         }
     }
 }
+
+/// Resolves once `shutdown` turns true (or its sender is gone). Holds no
+/// borrow of the channel across the await, so the future is `Send`.
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}

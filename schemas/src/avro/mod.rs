@@ -152,6 +152,12 @@ impl Codec {
         self.own.values().map(|o| (o.kind, o.fingerprint, o.json.as_str()))
     }
 
+    /// Whether messages written with schema `fingerprint` can be decoded.
+    pub fn knows(&self, fingerprint: u64) -> bool {
+        self.by_fingerprint.contains_key(&fingerprint)
+            || self.foreign.read().unwrap_or_else(|e| e.into_inner()).contains_key(&fingerprint)
+    }
+
     pub fn fingerprint(&self, kind: RecordKind) -> Option<u64> {
         self.own.get(&kind).map(|o| o.fingerprint)
     }
