@@ -97,9 +97,10 @@ fn cypher_props(props: &Properties, firstseen: i64, lastupdated: i64) -> String 
 fn cypher(dump: &Dump, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "// infragraph export: {} nodes, {} relationships.", dump.nodes.len(), dump.edges.len())?;
     writeln!(out, "// Load with: cypher-shell -f FILE")?;
+    // The writer's own constraints, so loading an export into a graph the
+    // writer also feeds adds no second constraint under another name.
     for kind in ResourceKind::ALL {
-        let label = kind.label();
-        writeln!(out, "CREATE CONSTRAINT {}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE;", kind.as_str())?;
+        writeln!(out, "{};", infragraph_graph_writer::querybuilder::constraint(*kind))?;
     }
     let mut by_label: BTreeMap<ResourceKind, Vec<String>> = BTreeMap::new();
     for n in &dump.nodes {
