@@ -1,0 +1,1 @@
+//! AWS Cloud Map collector: namespaces, services, instances and declared dependencies (not built yet).

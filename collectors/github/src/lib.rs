@@ -1,0 +1,1 @@
+//! GitHub collector: organisations, repositories, people, teams and permissions (not built yet).
