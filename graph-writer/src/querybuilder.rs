@@ -195,11 +195,11 @@ mod tests {
         all_statements().into_iter().map(|(name, q)| format!("// {name}\n{q};\n\n")).collect()
     }
 
-    /// Regenerate with `INFRAGRAPH_UPDATE_GOLDEN=1 cargo test -p infragraph-graph-writer golden`.
+    /// Regenerate with `INFRAGRAPH_BLESS=1 cargo test -p infragraph-graph-writer golden`.
     #[test]
     fn golden_cypher_is_unchanged() {
         let now = render();
-        if std::env::var_os("INFRAGRAPH_UPDATE_GOLDEN").is_some() {
+        if std::env::var_os("INFRAGRAPH_BLESS").is_some() {
             std::fs::write(GOLDEN, &now).unwrap();
         }
         let pinned = std::fs::read_to_string(GOLDEN).unwrap_or_default();

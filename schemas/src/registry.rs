@@ -56,6 +56,14 @@ named_enum! {
         Host => "host",
         Process => "process",
         Endpoint => "endpoint",
+        CloudMapNamespace => "cloudmap_namespace",
+        CloudMapService => "cloudmap_service",
+        CloudMapInstance => "cloudmap_instance",
+        GitHubOrganization => "github_organization",
+        GitHubRepository => "github_repository",
+        GitHubUser => "github_user",
+        GitHubTeam => "github_team",
+        ProgrammingLanguage => "programming_language",
     }
 }
 
@@ -66,6 +74,33 @@ named_enum! {
         ChildOf => "CHILD_OF",
         ListensOn => "LISTENS_ON",
         ConnectsTo => "CONNECTS_TO",
+        InNamespace => "IN_NAMESPACE",
+        RegisteredTo => "REGISTERED_TO",
+        DependsOn => "DEPENDS_ON",
+        HasEndpoint => "HAS_ENDPOINT",
+        Owner => "OWNER",
+        Language => "LANGUAGE",
+        MemberOf => "MEMBER_OF",
+        AdminOf => "ADMIN_OF",
+        Member => "MEMBER",
+        Maintainer => "MAINTAINER",
+        Resource => "RESOURCE",
+        MemberOfTeam => "MEMBER_OF_TEAM",
+        Admin => "ADMIN",
+        Maintain => "MAINTAIN",
+        Read => "READ",
+        Triage => "TRIAGE",
+        Write => "WRITE",
+        OutsideCollabAdmin => "OUTSIDE_COLLAB_ADMIN",
+        OutsideCollabMaintain => "OUTSIDE_COLLAB_MAINTAIN",
+        OutsideCollabRead => "OUTSIDE_COLLAB_READ",
+        OutsideCollabTriage => "OUTSIDE_COLLAB_TRIAGE",
+        OutsideCollabWrite => "OUTSIDE_COLLAB_WRITE",
+        DirectCollabAdmin => "DIRECT_COLLAB_ADMIN",
+        DirectCollabMaintain => "DIRECT_COLLAB_MAINTAIN",
+        DirectCollabRead => "DIRECT_COLLAB_READ",
+        DirectCollabTriage => "DIRECT_COLLAB_TRIAGE",
+        DirectCollabWrite => "DIRECT_COLLAB_WRITE",
     }
 }
 
@@ -165,6 +200,14 @@ impl ResourceKind {
             ResourceKind::Host => &HOST,
             ResourceKind::Process => &PROCESS,
             ResourceKind::Endpoint => &ENDPOINT,
+            ResourceKind::CloudMapNamespace => &CLOUDMAP_NAMESPACE,
+            ResourceKind::CloudMapService => &CLOUDMAP_SERVICE,
+            ResourceKind::CloudMapInstance => &CLOUDMAP_INSTANCE,
+            ResourceKind::GitHubOrganization => &GITHUB_ORGANIZATION,
+            ResourceKind::GitHubRepository => &GITHUB_REPOSITORY,
+            ResourceKind::GitHubUser => &GITHUB_USER,
+            ResourceKind::GitHubTeam => &GITHUB_TEAM,
+            ResourceKind::ProgrammingLanguage => &PROGRAMMING_LANGUAGE,
         }
     }
 
@@ -206,7 +249,7 @@ const fn outgoing(rel_type: RelType, target: ResourceKind, doc: &'static str) ->
     RelationshipDef { rel_type, target, direction: Direction::Outgoing, doc }
 }
 
-use PropertyType::{Long, String as Str};
+use PropertyType::{Bool, Long, String as Str};
 
 static HOST: ResourceDef = ResourceDef {
     kind: ResourceKind::Host,
@@ -268,6 +311,177 @@ static ENDPOINT: ResourceDef = ResourceDef {
     relationships: &[],
     scope: ScopeKind::Host,
     doc: "An ip:port socket address; loopback and link-local ones are scoped to their host",
+};
+
+const fn tags() -> PropertyDef {
+    PropertyDef { name: "tags", ty: PropertyType::StringList, required: false, merge: Merge::Latest, doc: "Tags as key=value" }
+}
+
+static CLOUDMAP_NAMESPACE: ResourceDef = ResourceDef {
+    kind: ResourceKind::CloudMapNamespace,
+    label: "CloudMapNamespace",
+    id_fields: &["namespace id"],
+    properties: &[
+        required("arn", Str, "Namespace ARN"),
+        required("name", Str, "Namespace name"),
+        prop("type", Str, "HTTP, DNS_PRIVATE or DNS_PUBLIC"),
+        prop("description", Str, "Description"),
+        prop("hosted_zone_id", Str, "Route 53 hosted zone, for DNS namespaces"),
+        tags(),
+    ],
+    relationships: &[],
+    scope: ScopeKind::AwsAccountRegion,
+    doc: "An AWS Cloud Map namespace",
+};
+
+static CLOUDMAP_SERVICE: ResourceDef = ResourceDef {
+    kind: ResourceKind::CloudMapService,
+    label: "CloudMapService",
+    id_fields: &["service id"],
+    properties: &[
+        required("arn", Str, "Service ARN"),
+        required("name", Str, "Service name"),
+        prop("namespace_id", Str, "Namespace id"),
+        prop("description", Str, "Description"),
+        prop("dns_config", Str, "DNS configuration, as JSON"),
+        prop("health_check_config", Str, "Health check configuration, as JSON"),
+        tags(),
+    ],
+    relationships: &[
+        outgoing(RelType::InNamespace, ResourceKind::CloudMapNamespace, "The namespace it belongs to"),
+        outgoing(RelType::DependsOn, ResourceKind::CloudMapService, "A service it declares a dependency on (tag)"),
+    ],
+    scope: ScopeKind::AwsAccountRegion,
+    doc: "An AWS Cloud Map service",
+};
+
+static CLOUDMAP_INSTANCE: ResourceDef = ResourceDef {
+    kind: ResourceKind::CloudMapInstance,
+    label: "CloudMapInstance",
+    id_fields: &["service id", "instance id"],
+    properties: &[
+        required("instance_id", Str, "Instance id within its service"),
+        required("service_id", Str, "Service id"),
+        prop("ipv4", Str, "AWS_INSTANCE_IPV4"),
+        prop("ipv6", Str, "AWS_INSTANCE_IPV6"),
+        prop("port", Long, "AWS_INSTANCE_PORT"),
+        prop("cname", Str, "AWS_INSTANCE_CNAME"),
+        prop("attributes", PropertyType::StringList, "Every attribute, as key=value"),
+        prop("health_status", Str, "HEALTHY, UNHEALTHY or UNKNOWN, where the API gives it"),
+    ],
+    relationships: &[
+        outgoing(RelType::RegisteredTo, ResourceKind::CloudMapService, "The service it is registered to"),
+        outgoing(RelType::HasEndpoint, ResourceKind::Endpoint, "The ip:port it is registered at"),
+    ],
+    scope: ScopeKind::AwsAccountRegion,
+    doc: "An instance registered to an AWS Cloud Map service",
+};
+
+static GITHUB_ORGANIZATION: ResourceDef = ResourceDef {
+    kind: ResourceKind::GitHubOrganization,
+    label: "GitHubOrganization",
+    id_fields: &["url"],
+    properties: &[required("username", Str, "Login"), prop("url", Str, "Web URL")],
+    relationships: &[],
+    scope: ScopeKind::GitHubOrg,
+    doc: "A GitHub organisation (Cartography's schema)",
+};
+
+static GITHUB_REPOSITORY: ResourceDef = ResourceDef {
+    kind: ResourceKind::GitHubRepository,
+    label: "GitHubRepository",
+    id_fields: &["url"],
+    properties: &[
+        required("name", Str, "Name"),
+        prop("fullname", Str, "owner/name"),
+        prop("url", Str, "Web URL"),
+        prop("description", Str, "Description"),
+        prop("visibility", Str, "public, private or internal"),
+        prop("private", Bool, "Not public"),
+        prop("archived", Bool, "Archived"),
+        prop("fork", Bool, "A fork"),
+        prop("defaultbranch", Str, "Default branch"),
+        prop("primarylanguage", Str, "Primary language"),
+        prop("topics", PropertyType::StringList, "Topics"),
+        prop("createdat", Str, "Created, ISO 8601"),
+        prop("updatedat", Str, "Updated, ISO 8601"),
+        prop("pushedat", Str, "Last push, ISO 8601"),
+    ],
+    relationships: &[
+        outgoing(RelType::Owner, ResourceKind::GitHubOrganization, "The organisation that owns it"),
+        outgoing(RelType::Language, ResourceKind::ProgrammingLanguage, "A language it contains"),
+    ],
+    scope: ScopeKind::GitHubOrg,
+    doc: "A GitHub repository (Cartography's schema)",
+};
+
+const fn collab(rel_type: RelType, doc: &'static str) -> RelationshipDef {
+    outgoing(rel_type, ResourceKind::GitHubRepository, doc)
+}
+
+static GITHUB_USER: ResourceDef = ResourceDef {
+    kind: ResourceKind::GitHubUser,
+    label: "GitHubUser",
+    id_fields: &["url"],
+    properties: &[
+        required("username", Str, "Login"),
+        prop("fullname", Str, "Display name"),
+        prop("url", Str, "Web URL"),
+        prop("is_site_admin", Bool, "A site administrator"),
+        prop("has_2fa_enabled", Bool, "Two-factor authentication on, where the API says"),
+    ],
+    relationships: &[
+        outgoing(RelType::MemberOf, ResourceKind::GitHubOrganization, "A member of the organisation"),
+        outgoing(RelType::AdminOf, ResourceKind::GitHubOrganization, "An owner of the organisation"),
+        outgoing(RelType::Member, ResourceKind::GitHubTeam, "A member of the team"),
+        outgoing(RelType::Maintainer, ResourceKind::GitHubTeam, "A maintainer of the team"),
+        collab(RelType::OutsideCollabAdmin, "Outside collaborator with admin"),
+        collab(RelType::OutsideCollabMaintain, "Outside collaborator with maintain"),
+        collab(RelType::OutsideCollabRead, "Outside collaborator with read"),
+        collab(RelType::OutsideCollabTriage, "Outside collaborator with triage"),
+        collab(RelType::OutsideCollabWrite, "Outside collaborator with write"),
+        collab(RelType::DirectCollabAdmin, "Direct collaborator with admin"),
+        collab(RelType::DirectCollabMaintain, "Direct collaborator with maintain"),
+        collab(RelType::DirectCollabRead, "Direct collaborator with read"),
+        collab(RelType::DirectCollabTriage, "Direct collaborator with triage"),
+        collab(RelType::DirectCollabWrite, "Direct collaborator with write"),
+    ],
+    scope: ScopeKind::GitHubOrg,
+    doc: "A GitHub user (Cartography's schema); in two organisations, one node",
+};
+
+static GITHUB_TEAM: ResourceDef = ResourceDef {
+    kind: ResourceKind::GitHubTeam,
+    label: "GitHubTeam",
+    id_fields: &["url"],
+    properties: &[
+        required("name", Str, "Name"),
+        prop("slug", Str, "Slug"),
+        prop("url", Str, "Web URL"),
+        prop("description", Str, "Description"),
+        prop("privacy", Str, "secret or closed"),
+    ],
+    relationships: &[
+        outgoing(RelType::Resource, ResourceKind::GitHubOrganization, "The organisation it belongs to"),
+        outgoing(RelType::MemberOfTeam, ResourceKind::GitHubTeam, "Its parent team"),
+        collab(RelType::Admin, "Team permission admin"),
+        collab(RelType::Maintain, "Team permission maintain"),
+        collab(RelType::Read, "Team permission read (pull)"),
+        collab(RelType::Triage, "Team permission triage"),
+        collab(RelType::Write, "Team permission write (push)"),
+    ],
+    scope: ScopeKind::GitHubOrg,
+    doc: "A GitHub team (Cartography's schema)",
+};
+
+static PROGRAMMING_LANGUAGE: ResourceDef = ResourceDef {
+    kind: ResourceKind::ProgrammingLanguage,
+    label: "ProgrammingLanguage",
+    id_fields: &["name"],
+    properties: &[required("name", Str, "Language name")],
+    relationships: &[],
+    scope: ScopeKind::GitHubOrg,
+    doc: "A programming language a repository contains",
 };
 
 #[cfg(test)]
