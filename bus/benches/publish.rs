@@ -97,14 +97,14 @@ fn process(i: usize) -> Observation {
         .with("cpu_time_ms", i as i64 * 13)
         .relate(RelType::RunsOn, host)
         .relate(RelType::ChildOf, format!("{host}/{}/1699999000000", 1 + i % 50));
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         obs.set("container_id", format!("{:064x}", i as u128 * 0x9e37_79b9_7f4a_7c15));
     }
-    if i % 5 == 0 {
-        obs = obs.relate(RelType::ListensOn, format!("tcp/0.0.0.0/{}", 8000 + i % 1000));
+    if i.is_multiple_of(5) {
+        obs = obs.relate(RelType::ListensOn, format!("tcp://0.0.0.0:{}@bench", 8000 + i % 1000));
     }
-    if i % 4 == 0 {
-        obs = obs.relate(RelType::ConnectsTo, format!("tcp/10.0.{}.{}/5432", i % 200, i % 250));
+    if i.is_multiple_of(4) {
+        obs = obs.relate(RelType::ConnectsTo, format!("tcp://10.0.{}.{}:5432", i % 200, i % 250));
     }
     obs
 }
@@ -232,7 +232,7 @@ impl Bench {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    if v.len() % 2 == 0 { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] }
+    if v.len().is_multiple_of(2) { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] }
 }
 
 fn rate(r: f64) -> String {

@@ -61,7 +61,7 @@ async fn two_members_get_everything_in_key_order<B: Bus>(bus: B) {
     bus.ensure_topics(&[TopicSpec::new(&topic, 4)]).await.unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let topics = vec![topic.clone()];
-    let mut sizes = vec![
+    let mut sizes = [
         spawn_member(0, bus.consumer(&group, &topics).unwrap(), tx.clone()),
         spawn_member(1, bus.consumer(&group, &topics).unwrap(), tx),
     ];

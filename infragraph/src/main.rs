@@ -49,16 +49,6 @@ enum Command {
     Write(Box<stages::WriteArgs>),
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn every_subcommand_has_consistent_flags() {
-        super::Cli::command().debug_assert();
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -88,5 +78,15 @@ async fn main() -> ExitCode {
             eprintln!("infragraph: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_has_consistent_flags() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -9,7 +9,7 @@
 //!   graph writer, across partitions and instances.
 //! - [`schemas`]: writer schemas of newer collectors, from the schemas topic.
 //! - [`stage`]: the consumer loop tying them to the bus.
-//! - [`config`]: flags.
+//! - [`config`]: the flags and their defaults.
 //!
 //! Identity across hosts needs no extra state here: an endpoint's id is its
 //! `proto://ip:port` (host-scoped only for loopback and link-local), so a

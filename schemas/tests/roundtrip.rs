@@ -26,7 +26,7 @@ proptest! {
         let codec = common::codec();
         let bytes = codec.encode_observation(&obs).unwrap();
         prop_assert_eq!(codec.decode_observation(&bytes).unwrap(), obs);
-        apache_reads(&codec, &bytes);
+        apache_reads(codec, &bytes);
     }
 
     #[test]
@@ -34,7 +34,7 @@ proptest! {
         let codec = common::codec();
         let bytes = codec.encode_sync_marker(&m).unwrap();
         prop_assert_eq!(codec.decode_sync_marker(&bytes).unwrap(), m);
-        apache_reads(&codec, &bytes);
+        apache_reads(codec, &bytes);
     }
 
     #[test]
@@ -42,7 +42,7 @@ proptest! {
         let codec = common::codec();
         let bytes = codec.encode_graph_change(&c).unwrap();
         prop_assert_eq!(codec.decode_graph_change(&bytes).unwrap(), c);
-        apache_reads(&codec, &bytes);
+        apache_reads(codec, &bytes);
     }
 }
 

@@ -100,7 +100,7 @@ pub async fn publish<B: Bus>(bus: &B, changes: &[GraphChange]) {
 }
 
 pub fn test_config(group: &str) -> WriterConfig {
-    WriterConfig { batch_size: 100, batch_timeout_ms: 20, cleanup_batch: 2, group: group.to_owned(), max_backoff_ms: 50, ..WriterConfig::default() }
+    WriterConfig { batch_size: 100, batch_timeout_ms: 20, cleanup_batch: 2, group: group.to_owned(), max_backoff_ms: 50 }
 }
 
 /// Runs the writer over `bus` until its group has committed everything
