@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use neo4rs::{BoltList, BoltMap, BoltType, ConfigBuilder, Graph, Neo4jErrorKind, Query, Txn};
 
-use infragraph_schemas::{Properties, RelType, ResourceKind, ScopeRef, Value};
+use infragraph_schemas::{ScopeKind, Properties, RelType, ResourceKind, ScopeRef, Value};
 
 use crate::error::SinkError;
 use crate::plan::{ASSERTED_AT, ASSERTED_BY, EdgeRow, Group, NodeRow, PROPS_AT, STUB, Segment};
@@ -167,17 +167,23 @@ impl Sink for BoltSink {
         let limit = batch.max(1);
         let params = |q: String| neo4rs::query(&q).param("scope", key.as_str()).param("epoch", epoch).param("limit", limit as i64);
         let mut report = CleanupReport::default();
-        for rel in RelType::ALL {
+        // Every statement scans its label or type, so visit only what this
+        // kind of scope can assert; an unknown scope shape gets them all.
+        let (rels, kinds) = match ScopeKind::of(&scope.scope) {
+            Some(k) => (k.rel_types(), k.resource_kinds()),
+            None => (RelType::ALL.to_vec(), ResourceKind::ALL.to_vec()),
+        };
+        for rel in &rels {
             let (p, d) = self.drain(limit, || params(querybuilder::cleanup_edges(*rel))).await?;
             report.unasserted += p;
             report.edges_deleted += d;
         }
-        for kind in ResourceKind::ALL {
+        for kind in &kinds {
             let (p, d) = self.drain(limit, || params(querybuilder::cleanup_nodes(*kind))).await?;
             report.unasserted += p;
             report.nodes_deleted += d;
         }
-        for kind in ResourceKind::ALL {
+        for kind in &kinds {
             let q = || neo4rs::query(&querybuilder::sweep_orphans(*kind)).param("limit", limit as i64);
             let (_, d) = self.drain(limit, q).await?;
             report.nodes_deleted += d;

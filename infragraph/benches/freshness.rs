@@ -3,9 +3,10 @@
 //! settings. Printed against Weave Scope's 3 s publish interval, the target:
 //! median and worst of several connections, as a ratio to 3 s.
 //!
-//! Modes, each in the same run: embedded (in-memory bus), and over the real
-//! broker (`--kafka-brokers`, when INFRAGRAPH_TEST_KAFKA is set); both write
-//! the embedded store, which the benchmark polls.
+//! Modes, each in the same run: embedded (in-memory bus, embedded store);
+//! over the real broker into the embedded store (when INFRAGRAPH_TEST_KAFKA
+//! is set); and over the real broker into the Bolt graph database (when
+//! INFRAGRAPH_TEST_BOLT is set too), polled with a Cypher query.
 //! Run: `scripts/bench freshness` (see BENCHMARKS.md); `-- --rounds N`.
 
 use std::io::{BufRead, BufReader};
@@ -56,13 +57,47 @@ fn connection() -> (Reaped, Reaped, u16) {
     (server, client, port.parse().expect("a port"))
 }
 
-fn edge_visible(store: &SqliteStore, endpoint: &str) -> bool {
-    let mut found = false;
-    let _ = store.for_each_edge(|e| {
-        found |= e.rel == RelType::ConnectsTo && e.to.id == endpoint;
-        Ok::<_, infragraph_graph_writer::SinkError>(())
-    });
-    found
+/// Where the benchmark looks for the new edge.
+enum Graph {
+    Embedded(std::path::PathBuf),
+    Bolt(infragraph_graph_writer::BoltSink),
+}
+
+impl Graph {
+    /// Whether the graph holds this host (its first sync is in).
+    async fn ready(&self, host: &str) -> bool {
+        match self {
+            Graph::Embedded(dir) => SqliteStore::open(dir)
+                .is_ok_and(|s| s.node(infragraph_schemas::ResourceKind::Host, host).is_ok_and(|n| n.is_some())),
+            Graph::Bolt(sink) => self.count(sink, "MATCH (h:Host {id: $id}) RETURN count(h) AS n", host).await > 0,
+        }
+    }
+
+    async fn edge_visible(&self, endpoint: &str) -> bool {
+        match self {
+            Graph::Embedded(dir) => {
+                let Ok(store) = SqliteStore::open(dir) else { return false };
+                let mut found = false;
+                let _ = store.for_each_edge(|e| {
+                    found |= e.rel == RelType::ConnectsTo && e.to.id == endpoint;
+                    Ok::<_, infragraph_graph_writer::SinkError>(())
+                });
+                found
+            }
+            Graph::Bolt(sink) => {
+                let q = "MATCH (:Process)-[:CONNECTS_TO]->(e:Endpoint {id: $id}) RETURN count(e) AS n";
+                self.count(sink, q, endpoint).await > 0
+            }
+        }
+    }
+
+    async fn count(&self, sink: &infragraph_graph_writer::BoltSink, cypher: &str, id: &str) -> i64 {
+        let Ok(mut rows) = sink.graph().execute(neo4rs::query(cypher).param("id", id)).await else { return 0 };
+        match rows.next().await {
+            Ok(Some(row)) => row.get::<i64>("n").unwrap_or(0),
+            _ => 0,
+        }
+    }
 }
 
 fn start_up(data: &Path, host: &str, extra: &[String]) -> Reaped {
@@ -77,29 +112,27 @@ fn start_up(data: &Path, host: &str, extra: &[String]) -> Reaped {
     Reaped(child)
 }
 
-fn measure(mode: &str, extra: &[String], rounds: usize) {
+async fn measure(mode: &str, extra: &[String], bolt: Option<infragraph_graph_writer::BoltSink>, rounds: usize) {
     let data = std::env::temp_dir().join(format!("infragraph-freshness-{}-{mode}", std::process::id()));
-    let host = format!("fresh-{}", std::process::id());
+    let host = format!("fresh-{mode}-{}", std::process::id());
     let _up = start_up(&data, &host, extra);
-    // The store exists once the first sync has been written.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let store = loop {
-        if let Ok(s) = SqliteStore::open(&data)
-            && s.counts_by_label().is_ok_and(|c| c.get("Host").copied().unwrap_or(0) > 0)
-        {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "{mode}: infragraph up wrote nothing in 60 s");
-        std::thread::sleep(Duration::from_millis(100));
+    let graph = match bolt {
+        Some(sink) => Graph::Bolt(sink),
+        None => Graph::Embedded(data.clone()),
     };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !graph.ready(&host).await {
+        assert!(Instant::now() < deadline, "{mode}: infragraph up wrote nothing in 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut took = Vec::new();
     for _ in 0..rounds {
         let (_server, _client, port) = connection();
         let opened = Instant::now();
         let endpoint = format!("tcp://127.0.0.1:{port}@{host}");
-        while !edge_visible(&store, &endpoint) {
+        while !graph.edge_visible(&endpoint).await {
             assert!(opened.elapsed() < Duration::from_secs(60), "{mode}: connection never appeared");
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         took.push(opened.elapsed());
     }
@@ -117,15 +150,27 @@ fn measure(mode: &str, extra: &[String], rounds: usize) {
     let _ = std::fs::remove_dir_all(&data);
 }
 
-fn main() {
+#[tokio::main]
+async fn main() {
     let rounds: usize = arg("--rounds").and_then(|r| r.parse().ok()).unwrap_or(10);
     println!("new connection to queryable edge, `infragraph up` at default settings (target <= 3 s)");
-    measure("embedded", &[], rounds);
-    match std::env::var("INFRAGRAPH_TEST_KAFKA") {
-        Ok(brokers) => {
-            let ns = format!("fresh-{}", std::process::id());
-            measure("kafka", &["--kafka-brokers".into(), brokers, "--topic-namespace".into(), ns], rounds);
-        }
-        Err(_) => println!("kafka     skipped: set INFRAGRAPH_TEST_KAFKA (scripts/bench starts a broker)"),
-    }
+    measure("embedded", &[], None, rounds).await;
+    let Ok(brokers) = std::env::var("INFRAGRAPH_TEST_KAFKA") else {
+        println!("kafka     skipped: set INFRAGRAPH_TEST_KAFKA (scripts/bench starts a broker)");
+        return;
+    };
+    let kafka = |ns: &str| vec!["--kafka-brokers".to_owned(), brokers.clone(), "--topic-namespace".to_owned(), ns.to_owned()];
+    measure("kafka", &kafka(&format!("fresh-k-{}", std::process::id())), None, rounds).await;
+    let Some(t) = infragraph_test_support::bolt_target() else { return };
+    let cfg = infragraph_graph_writer::BoltConfig {
+        uri: t.uri.clone(),
+        user: t.user.clone(),
+        password: t.password.clone(),
+        database: t.database.clone(),
+        timeout: Duration::from_secs(60),
+    };
+    let sink = infragraph_graph_writer::BoltSink::connect(&cfg).expect("bolt config");
+    let mut flags = kafka(&format!("fresh-b-{}", std::process::id()));
+    flags.extend(["--neo4j-uri", &t.uri, "--neo4j-user", &t.user, "--neo4j-password", &t.password, "--neo4j-database", &t.database].map(String::from));
+    measure("kafka+bolt", &flags, Some(sink), rounds).await;
 }

@@ -228,6 +228,46 @@ impl ResourceKind {
     }
 }
 
+impl ScopeKind {
+    /// How scope strings of this kind begin: `host:<host id>`,
+    /// `aws:<account>/<region>`, `github:<org>`.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            ScopeKind::Host => "host:",
+            ScopeKind::AwsAccountRegion => "aws:",
+            ScopeKind::GitHubOrg => "github:",
+        }
+    }
+
+    /// The kind of a scope string, by its prefix.
+    pub fn of(scope: &str) -> Option<ScopeKind> {
+        Self::ALL.iter().copied().find(|k| scope.starts_with(k.prefix()))
+    }
+
+    /// Resource types a scope of this kind can assert: its own, and the
+    /// targets of their relationships (which the writer may create as stubs).
+    pub fn resource_kinds(self) -> Vec<ResourceKind> {
+        let own = ResourceKind::ALL.iter().filter(|k| k.def().scope == self);
+        let mut kinds: Vec<ResourceKind> = own.clone().copied().collect();
+        kinds.extend(own.flat_map(|k| k.def().relationships.iter().map(|r| r.target)));
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+
+    /// Relationship types a scope of this kind can assert.
+    pub fn rel_types(self) -> Vec<RelType> {
+        let mut rels: Vec<RelType> = ResourceKind::ALL
+            .iter()
+            .filter(|k| k.def().scope == self)
+            .flat_map(|k| k.def().relationships.iter().map(|r| r.rel_type))
+            .collect();
+        rels.sort();
+        rels.dedup();
+        rels
+    }
+}
+
 /// Every observation topic, in registry order.
 pub fn observation_topics() -> Vec<String> {
     ResourceKind::ALL.iter().map(|k| k.topic()).collect()
@@ -509,6 +549,18 @@ mod tests {
         }
         let err = "NOT_A_REL".parse::<RelType>().unwrap_err();
         assert_eq!(err.to_string(), "unknown RelType \"NOT_A_REL\"");
+    }
+
+    #[test]
+    fn a_scope_asserts_its_own_kinds_and_the_ends_of_their_relationships() {
+        assert_eq!(ScopeKind::of("host:abc"), Some(ScopeKind::Host));
+        assert_eq!(ScopeKind::of("github:acme"), Some(ScopeKind::GitHubOrg));
+        assert_eq!(ScopeKind::of("other"), None);
+        let aws = ScopeKind::AwsAccountRegion.resource_kinds();
+        assert!(aws.contains(&ResourceKind::CloudMapInstance));
+        assert!(aws.contains(&ResourceKind::Endpoint), "an instance's HAS_ENDPOINT may stub an Endpoint");
+        assert!(!aws.contains(&ResourceKind::Process));
+        assert_eq!(ScopeKind::Host.rel_types(), vec![RelType::RunsOn, RelType::ChildOf, RelType::ListensOn, RelType::ConnectsTo]);
     }
 
     #[test]
