@@ -1,0 +1,173 @@
+//! The collector's settings: the library struct and the flags that fill it.
+
+use std::time::Duration;
+
+use infragraph_collector::{Schedule, TopicLayout};
+
+/// The tag keys read for declared dependencies by default. The second is the
+/// key the common "Cloud Map + Neo4j" approach tags services with, so
+/// services already tagged that way need no change.
+pub const DEFAULT_DEPENDENCY_TAGS: [&str; 2] = ["infragraph:depends-on", "NEO4J_RELATIONSHIP_TO_SERVICE"];
+
+/// Everything the Cloud Map collector needs; [`CloudMapArgs`] builds one
+/// from flags, the umbrella CLI may build one directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudMapConfig {
+    /// A local AWS API (e.g. moto) instead of the real endpoints.
+    pub endpoint_url: Option<String>,
+    /// `None`: the SDK's region chain (AWS_REGION, profile, IMDS).
+    pub region: Option<String>,
+    /// `None`: asked from STS GetCallerIdentity.
+    pub account_id: Option<String>,
+    /// Namespace names or ids to sync; empty syncs every namespace.
+    pub namespaces: Vec<String>,
+    /// Service tag keys whose value lists services this one depends on.
+    pub dependency_tags: Vec<String>,
+    /// Skip (and report) namespaces and services that access is denied to,
+    /// instead of failing the sync.
+    pub best_effort: bool,
+    /// Attempts per AWS call, the first included (standard retry mode:
+    /// exponential backoff with jitter on throttling and transient errors).
+    pub max_attempts: u32,
+    pub schedule: Schedule,
+    pub layout: TopicLayout,
+}
+
+/// Five minutes: Cloud Map changes at deploy pace, and a sync of a large
+/// account costs a few API calls per service.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+pub const DEFAULT_JITTER: Duration = Duration::from_secs(30);
+
+impl Default for CloudMapConfig {
+    fn default() -> Self {
+        CloudMapConfig {
+            endpoint_url: None,
+            region: None,
+            account_id: None,
+            namespaces: Vec::new(),
+            dependency_tags: DEFAULT_DEPENDENCY_TAGS.iter().map(|s| (*s).to_owned()).collect(),
+            best_effort: false,
+            max_attempts: 5,
+            schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: DEFAULT_JITTER },
+            layout: TopicLayout::default(),
+        }
+    }
+}
+
+/// Parses `1s`, `500ms`, `2m` or plain seconds (`1.5`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let v: f64 = num.trim().parse().map_err(|_| format!("expected a duration such as 30s, 500ms or 5m, got {s:?}"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// The collector's own flags; the binary adds the bus and telemetry ones.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct CloudMapArgs {
+    /// Run one sync and exit (non-zero if it failed), cron style.
+    #[arg(long, env = "INFRAGRAPH_ONCE")]
+    pub once: bool,
+
+    /// Time between sync starts.
+    #[arg(long, env = "INFRAGRAPH_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Up to this much random extra wait per interval, so collectors started
+    /// together do not call AWS in lockstep.
+    #[arg(long, env = "INFRAGRAPH_JITTER", default_value = "30s", value_parser = parse_duration)]
+    pub jitter: Duration,
+
+    /// AWS API endpoint, for a local AWS API such as moto.
+    #[arg(long, env = "INFRAGRAPH_AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+
+    /// AWS region (default: the SDK's chain: AWS_REGION, profile, IMDS).
+    #[arg(long, env = "INFRAGRAPH_AWS_REGION")]
+    pub region: Option<String>,
+
+    /// AWS account id for the scope (default: asked from STS
+    /// GetCallerIdentity; pass it where STS is unreachable).
+    #[arg(long, env = "INFRAGRAPH_AWS_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+
+    /// Only this namespace (name or id), repeatable; default every
+    /// namespace. In the environment, separate several with commas.
+    #[arg(long = "namespace", env = "INFRAGRAPH_CLOUDMAP_NAMESPACES", value_name = "NAME_OR_ID", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// Service tag key whose value names (comma-separated) the services it
+    /// depends on, repeatable. Default: infragraph:depends-on and
+    /// NEO4J_RELATIONSHIP_TO_SERVICE.
+    #[arg(long = "dependency-tag", env = "INFRAGRAPH_CLOUDMAP_DEPENDENCY_TAGS", value_name = "KEY", value_delimiter = ',')]
+    pub dependency_tags: Vec<String>,
+
+    /// Skip namespaces and services that access is denied to (logged and
+    /// counted) instead of failing the sync. What is skipped is then cleaned
+    /// out of the graph, as if it were gone.
+    #[arg(long, env = "INFRAGRAPH_CLOUDMAP_BEST_EFFORT")]
+    pub best_effort: bool,
+
+    /// Attempts per AWS call, with exponential backoff on throttling.
+    #[arg(long, env = "INFRAGRAPH_AWS_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
+}
+
+impl CloudMapArgs {
+    /// The config these flags describe, with the bus's topic layout.
+    pub fn config(&self, layout: TopicLayout) -> CloudMapConfig {
+        let defaults = CloudMapConfig::default();
+        CloudMapConfig {
+            endpoint_url: self.endpoint_url.clone(),
+            region: self.region.clone(),
+            account_id: self.account_id.clone(),
+            namespaces: self.namespaces.clone(),
+            dependency_tags: if self.dependency_tags.is_empty() { defaults.dependency_tags } else { self.dependency_tags.clone() },
+            best_effort: self.best_effort,
+            max_attempts: self.max_attempts.max(1),
+            schedule: Schedule { once: self.once, interval: self.interval, jitter: self.jitter },
+            layout,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CloudMapArgs,
+    }
+
+    #[test]
+    fn flags_fill_the_config_and_default_dependency_tags() {
+        let cli = Cli::try_parse_from(["x", "--namespace", "a", "--namespace", "b", "--region", "eu-west-1", "--once"]).unwrap();
+        let c = cli.args.config(TopicLayout::default());
+        assert_eq!(c.namespaces, ["a", "b"]);
+        assert_eq!(c.region.as_deref(), Some("eu-west-1"));
+        assert!(c.schedule.once);
+        assert!(c.dependency_tags.iter().any(|t| t == "NEO4J_RELATIONSHIP_TO_SERVICE"));
+        let cli = Cli::try_parse_from(["x", "--dependency-tag", "deps"]).unwrap();
+        assert_eq!(cli.args.config(TopicLayout::default()).dependency_tags, ["deps"]);
+    }
+
+    #[test]
+    fn durations_take_units_and_name_bad_input() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").unwrap_err().contains("expected a duration"));
+    }
+}

@@ -1,0 +1,39 @@
+//! `infragraph-collect-cloudmap`: maps AWS Cloud Map namespaces, services
+//! and instances of one account and region onto the bus.
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use infragraph_bus::{KafkaArgs, KafkaBus};
+use infragraph_collector::TopicLayout;
+use infragraph_collector_cloudmap::{CloudMapArgs, run};
+use infragraph_telemetry::TelemetryArgs;
+
+/// Observes AWS Cloud Map and publishes what it sees to Kafka.
+#[derive(Parser, Debug)]
+#[command(name = "infragraph-collect-cloudmap", version)]
+struct Cli {
+    #[command(flatten)]
+    cloudmap: CloudMapArgs,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _telemetry = infragraph_telemetry::init("infragraph-collect-cloudmap", &cli.telemetry)?;
+    if cli.kafka.brokers.is_none() {
+        bail!("no Kafka brokers: pass --kafka-brokers HOST:PORT (or set INFRAGRAPH_KAFKA_BROKERS)");
+    }
+    let bus = KafkaBus::connect(&cli.kafka).context("cannot set up the Kafka producer")?;
+    let config = cli.cloudmap.config(TopicLayout::from(&cli.kafka));
+    let shutdown = infragraph_telemetry::shutdown_on_signals();
+    let stats = run(config, bus.clone(), shutdown).await?;
+    if let Err(e) = bus.flush(std::time::Duration::from_secs(10)) {
+        tracing::warn!(error = %e, "could not flush the producer");
+    }
+    tracing::info!(completed = stats.completed, failed = stats.failed, "done");
+    Ok(())
+}
