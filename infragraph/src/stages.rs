@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use infragraph_bus::{Bus, KafkaArgs, KafkaBus, TopicLayout};
+use infragraph_collector_cloudmap::CloudMapArgs;
 use infragraph_collector_procfs::ProcfsArgs;
 use infragraph_graph_writer::{BoltSink, SinkArgs, SinkChoice, SqliteStore, WriterConfig};
 use infragraph_normalizer::NormalizerArgs;
@@ -16,6 +17,13 @@ pub enum Collect {
     Procfs {
         #[command(flatten)]
         procfs: ProcfsArgs,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
+    /// AWS Cloud Map namespaces, services and instances of one account and region.
+    Cloudmap {
+        #[command(flatten)]
+        cloudmap: CloudMapArgs,
         #[command(flatten)]
         kafka: KafkaArgs,
     },
@@ -48,10 +56,18 @@ fn kafka(args: &KafkaArgs) -> anyhow::Result<KafkaBus> {
 }
 
 pub async fn collect(which: Collect, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
-    let Collect::Procfs { procfs, kafka: args } = which;
-    let bus = kafka(&args)?;
-    let stats = infragraph_collector_procfs::run(procfs.config(TopicLayout::from(&args)), bus, shutdown).await?;
-    Ok(if stats.failed > 0 && procfs.once { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    let (stats, once) = match which {
+        Collect::Procfs { procfs, kafka: args } => {
+            let config = procfs.config(TopicLayout::from(&args));
+            (infragraph_collector_procfs::run(config, kafka(&args)?, shutdown).await?, procfs.once)
+        }
+        Collect::Cloudmap { cloudmap, kafka: args } => {
+            let config = cloudmap.config(TopicLayout::from(&args));
+            (infragraph_collector_cloudmap::run(config, kafka(&args)?, shutdown).await?, cloudmap.once)
+        }
+    };
+    // A one-off run reports a failed sync in its exit code, for cron.
+    Ok(if stats.failed > 0 && once { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 pub async fn normalize(args: NormalizeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {

@@ -269,10 +269,31 @@ async fn the_barrier_waits_for_a_held_back_partition<B: Bus>(bus: B) {
     n.stop().await;
 }
 
-async fn a_killed_instance_loses_nothing<B: Bus>(bus: B) {
+/// The instance that dies: a task aborted in process (memory bus), or a
+/// normalizer process killed with SIGKILL, as a crash would (Kafka: an
+/// aborted task drops its consumer at an arbitrary point, which is not what
+/// a crash does to the group).
+enum Doomed {
+    Task(Instance),
+    Process(std::process::Child),
+}
+
+impl Doomed {
+    fn kill(self) {
+        match self {
+            Doomed::Task(i) => i.task.abort(),
+            Doomed::Process(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+async fn a_killed_instance_loses_nothing<B: Bus>(bus: B, doomed: impl FnOnce(&TopicLayout, &str) -> Doomed) {
     let layout = setup(&bus).await;
     let group = support::unique("norm");
-    let (one, two) = (start(&bus, &layout, &group), start(&bus, &layout, &group));
+    let (one, two) = (doomed(&layout, &group), start(&bus, &layout, &group));
     let s = scope();
     let h = support::unique("h");
     let observations: Vec<Observation> = (1..=300).map(|pid| process(&s, 7000, &h, pid)).collect();
@@ -280,7 +301,7 @@ async fn a_killed_instance_loses_nothing<B: Bus>(bus: B) {
     Source::new(&bus, &layout, &s).sync(7000, &observations).await;
     // Kill one instance as soon as output flows, mid-stream.
     let first = changes.next().await;
-    one.task.abort();
+    one.kill();
     let (mut before, _) = changes.until_barrier(7000).await;
     before.push(first);
     let seen = node_upserts(&before);
@@ -395,7 +416,32 @@ on_both_buses!(
     two_sources_for_one_host_merge,
     an_older_observation_arriving_late_changes_nothing,
     the_barrier_waits_for_a_held_back_partition,
-    a_killed_instance_loses_nothing,
     bad_messages_go_to_the_dead_letter_topic,
     a_newer_collectors_messages_are_resolved_through_the_schemas_topic,
 );
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_a_killed_instance_loses_nothing() {
+    let bus = infragraph_bus::MemoryBus::new();
+    let spawn = bus.clone();
+    a_killed_instance_loses_nothing(bus, move |layout, group| Doomed::Task(start(&spawn, layout, group))).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_a_killed_process_loses_nothing() {
+    support::require!(brokers = support::KAFKA, "Kafka broker");
+    let mut args = KafkaArgs::with_brokers(brokers.clone());
+    args.settings = support::kafka_settings();
+    let bus = KafkaBus::connect(&args).unwrap();
+    a_killed_instance_loses_nothing(bus, move |layout, group| {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_infragraph-normalizer"))
+            .args(["--kafka-brokers", &brokers, "--topic-namespace", layout.names.namespace()])
+            .args(["--normalizer-group", group, "--commit-interval-ms", "20", "--topic-partitions", "4"])
+            .args(support::kafka_flags())
+            .env("INFRAGRAPH_LOG", "warn")
+            .spawn()
+            .expect("the normalizer binary starts");
+        Doomed::Process(child)
+    })
+    .await;
+}

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use infragraph_collector::{Schedule, TopicLayout};
+use infragraph_collector::{Schedule, TopicLayout, parse_duration};
 
 /// The tag keys read for declared dependencies by default. The second is the
 /// key the common "Cloud Map + Neo4j" approach tags services with, so
@@ -52,24 +52,6 @@ impl Default for CloudMapConfig {
             layout: TopicLayout::default(),
         }
     }
-}
-
-/// Parses `1s`, `500ms`, `2m` or plain seconds (`1.5`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let v: f64 = num.trim().parse().map_err(|_| format!("expected a duration such as 30s, 500ms or 5m, got {s:?}"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" => v,
-        "m" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s, m or h")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// The collector's own flags; the binary adds the bus and telemetry ones.
@@ -164,10 +146,4 @@ mod tests {
         assert_eq!(cli.args.config(TopicLayout::default()).dependency_tags, ["deps"]);
     }
 
-    #[test]
-    fn durations_take_units_and_name_bad_input() {
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("soon").unwrap_err().contains("expected a duration"));
-    }
 }

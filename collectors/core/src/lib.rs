@@ -28,7 +28,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use collector::{Collector, SyncContext};
 pub use error::{SetupError, SyncError};
 pub use retry::RetryPolicy;
-pub use schedule::{RunStats, Schedule, run};
+pub use schedule::{RunStats, Schedule, parse_duration, run};
 pub use infragraph_bus::TopicLayout;
 pub use setup::prepare;
 pub use sync::{SyncReport, Syncer};

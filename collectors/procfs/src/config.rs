@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use infragraph_collector::{Schedule, TopicLayout};
+use infragraph_collector::{Schedule, TopicLayout, parse_duration};
 
 /// Everything the procfs collector needs; [`ProcfsArgs`] builds one from
 /// flags, the umbrella CLI may build one directly.
@@ -47,23 +47,6 @@ impl Default for ProcfsConfig {
             layout: TopicLayout::default(),
         }
     }
-}
-
-/// Parses `1s`, `500ms`, `2m` or plain seconds (`1.5`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let v: f64 = num.trim().parse().map_err(|_| format!("expected a duration such as 1s, 500ms or 2m, got {s:?}"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" => v,
-        "m" => v * 60.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s or m")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// The collector's own flags; the binary adds the bus and telemetry ones.
@@ -113,17 +96,3 @@ impl ProcfsArgs {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_take_units_and_name_bad_input() {
-        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("soon").unwrap_err().contains("expected a duration"));
-        assert!(parse_duration("3h").unwrap_err().contains("unknown unit"));
-    }
-}
