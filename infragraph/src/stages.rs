@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use infragraph_bus::{Bus, KafkaArgs, KafkaBus, TopicLayout};
 use infragraph_collector_cloudmap::CloudMapArgs;
+use infragraph_collector_github::GithubArgs;
 use infragraph_collector_procfs::ProcfsArgs;
 use infragraph_graph_writer::{BoltSink, SinkArgs, SinkChoice, SqliteStore, WriterConfig};
 use infragraph_normalizer::NormalizerArgs;
@@ -24,6 +25,13 @@ pub enum Collect {
     Cloudmap {
         #[command(flatten)]
         cloudmap: CloudMapArgs,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
+    /// GitHub organisations: repositories, people, teams and permissions.
+    Github {
+        #[command(flatten)]
+        github: GithubArgs,
         #[command(flatten)]
         kafka: KafkaArgs,
     },
@@ -56,18 +64,23 @@ fn kafka(args: &KafkaArgs) -> anyhow::Result<KafkaBus> {
 }
 
 pub async fn collect(which: Collect, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
-    let (stats, once) = match which {
+    let (failed, once) = match which {
         Collect::Procfs { procfs, kafka: args } => {
             let config = procfs.config(TopicLayout::from(&args));
-            (infragraph_collector_procfs::run(config, kafka(&args)?, shutdown).await?, procfs.once)
+            (infragraph_collector_procfs::run(config, kafka(&args)?, shutdown).await?.failed, procfs.once)
         }
         Collect::Cloudmap { cloudmap, kafka: args } => {
             let config = cloudmap.config(TopicLayout::from(&args));
-            (infragraph_collector_cloudmap::run(config, kafka(&args)?, shutdown).await?, cloudmap.once)
+            (infragraph_collector_cloudmap::run(config, kafka(&args)?, shutdown).await?.failed, cloudmap.once)
+        }
+        Collect::Github { github, kafka: args } => {
+            let config = github.config(TopicLayout::from(&args))?;
+            let per_org = infragraph_collector_github::run(config, kafka(&args)?, shutdown).await?;
+            (per_org.iter().map(|s| s.failed).sum(), github.once)
         }
     };
     // A one-off run reports a failed sync in its exit code, for cron.
-    Ok(if stats.failed > 0 && once { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 && once { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 pub async fn normalize(args: NormalizeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {

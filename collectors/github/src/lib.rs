@@ -1,1 +1,27 @@
-//! GitHub collector: organisations, repositories, people, teams and permissions (not built yet).
+//! GitHub collector: organisations, repositories, people, teams and
+//! permissions, in Cartography's GitHub schema.
+//!
+//! See `README.md` for the mapping, the flags and the failure policy.
+//!
+//! # Layout
+//! - [`collector`]: [`GithubCollector`] (the shared `Collector` trait, one
+//!   per org) and [`run`], the entry point of the binary.
+//! - [`config`]: [`GithubConfig`], the [`Token`] and the flags.
+//! - [`api`]: REST requests: pagination, rate limits, retries, counting.
+//! - [`fetch`]: which endpoints one sync reads, into an [`OrgSnapshot`].
+//! - [`model`]: the response fields read.
+//! - [`observe`]: a snapshot turned into observations.
+//! - [`error`]: why a request, a sync or the start-up failed.
+
+pub mod api;
+pub mod collector;
+pub mod config;
+pub mod error;
+pub mod fetch;
+pub mod model;
+pub mod observe;
+
+pub use collector::{GithubCollector, SyncStats, run};
+pub use config::{GithubArgs, GithubConfig, Token};
+pub use error::GithubError;
+pub use fetch::OrgSnapshot;

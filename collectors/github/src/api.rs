@@ -1,0 +1,381 @@
+//! GitHub's REST API over octocrab's HTTP client: pagination through `Link`
+//! headers, rate limits, retries of server errors, and a request count.
+//!
+//! Requests go out as paths relative to the base URL: octocrab only attaches
+//! the token to relative requests (or to api.github.com), so an absolute
+//! `Link` to a GitHub Enterprise Server or a test server is cut back to its
+//! path first, and a `Link` to any other host is refused.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, StatusCode, Uri};
+use octocrab::Octocrab;
+use serde::de::DeserializeOwned;
+
+use crate::config::Token;
+use crate::error::GithubError;
+
+/// GitHub's largest page: the fewer pages, the fewer requests.
+pub const PER_PAGE: u32 = 100;
+
+/// How hard to try before giving up on a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Attempts at a request answered with 5xx, the first included.
+    pub server_attempts: u32,
+    /// Wait before the second attempt; doubled for each later one.
+    pub backoff: Duration,
+    /// The longest rate-limit wait accepted; a later reset fails the sync
+    /// rather than holding it for hours.
+    pub max_rate_limit_wait: Duration,
+    /// Rate-limit waits in a row on one request before giving up.
+    pub rate_limit_waits: u32,
+    /// How often a rate-limit wait logs how long is left.
+    pub progress_every: Duration,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            server_attempts: 4,
+            backoff: Duration::from_millis(500),
+            // A primary limit resets within the hour.
+            max_rate_limit_wait: Duration::from_secs(3700),
+            rate_limit_waits: 5,
+            progress_every: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What to do with one response.
+#[derive(Debug)]
+pub enum Verdict {
+    Ok,
+    /// Wait, then send the same request again.
+    Retry { wait: Duration, why: RetryReason },
+    Fail(GithubError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryReason {
+    PrimaryRateLimit,
+    SecondaryRateLimit,
+    ServerError,
+}
+
+impl RetryReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            RetryReason::PrimaryRateLimit => "primary rate limit",
+            RetryReason::SecondaryRateLimit => "secondary rate limit",
+            RetryReason::ServerError => "server error",
+        }
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name)?.to_str().ok().map(str::trim)
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    header(headers, name)?.parse().ok()
+}
+
+/// Decides what a response means. `attempt` counts 5xx answers so far for
+/// this request (1 on the first); `now_secs` is Unix time, for resets.
+pub fn classify(status: StatusCode, headers: &HeaderMap, path: &str, attempt: u32, now_secs: u64, settings: &RetrySettings) -> Verdict {
+    let path = path.to_owned();
+    if status.is_success() {
+        return Verdict::Ok;
+    }
+    match status.as_u16() {
+        401 => Verdict::Fail(GithubError::Unauthorized { path }),
+        403 | 429 => rate_limit(status, headers, path, now_secs),
+        404 => Verdict::Fail(GithubError::NotFound { path }),
+        s if status.is_server_error() => {
+            if attempt < settings.server_attempts {
+                let wait = settings.backoff.saturating_mul(1 << (attempt - 1).min(16));
+                Verdict::Retry { wait, why: RetryReason::ServerError }
+            } else {
+                Verdict::Fail(GithubError::Server { status: s, path, attempts: attempt })
+            }
+        }
+        s => Verdict::Fail(GithubError::Status { status: s, path }),
+    }
+}
+
+/// GitHub's documented order: `Retry-After` first (secondary limits), then
+/// a spent primary limit (`x-ratelimit-remaining: 0`) waits for
+/// `x-ratelimit-reset`; a 429 with neither waits a minute.
+fn rate_limit(status: StatusCode, headers: &HeaderMap, path: String, now_secs: u64) -> Verdict {
+    if let Some(secs) = header_u64(headers, "retry-after") {
+        return Verdict::Retry { wait: Duration::from_secs(secs), why: RetryReason::SecondaryRateLimit };
+    }
+    if header_u64(headers, "x-ratelimit-remaining") == Some(0) {
+        let reset = header_u64(headers, "x-ratelimit-reset").unwrap_or(now_secs + 60);
+        // One second more: the reset time is rounded down.
+        let wait = Duration::from_secs(reset.saturating_sub(now_secs) + 1);
+        return Verdict::Retry { wait, why: RetryReason::PrimaryRateLimit };
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Verdict::Retry { wait: Duration::from_secs(60), why: RetryReason::SecondaryRateLimit };
+    }
+    Verdict::Fail(GithubError::Forbidden { path })
+}
+
+/// The URL in a `Link` header's `rel="next"` entry.
+pub fn next_link(headers: &HeaderMap) -> Option<String> {
+    let value = header(headers, "link")?;
+    value.split(',').find_map(|entry| {
+        let mut parts = entry.split(';');
+        let url = parts.next()?.trim().strip_prefix('<')?.strip_suffix('>')?;
+        parts.any(|p| p.trim().replace(' ', "") == "rel=\"next\"").then(|| url.to_owned())
+    })
+}
+
+fn with_per_page(path: &str) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}per_page={PER_PAGE}")
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A successful answer kept for its ETag.
+#[derive(Clone)]
+struct Cached {
+    etag: String,
+    headers: HeaderMap,
+    body: String,
+}
+
+/// A client for one API base URL and one token.
+pub struct Api {
+    client: Octocrab,
+    authority: Option<String>,
+    settings: RetrySettings,
+    requests: AtomicU64,
+    /// Requests answered 304 Not Modified: free of GitHub's rate limit.
+    not_modified: AtomicU64,
+    /// The last answer with an ETag per path, for conditional requests on
+    /// the next sync. Bodies are kept: a 304 has none.
+    etags: Mutex<HashMap<String, Cached>>,
+    /// The last `x-ratelimit-remaining` seen, -1 before any.
+    remaining: AtomicI64,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api").field("authority", &self.authority).field("requests", &self.requests()).finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    /// A client for `base_url` (`https://api.github.com`, or a GitHub
+    /// Enterprise Server's `https://HOST/api/v3`). Must be called within a
+    /// Tokio runtime: the client spawns its connection worker there.
+    pub fn new(base_url: &str, token: &Token, settings: RetrySettings) -> Result<Self, GithubError> {
+        // octocrab panics without a runtime; an error says it plainly.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(GithubError::Config("the GitHub client must be created within a Tokio runtime".to_owned()));
+        }
+        let uri: Uri = base_url.parse().map_err(|_| GithubError::Config(format!("--api-url {base_url:?} is not a URL")))?;
+        let authority = uri.authority().map(|a| a.as_str().to_owned());
+        if authority.is_none() {
+            return Err(GithubError::Config(format!("--api-url {base_url:?} has no host")));
+        }
+        let client = Octocrab::builder()
+            .base_uri(uri)
+            .map_err(|e| GithubError::Config(format!("--api-url {base_url:?}: {e}")))?
+            .personal_token(token.secret())
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .build()
+            .map_err(|e| GithubError::Config(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(Api { client, authority, settings, requests: AtomicU64::new(0), not_modified: AtomicU64::new(0), etags: Mutex::new(HashMap::new()), remaining: AtomicI64::new(-1) })
+    }
+
+    /// Requests sent since the last [`Api::take_requests`] (retries included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The request count so far, reset to zero: one sync's spend.
+    pub fn take_requests(&self) -> u64 {
+        self.requests.swap(0, Ordering::Relaxed)
+    }
+
+    /// Requests answered 304 since the last call, reset to zero.
+    pub fn take_not_modified(&self) -> u64 {
+        self.not_modified.swap(0, Ordering::Relaxed)
+    }
+
+    /// The last rate-limit budget GitHub reported, if any.
+    pub fn rate_limit_remaining(&self) -> Option<u64> {
+        u64::try_from(self.remaining.load(Ordering::Relaxed)).ok()
+    }
+
+    /// One resource (no pagination).
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, GithubError> {
+        let (_, body) = self.fetch(path).await?;
+        serde_json::from_str(&body).map_err(|source| GithubError::Decode { path: path.to_owned(), source })
+    }
+
+    /// Every item of a list, page after page as `Link: rel="next"` says.
+    pub async fn get_all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, GithubError> {
+        let mut items = Vec::new();
+        let mut next = Some(with_per_page(path));
+        while let Some(page) = next.take() {
+            let (headers, body) = self.fetch(&page).await?;
+            let mut batch: Vec<T> = serde_json::from_str(&body).map_err(|source| GithubError::Decode { path: page.clone(), source })?;
+            items.append(&mut batch);
+            next = next_link(&headers).map(|url| self.relative(&url)).transpose()?;
+        }
+        Ok(items)
+    }
+
+    /// A `Link` URL as a path on this API's host.
+    fn relative(&self, url: &str) -> Result<String, GithubError> {
+        let uri: Uri = url.parse().map_err(|_| GithubError::ForeignLink(url.to_owned()))?;
+        if let Some(authority) = uri.authority()
+            && Some(authority.as_str()) != self.authority.as_deref()
+        {
+            return Err(GithubError::ForeignLink(url.to_owned()));
+        }
+        Ok(uri.path_and_query().map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned()))
+    }
+
+    /// One request, retried on 5xx and rate limits; the headers and body of
+    /// its successful answer.
+    async fn fetch(&self, path: &str) -> Result<(HeaderMap, String), GithubError> {
+        let mut server_attempt = 1;
+        let mut rate_waits = 0;
+        loop {
+            let cached = self.cached(path);
+            let (status, headers, body) = self.send(path, cached.as_ref().map(|c| c.etag.as_str())).await?;
+            if status == StatusCode::NOT_MODIFIED
+                && let Some(c) = cached
+            {
+                self.not_modified.fetch_add(1, Ordering::Relaxed);
+                return Ok((c.headers, c.body));
+            }
+            match classify(status, &headers, path, server_attempt, now_secs(), &self.settings) {
+                Verdict::Ok => {
+                    self.remember(path, &headers, &body);
+                    return Ok((headers, body));
+                }
+                Verdict::Fail(e) => return Err(e),
+                Verdict::Retry { wait, why: RetryReason::ServerError } => {
+                    tracing::warn!(path, status = status.as_u16(), attempt = server_attempt, retry_in_ms = wait.as_millis() as u64, "GitHub server error, retrying");
+                    tokio::time::sleep(wait).await;
+                    server_attempt += 1;
+                }
+                Verdict::Retry { wait, why } => {
+                    rate_waits += 1;
+                    self.check_wait(path, wait, rate_waits)?;
+                    self.wait_for_limit(path, wait, why).await;
+                }
+            }
+        }
+    }
+
+    fn check_wait(&self, path: &str, wait: Duration, waits: u32) -> Result<(), GithubError> {
+        let max = self.settings.max_rate_limit_wait;
+        if wait > max || waits > self.settings.rate_limit_waits {
+            return Err(GithubError::RateLimited { path: path.to_owned(), wait_secs: wait.as_secs(), max_secs: max.as_secs() });
+        }
+        Ok(())
+    }
+
+    /// Sleeps through a rate limit, saying how long is left every
+    /// `progress_every`, so a stalled-looking collector explains itself.
+    async fn wait_for_limit(&self, path: &str, wait: Duration, why: RetryReason) {
+        let mut left = wait;
+        loop {
+            tracing::info!(path, reason = why.as_str(), remaining_secs = left.as_secs(), "waiting for the GitHub rate limit");
+            let step = left.min(self.settings.progress_every.max(Duration::from_secs(1)));
+            tokio::time::sleep(step).await;
+            left = left.saturating_sub(step);
+            if left.is_zero() {
+                return;
+            }
+        }
+    }
+
+    fn cached(&self, path: &str) -> Option<Cached> {
+        self.etags.lock().unwrap_or_else(|e| e.into_inner()).get(path).cloned()
+    }
+
+    /// Keeps an answer that has an ETag, so the next sync can ask "changed
+    /// since?" and get a 304 that costs no rate limit.
+    fn remember(&self, path: &str, headers: &HeaderMap, body: &str) {
+        if let Some(etag) = header(headers, "etag") {
+            let entry = Cached { etag: etag.to_owned(), headers: headers.clone(), body: body.to_owned() };
+            self.etags.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_owned(), entry);
+        }
+    }
+
+    async fn send(&self, path: &str, etag: Option<&str>) -> Result<(StatusCode, HeaderMap, String), GithubError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let transport = |e: octocrab::Error| GithubError::Transport { path: path.to_owned(), message: e.to_string() };
+        let conditional = etag.and_then(|e| http::HeaderValue::from_str(e).ok()).map(|v| HeaderMap::from_iter([(http::header::IF_NONE_MATCH, v)]));
+        let response = self.client._get_with_headers(path, conditional).await.map_err(transport)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        if let Some(left) = header_u64(&headers, "x-ratelimit-remaining") {
+            self.remaining.store(i64::try_from(left).unwrap_or(i64::MAX), Ordering::Relaxed);
+        }
+        let body = self.client.body_to_string(response).await.map_err(transport)?;
+        tracing::debug!(path, status = status.as_u16(), "GitHub request");
+        Ok((status, headers, body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("valid header value"));
+        }
+        h
+    }
+
+    #[test]
+    fn next_link_is_found_among_others() {
+        let h = headers(&[("link", r#"<https://api.github.com/orgs/a/repos?page=3>; rel="last", <https://api.github.com/orgs/a/repos?page=2>; rel="next""#)]);
+        assert_eq!(next_link(&h).as_deref(), Some("https://api.github.com/orgs/a/repos?page=2"));
+        let last = headers(&[("link", r#"<https://api.github.com/orgs/a/repos?page=1>; rel="prev""#)]);
+        assert_eq!(next_link(&last), None);
+    }
+
+    #[test]
+    fn rate_limits_wait_and_other_errors_fail() {
+        let s = RetrySettings::default();
+        let ok = StatusCode::FORBIDDEN;
+        let primary = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1100")]);
+        assert!(matches!(classify(ok, &primary, "/x", 1, 1000, &s), Verdict::Retry { wait, why: RetryReason::PrimaryRateLimit } if wait == Duration::from_secs(101)));
+        let secondary = headers(&[("retry-after", "7"), ("x-ratelimit-remaining", "10")]);
+        assert!(matches!(classify(ok, &secondary, "/x", 1, 1000, &s), Verdict::Retry { wait, why: RetryReason::SecondaryRateLimit } if wait == Duration::from_secs(7)));
+        let plain = headers(&[("x-ratelimit-remaining", "10")]);
+        assert!(matches!(classify(ok, &plain, "/x", 1, 1000, &s), Verdict::Fail(GithubError::Forbidden { .. })));
+        assert!(matches!(classify(StatusCode::UNAUTHORIZED, &plain, "/x", 1, 1000, &s), Verdict::Fail(GithubError::Unauthorized { .. })));
+        assert!(matches!(classify(StatusCode::NOT_FOUND, &plain, "/x", 1, 1000, &s), Verdict::Fail(GithubError::NotFound { .. })));
+    }
+
+    #[test]
+    fn server_errors_back_off_then_give_up() {
+        let s = RetrySettings { server_attempts: 3, backoff: Duration::from_millis(100), ..RetrySettings::default() };
+        let h = HeaderMap::new();
+        let bad = StatusCode::BAD_GATEWAY;
+        assert!(matches!(classify(bad, &h, "/x", 1, 0, &s), Verdict::Retry { wait, why: RetryReason::ServerError } if wait == Duration::from_millis(100)));
+        assert!(matches!(classify(bad, &h, "/x", 2, 0, &s), Verdict::Retry { wait, why: RetryReason::ServerError } if wait == Duration::from_millis(200)));
+        assert!(matches!(classify(bad, &h, "/x", 3, 0, &s), Verdict::Fail(GithubError::Server { attempts: 3, .. })));
+    }
+}

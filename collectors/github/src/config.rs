@@ -1,0 +1,197 @@
+//! The collector's settings: the library struct, the token, and the flags
+//! that fill them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use infragraph_collector::{Schedule, TopicLayout, parse_duration};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::api::RetrySettings;
+use crate::error::GithubError;
+
+/// Environment variables read for the token, in order.
+pub const TOKEN_ENV: [&str; 2] = ["INFRAGRAPH_GITHUB_TOKEN", "GITHUB_TOKEN"];
+
+/// A GitHub token. Its `Debug` never shows it, so it cannot leak through a
+/// logged config or error.
+#[derive(Clone)]
+pub struct Token(SecretString);
+
+impl Token {
+    pub fn new(token: impl Into<String>) -> Result<Self, GithubError> {
+        let token: String = token.into().trim().to_owned();
+        if token.is_empty() {
+            return Err(GithubError::Config("the GitHub token is empty".to_owned()));
+        }
+        Ok(Token(SecretString::from(token)))
+    }
+
+    /// Reads the token from `file` if given, else from the first of
+    /// [`TOKEN_ENV`] that is set.
+    pub fn resolve(file: Option<&std::path::Path>) -> Result<Self, GithubError> {
+        if let Some(file) = file {
+            // The error names the file, never its content.
+            let text = std::fs::read_to_string(file).map_err(|e| GithubError::Config(format!("cannot read --token-file {}: {e}", file.display())))?;
+            return Token::new(text);
+        }
+        TOKEN_ENV
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+            .map_or_else(|| Err(GithubError::Config(format!("no GitHub token: pass --token-file or set {}", TOKEN_ENV.join(" or ")))), Token::new)
+    }
+
+    pub(crate) fn secret(&self) -> SecretString {
+        self.0.clone()
+    }
+
+    /// For tests that check the token never leaks.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// GitHub's public API.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// Everything the GitHub collector needs; [`GithubArgs`] builds one from
+/// flags, tests build one directly.
+#[derive(Debug, Clone)]
+pub struct GithubConfig {
+    /// Organisation logins; each is its own scope `github:<org>`.
+    pub orgs: Vec<String>,
+    pub api_url: String,
+    pub token: Token,
+    /// Repositories and teams read at once within one org.
+    pub concurrency: usize,
+    pub retry: RetrySettings,
+    pub schedule: Schedule,
+    pub layout: TopicLayout,
+}
+
+/// One hour: an org's people and permissions change on a human scale, and
+/// a sync of a large org spends a fair share of the hourly request budget.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
+
+impl GithubConfig {
+    /// A config for `orgs` on `api_url`, with the defaults for the rest.
+    pub fn new(orgs: Vec<String>, api_url: impl Into<String>, token: Token) -> Self {
+        GithubConfig {
+            orgs,
+            api_url: api_url.into(),
+            token,
+            concurrency: 8,
+            retry: RetrySettings::default(),
+            schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: Duration::from_secs(60) },
+            layout: TopicLayout::default(),
+        }
+    }
+
+    /// Checks what the flags cannot: at least one org, each a valid login
+    /// (they are put into URL paths as they are).
+    pub fn validate(&self) -> Result<(), GithubError> {
+        if self.orgs.is_empty() {
+            return Err(GithubError::Config("no organisation: pass --org NAME (repeatable)".to_owned()));
+        }
+        for org in &self.orgs {
+            if org.is_empty() || !org.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(GithubError::Config(format!("{org:?} is not a GitHub organisation login")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The collector's own flags; the binary adds the bus and telemetry ones.
+/// The token has no flag of its own so it never shows in `ps` or `--help`.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct GithubArgs {
+    /// An organisation to map, repeatable; each is its own scope. In the
+    /// environment, separate several with commas.
+    #[arg(long = "org", env = "INFRAGRAPH_GITHUB_ORGS", value_name = "LOGIN", value_delimiter = ',', required = true)]
+    pub orgs: Vec<String>,
+
+    /// A file holding the token (default: INFRAGRAPH_GITHUB_TOKEN, then
+    /// GITHUB_TOKEN from the environment).
+    #[arg(long, env = "INFRAGRAPH_GITHUB_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// The REST API base URL; for GitHub Enterprise Server,
+    /// https://HOST/api/v3.
+    #[arg(long, env = "INFRAGRAPH_GITHUB_API_URL", default_value = DEFAULT_API_URL)]
+    pub api_url: String,
+
+    /// Repositories and teams read at once per org. GitHub discourages many
+    /// concurrent requests (secondary limits), so keep it small.
+    #[arg(long, env = "INFRAGRAPH_GITHUB_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: usize,
+
+    /// The longest rate-limit wait accepted before the sync fails.
+    #[arg(long, env = "INFRAGRAPH_GITHUB_MAX_RATE_LIMIT_WAIT", default_value = "62m", value_parser = parse_duration)]
+    pub max_rate_limit_wait: Duration,
+
+    /// Run one sync per org and exit (non-zero if any failed).
+    #[arg(long, env = "INFRAGRAPH_ONCE")]
+    pub once: bool,
+
+    /// Time between sync starts.
+    #[arg(long, env = "INFRAGRAPH_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Up to this much random extra wait per interval.
+    #[arg(long, env = "INFRAGRAPH_JITTER", default_value = "1m", value_parser = parse_duration)]
+    pub jitter: Duration,
+}
+
+impl GithubArgs {
+    /// The config these flags describe, with the token resolved and the
+    /// bus's topic layout.
+    pub fn config(&self, layout: TopicLayout) -> Result<GithubConfig, GithubError> {
+        let token = Token::resolve(self.token_file.as_deref())?;
+        let mut config = GithubConfig::new(self.orgs.clone(), self.api_url.clone(), token);
+        config.concurrency = self.concurrency.max(1);
+        config.retry.max_rate_limit_wait = self.max_rate_limit_wait;
+        config.schedule = Schedule { once: self.once, interval: self.interval, jitter: self.jitter };
+        config.layout = layout;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let token = Token::new("ghp_secret123").expect("a token");
+        let config = GithubConfig::new(vec!["acme".into()], DEFAULT_API_URL, token);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("ghp_secret123"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn token_file_is_read_and_trimmed() {
+        let path = std::env::temp_dir().join(format!("infragraph-gh-token-{}", std::process::id()));
+        std::fs::write(&path, "ghp_fromfile\n").expect("write the token file");
+        let token = Token::resolve(Some(&path)).expect("a token");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(token.expose(), "ghp_fromfile");
+    }
+
+    #[test]
+    fn bad_org_logins_are_refused() {
+        let token = Token::new("t").expect("a token");
+        assert!(GithubConfig::new(vec!["a/b".into()], DEFAULT_API_URL, token.clone()).validate().is_err());
+        assert!(GithubConfig::new(vec![], DEFAULT_API_URL, token.clone()).validate().is_err());
+        assert!(GithubConfig::new(vec!["acme-inc".into()], DEFAULT_API_URL, token).validate().is_ok());
+    }
+
+}

@@ -1,0 +1,116 @@
+//! Reads one organisation into an [`OrgSnapshot`], spending as few requests
+//! as the REST API allows: people, teams and team permissions are listed
+//! per org and per team (not per repository), and one collaborator list per
+//! repository (`affiliation=direct`) serves both direct and outside
+//! collaborators, told apart by the org's outside-collaborator list.
+
+use std::collections::BTreeSet;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use crate::api::Api;
+use crate::error::GithubError;
+use crate::model::{Languages, Org, Repo, Team, TeamRepo, User};
+
+/// Everything one sync read about an organisation.
+#[derive(Debug, Clone)]
+pub struct OrgSnapshot {
+    pub org: Org,
+    pub repos: Vec<RepoSnapshot>,
+    pub admins: Vec<User>,
+    /// Members with the plain member role (owners are in `admins`).
+    pub members: Vec<User>,
+    pub outside_collaborators: Vec<User>,
+    pub teams: Vec<TeamSnapshot>,
+    /// Repositories left out because they vanished mid-sync (404).
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RepoSnapshot {
+    pub repo: Repo,
+    pub languages: Languages,
+    /// Direct collaborators (outside collaborators included), with their
+    /// permission.
+    pub collaborators: Vec<User>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TeamSnapshot {
+    pub team: Team,
+    pub maintainers: Vec<User>,
+    /// Members with the plain member role.
+    pub members: Vec<User>,
+    pub repos: Vec<TeamRepo>,
+}
+
+/// A repository left out of a sync, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub repo: String,
+    pub reason: String,
+}
+
+/// Reads `org` through `api`, `concurrency` repositories or teams at a time.
+pub async fn fetch_org(api: &Api, org: &str, concurrency: usize) -> Result<OrgSnapshot, GithubError> {
+    let org_info: Org = api.get(&format!("/orgs/{org}")).await?;
+    let admins = api.get_all(&format!("/orgs/{org}/members?role=admin")).await?;
+    let members = api.get_all(&format!("/orgs/{org}/members?role=member")).await?;
+    let outside_collaborators = api.get_all(&format!("/orgs/{org}/outside_collaborators")).await?;
+    let teams = fetch_teams(api, org, concurrency).await?;
+    let repos: Vec<Repo> = api.get_all(&format!("/orgs/{org}/repos?type=all")).await?;
+    let (repos, skipped) = fetch_repos(api, repos, concurrency).await?;
+    Ok(OrgSnapshot { org: org_info, repos, admins, members, outside_collaborators, teams, skipped })
+}
+
+async fn fetch_teams(api: &Api, org: &str, concurrency: usize) -> Result<Vec<TeamSnapshot>, GithubError> {
+    let teams: Vec<Team> = api.get_all(&format!("/orgs/{org}/teams")).await?;
+    stream::iter(teams).map(|team| fetch_team(api, org, team)).buffered(concurrency.max(1)).try_collect().await
+}
+
+async fn fetch_team(api: &Api, org: &str, team: Team) -> Result<TeamSnapshot, GithubError> {
+    let base = format!("/orgs/{org}/teams/{}", team.slug);
+    let maintainers = api.get_all(&format!("{base}/members?role=maintainer")).await?;
+    let members = api.get_all(&format!("{base}/members?role=member")).await?;
+    let repos = api.get_all(&format!("{base}/repos")).await?;
+    Ok(TeamSnapshot { team, maintainers, members, repos })
+}
+
+/// Languages and collaborators of every repository; one that answers 404
+/// (deleted or transferred mid-sync) is skipped, any other error fails.
+async fn fetch_repos(api: &Api, repos: Vec<Repo>, concurrency: usize) -> Result<(Vec<RepoSnapshot>, Vec<Skipped>), GithubError> {
+    let results: Vec<Result<RepoSnapshot, Skipped>> = stream::iter(repos).map(|repo| fetch_repo(api, repo)).buffered(concurrency.max(1)).try_collect().await?;
+    let mut done = Vec::new();
+    let mut skipped = Vec::new();
+    for r in results {
+        match r {
+            Ok(snapshot) => done.push(snapshot),
+            Err(skip) => skipped.push(skip),
+        }
+    }
+    Ok((done, skipped))
+}
+
+async fn fetch_repo(api: &Api, repo: Repo) -> Result<Result<RepoSnapshot, Skipped>, GithubError> {
+    let base = format!("/repos/{}", repo.full_name);
+    let read = async {
+        let languages: Languages = api.get(&format!("{base}/languages")).await?;
+        let collaborators: Vec<User> = api.get_all(&format!("{base}/collaborators?affiliation=direct")).await?;
+        Ok::<_, GithubError>((languages, collaborators))
+    };
+    match read.await {
+        Ok((languages, collaborators)) => Ok(Ok(RepoSnapshot { repo, languages, collaborators })),
+        Err(e) if e.is_not_found() => {
+            tracing::warn!(repo = %repo.full_name, error = %e, "repository gone mid-sync, skipped");
+            Ok(Err(Skipped { repo: repo.full_name, reason: e.to_string() }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl OrgSnapshot {
+    /// Web URLs of the repositories kept in this snapshot.
+    pub fn repo_urls(&self) -> BTreeSet<&str> {
+        self.repos.iter().map(|r| r.repo.html_url.as_str()).collect()
+    }
+}

@@ -1,0 +1,40 @@
+//! `infragraph-collect-github`: maps GitHub organisations onto the bus.
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use infragraph_bus::{KafkaArgs, KafkaBus};
+use infragraph_collector::TopicLayout;
+use infragraph_collector_github::{GithubArgs, run};
+use infragraph_telemetry::TelemetryArgs;
+
+/// Observes GitHub organisations and publishes what it sees to Kafka.
+#[derive(Parser, Debug)]
+#[command(name = "infragraph-collect-github", version)]
+struct Cli {
+    #[command(flatten)]
+    github: GithubArgs,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _telemetry = infragraph_telemetry::init("infragraph-collect-github", &cli.telemetry)?;
+    if cli.kafka.brokers.is_none() {
+        bail!("no Kafka brokers: pass --kafka-brokers HOST:PORT (or set INFRAGRAPH_KAFKA_BROKERS)");
+    }
+    let config = cli.github.config(TopicLayout::from(&cli.kafka)).context("invalid GitHub settings")?;
+    let bus = KafkaBus::connect(&cli.kafka).context("cannot set up the Kafka producer")?;
+    let shutdown = infragraph_telemetry::shutdown_on_signals();
+    let stats = run(config, bus.clone(), shutdown).await?;
+    if let Err(e) = bus.flush(std::time::Duration::from_secs(10)) {
+        tracing::warn!(error = %e, "could not flush the producer");
+    }
+    for s in &stats {
+        tracing::info!(completed = s.completed, failed = s.failed, "done");
+    }
+    Ok(())
+}

@@ -1,0 +1,329 @@
+//! Syncs of a fixture organisation served by an in-process server shaped
+//! like GitHub's REST API, through the shared collector runtime on a memory
+//! bus: what is published, what a 401, a 404, a 5xx and rate limits do, and
+//! that the token never leaks.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use infragraph_collector::{Collector, Schedule};
+use infragraph_collector_github::GithubError;
+use infragraph_schemas::{RelType, ResourceKind, SyncStatus, Value};
+use serde_json::json;
+use wiremock::matchers::query_param;
+use wiremock::{MockServer, ResponseTemplate};
+
+const ORG: &str = "acme";
+
+fn repo_url(name: &str) -> String {
+    web(&format!("{ORG}/{name}"))
+}
+
+async fn fixture() -> MockServer {
+    let server = MockServer::start().await;
+    mount_org(&server, ORG).await;
+    server
+}
+
+fn assert_no_token(logs: &Logs, bytes: &[u8]) {
+    assert!(!logs.text().contains(TOKEN), "the token is in the logs");
+    assert!(!bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()), "the token was published");
+}
+
+#[tokio::test]
+async fn one_sync_maps_the_fixture_org_in_cartographys_schema() {
+    let (logs, _guard) = Logs::capture();
+    let server = fixture().await;
+    let collector = collector(&server, ORG);
+    let bus = infragraph_bus::MemoryBus::new();
+    let syncer = syncer(&bus);
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let once = Schedule { once: true, interval: Duration::from_secs(3600), jitter: Duration::ZERO };
+    let stats = infragraph_collector::run(&collector, &syncer, once, shutdown).await.expect("the sync completes");
+    assert_eq!(stats.completed, 1);
+
+    let statuses: Vec<SyncStatus> = markers(&bus).iter().map(|m| m.status).collect();
+    assert_eq!(statuses, vec![SyncStatus::Started, SyncStatus::Completed]);
+    let obs = observations(&bus);
+    assert!(obs.iter().all(|o| o.scope.source == "github" && o.scope.scope == "github:acme"));
+
+    // Organisation.
+    let org_id = web(ORG);
+    assert_eq!(ids(&obs, ResourceKind::GitHubOrganization), vec![org_id.as_str()]);
+    assert_eq!(find(&obs, ResourceKind::GitHubOrganization, &org_id).properties.get("username"), Some(&Value::from("acme")));
+
+    // Repositories: the second page was followed through the Link header.
+    assert_eq!(ids(&obs, ResourceKind::GitHubRepository), vec![repo_url("api").as_str(), repo_url("tools").as_str(), repo_url("web").as_str()]);
+    let api = find(&obs, ResourceKind::GitHubRepository, &repo_url("api"));
+    let p = &api.properties;
+    assert_eq!(p.get("name"), Some(&Value::from("api")));
+    assert_eq!(p.get("fullname"), Some(&Value::from("acme/api")));
+    assert_eq!(p.get("url"), Some(&Value::from(repo_url("api").as_str())));
+    assert_eq!(p.get("description"), Some(&Value::from("The api service")));
+    assert_eq!(p.get("visibility"), Some(&Value::from("private")));
+    assert_eq!(p.get("private"), Some(&Value::Bool(true)));
+    assert_eq!(p.get("archived"), Some(&Value::Bool(false)));
+    assert_eq!(p.get("fork"), Some(&Value::Bool(false)));
+    assert_eq!(p.get("defaultbranch"), Some(&Value::from("main")));
+    assert_eq!(p.get("primarylanguage"), Some(&Value::from("Rust")));
+    assert_eq!(p.get("topics"), Some(&Value::StringList(vec!["backend".into(), "grpc".into()])));
+    assert_eq!(p.get("createdat"), Some(&Value::from("2020-01-02T03:04:05Z")));
+    assert_eq!(p.get("updatedat"), Some(&Value::from("2024-05-06T07:08:09Z")));
+    assert_eq!(p.get("pushedat"), Some(&Value::from("2024-05-06T07:00:00Z")));
+    assert_eq!(targets(api, RelType::Owner), vec![org_id.as_str()]);
+    assert_eq!(targets(api, RelType::Language), vec!["Rust", "Shell"]);
+    let tools = find(&obs, ResourceKind::GitHubRepository, &repo_url("tools"));
+    assert_eq!(tools.properties.get("archived"), Some(&Value::Bool(true)));
+    assert_eq!(targets(tools, RelType::Language), vec!["Python"], "the primary language stands in when none was counted");
+    assert_eq!(ids(&obs, ResourceKind::ProgrammingLanguage), vec!["Python", "Rust", "Shell", "TypeScript"]);
+
+    // Teams.
+    let platform = team_url(ORG, "platform");
+    let sre = team_url(ORG, "sre");
+    assert_eq!(ids(&obs, ResourceKind::GitHubTeam), vec![platform.as_str(), sre.as_str()]);
+    let sre_obs = find(&obs, ResourceKind::GitHubTeam, &sre);
+    assert_eq!(sre_obs.properties.get("slug"), Some(&Value::from("sre")));
+    assert_eq!(sre_obs.properties.get("privacy"), Some(&Value::from("closed")));
+    assert_eq!(targets(sre_obs, RelType::Resource), vec![org_id.as_str()]);
+    assert_eq!(targets(sre_obs, RelType::MemberOfTeam), vec![platform.as_str()]);
+    assert_eq!(targets(sre_obs, RelType::Write), vec![repo_url("api").as_str()]);
+    let platform_obs = find(&obs, ResourceKind::GitHubTeam, &platform);
+    assert_eq!(targets(platform_obs, RelType::Admin), vec![repo_url("api").as_str()]);
+    assert_eq!(targets(platform_obs, RelType::Read), vec![repo_url("web").as_str()], "a custom role maps to its base permission");
+
+    // People: MATCH (u:GitHubUser)-[:MEMBER_OF]->(:GitHubOrganization).
+    let (alice, bob, carol, oscar) = (web("alice"), web("bob"), web("carol"), web("oscar"));
+    assert_eq!(sources(&obs, RelType::MemberOf, &org_id), vec![alice.as_str(), bob.as_str(), carol.as_str()]);
+    assert_eq!(sources(&obs, RelType::AdminOf, &org_id), vec![alice.as_str()]);
+    assert_eq!(ids(&obs, ResourceKind::GitHubUser), vec![alice.as_str(), bob.as_str(), carol.as_str(), oscar.as_str()]);
+    assert_eq!(find(&obs, ResourceKind::GitHubUser, &bob).properties.get("username"), Some(&Value::from("bob")));
+    assert_eq!(sources(&obs, RelType::Maintainer, &platform), vec![alice.as_str()]);
+    assert_eq!(sources(&obs, RelType::Member, &platform), vec![bob.as_str()]);
+    assert_eq!(sources(&obs, RelType::Member, &sre), vec![carol.as_str()]);
+
+    // Admins of a repo through teams:
+    // MATCH (u)-[:MEMBER|MAINTAINER]->(t:GitHubTeam)-[:ADMIN]->(r {id: api}).
+    let admin_teams = sources(&obs, RelType::Admin, &repo_url("api"));
+    let mut admins: Vec<&str> = admin_teams.iter().flat_map(|t| [sources(&obs, RelType::Member, t), sources(&obs, RelType::Maintainer, t)].concat()).collect();
+    admins.sort_unstable();
+    assert_eq!(admins, vec![alice.as_str(), bob.as_str()]);
+
+    // Collaborators: an outside one is marked both DIRECT and OUTSIDE.
+    let oscar_obs = find(&obs, ResourceKind::GitHubUser, &oscar);
+    assert!(targets(oscar_obs, RelType::MemberOf).is_empty());
+    assert_eq!(targets(oscar_obs, RelType::OutsideCollabWrite), vec![repo_url("api").as_str()]);
+    assert_eq!(targets(oscar_obs, RelType::DirectCollabWrite), vec![repo_url("api").as_str()]);
+    let bob_obs = find(&obs, ResourceKind::GitHubUser, &bob);
+    assert_eq!(targets(bob_obs, RelType::DirectCollabAdmin), vec![repo_url("api").as_str()]);
+    assert!(targets(bob_obs, RelType::OutsideCollabAdmin).is_empty());
+
+    // Requests counted, and the count matches what the server saw.
+    let seen = server.received_requests().await.expect("recording is on").len() as u64;
+    let spent = collector.last_stats().expect("stats of the sync");
+    assert_eq!(spent.requests, FIXTURE_REQUESTS);
+    assert_eq!(spent.requests, seen);
+    assert!(spent.skipped.is_empty());
+    assert!(logs.text().contains(&format!("requests={FIXTURE_REQUESTS}")), "the request count is logged");
+    assert_no_token(&logs, &all_bytes(&bus));
+}
+
+#[tokio::test]
+async fn a_401_half_way_fails_the_sync_and_publishes_nothing_to_clean_up() {
+    let (logs, _guard) = Logs::capture();
+    let server = MockServer::start().await;
+    // Mounted first, so it wins over the fixture's answer.
+    get("/orgs/acme/teams/sre/repos")
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})))
+        .mount(&server)
+        .await;
+    mount_org(&server, ORG).await;
+    let collector = collector(&server, ORG);
+    let bus = infragraph_bus::MemoryBus::new();
+    let err = syncer(&bus).sync(&collector).await.expect_err("a 401 fails the sync");
+    assert!(err.to_string().contains("401"), "{err}");
+
+    let markers = markers(&bus);
+    let statuses: Vec<SyncStatus> = markers.iter().map(|m| m.status).collect();
+    assert_eq!(statuses, vec![SyncStatus::Started, SyncStatus::Failed]);
+    let reason = markers[1].reason.clone().unwrap_or_default();
+    assert!(reason.contains("401") && reason.contains("token"), "the FAILED marker says why: {reason}");
+    assert!(observations(&bus).is_empty());
+    assert!(logs.text().contains("401"));
+    assert_no_token(&logs, &all_bytes(&bus));
+}
+
+#[tokio::test]
+async fn a_repository_gone_mid_sync_is_skipped_and_reported() {
+    let server = MockServer::start().await;
+    get("/repos/acme/web/collaborators").respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))).mount(&server).await;
+    mount_org(&server, ORG).await;
+    let collector = collector(&server, ORG);
+    let bus = infragraph_bus::MemoryBus::new();
+    syncer(&bus).sync(&collector).await.expect("the sync completes");
+
+    let statuses: Vec<SyncStatus> = markers(&bus).iter().map(|m| m.status).collect();
+    assert_eq!(statuses, vec![SyncStatus::Started, SyncStatus::Completed]);
+    let obs = observations(&bus);
+    assert_eq!(ids(&obs, ResourceKind::GitHubRepository), vec![repo_url("api").as_str(), repo_url("tools").as_str()]);
+    let platform = find(&obs, ResourceKind::GitHubTeam, &team_url(ORG, "platform"));
+    assert!(targets(platform, RelType::Read).is_empty(), "no edge to the skipped repository");
+    let stats = collector.last_stats().expect("stats");
+    assert_eq!(stats.skipped.len(), 1);
+    assert_eq!(stats.skipped[0].repo, "acme/web");
+    assert!(stats.skipped[0].reason.contains("404"));
+}
+
+#[tokio::test]
+async fn server_errors_are_retried() {
+    let server = MockServer::start().await;
+    get("/repos/acme/api/languages").respond_with(ResponseTemplate::new(502)).up_to_n_times(2).mount(&server).await;
+    mount_org(&server, ORG).await;
+    let collector = collector(&server, ORG);
+    let bus = infragraph_bus::MemoryBus::new();
+    syncer(&bus).sync(&collector).await.expect("the sync completes after retries");
+    let api = find(&observations(&bus), ResourceKind::GitHubRepository, &repo_url("api")).clone();
+    assert_eq!(targets(&api, RelType::Language), vec!["Rust", "Shell"]);
+    assert_eq!(collector.last_stats().expect("stats").requests, FIXTURE_REQUESTS + 2, "retries are counted");
+}
+
+#[tokio::test]
+async fn a_server_that_keeps_failing_fails_the_sync() {
+    let server = MockServer::start().await;
+    get("/orgs/acme/outside_collaborators").respond_with(ResponseTemplate::new(503)).mount(&server).await;
+    mount_org(&server, ORG).await;
+    let collector = collector(&server, ORG);
+    let bus = infragraph_bus::MemoryBus::new();
+    let err = syncer(&bus).sync(&collector).await.expect_err("gives up");
+    assert!(err.to_string().contains("503"), "{err}");
+    let statuses: Vec<SyncStatus> = markers(&bus).iter().map(|m| m.status).collect();
+    assert_eq!(statuses, vec![SyncStatus::Started, SyncStatus::Failed]);
+}
+
+#[tokio::test]
+async fn rate_limits_are_waited_out_with_progress_logged() {
+    let (logs, _guard) = Logs::capture();
+    let server = MockServer::start().await;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    // A spent primary limit resetting now (the collector adds a second).
+    let primary = ResponseTemplate::new(403)
+        .set_body_json(json!({"message": "API rate limit exceeded"}))
+        .insert_header("x-ratelimit-remaining", "0")
+        .insert_header("x-ratelimit-reset", now.to_string().as_str());
+    get("/orgs/acme").respond_with(primary).up_to_n_times(1).mount(&server).await;
+    // A secondary limit with Retry-After.
+    let secondary = ResponseTemplate::new(403).set_body_json(json!({"message": "You have exceeded a secondary rate limit"})).insert_header("retry-after", "1");
+    get("/orgs/acme/members").and(query_param("role", "admin")).respond_with(secondary).up_to_n_times(1).mount(&server).await;
+    mount_org(&server, ORG).await;
+    let collector = collector(&server, ORG);
+    let bus = infragraph_bus::MemoryBus::new();
+    syncer(&bus).sync(&collector).await.expect("the sync completes after the waits");
+    let text = logs.text();
+    assert!(text.contains("waiting for the GitHub rate limit") && text.contains("primary rate limit") && text.contains("secondary rate limit"), "{text}");
+    assert_eq!(collector.last_stats().expect("stats").requests, FIXTURE_REQUESTS + 2);
+    assert_eq!(ids(&observations(&bus), ResourceKind::GitHubOrganization), vec![web(ORG).as_str()]);
+}
+
+#[tokio::test]
+async fn a_plain_403_fails_with_a_permission_message() {
+    let server = MockServer::start().await;
+    let forbidden = ResponseTemplate::new(403).set_body_json(json!({"message": "Must have admin rights"})).insert_header("x-ratelimit-remaining", "4000");
+    get("/orgs/acme/outside_collaborators").respond_with(forbidden).mount(&server).await;
+    mount_org(&server, ORG).await;
+    let collector = collector(&server, ORG);
+    let bus = infragraph_bus::MemoryBus::new();
+    let err = syncer(&bus).sync(&collector).await.expect_err("a plain 403 fails");
+    assert!(err.to_string().contains("403") && err.to_string().contains("permission"), "{err}");
+}
+
+#[tokio::test]
+async fn two_orgs_are_two_scopes_and_share_user_nodes() {
+    let server = MockServer::start().await;
+    mount_org(&server, "acme").await;
+    mount_org(&server, "beta").await;
+    let token = infragraph_collector_github::Token::new(TOKEN).expect("a token");
+    let mut config = infragraph_collector_github::GithubConfig::new(vec!["acme".into(), "beta".into()], server.uri(), token);
+    config.retry = quick_retry();
+    config.schedule = Schedule { once: true, interval: Duration::from_secs(3600), jitter: Duration::ZERO };
+    let bus = infragraph_bus::MemoryBus::new();
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let runs = infragraph_collector_github::run(config, bus.clone(), shutdown).await.expect("both orgs sync");
+    assert_eq!(runs.iter().map(|r| r.completed).sum::<u64>(), 2);
+    let completed: Vec<String> = markers(&bus).iter().filter(|m| m.status == SyncStatus::Completed).map(|m| m.scope.scope.clone()).collect();
+    assert_eq!(completed.len(), 2);
+    assert!(completed.contains(&"github:acme".to_owned()) && completed.contains(&"github:beta".to_owned()));
+    let alice: Vec<String> = observations(&bus).into_iter().filter(|o| o.id == web("alice")).map(|o| o.scope.scope).collect();
+    assert_eq!(alice.len(), 2, "alice is observed once per org, as one node id");
+}
+
+#[tokio::test]
+async fn a_link_to_another_host_is_not_followed() {
+    let server = MockServer::start().await;
+    get("/orgs/acme/teams")
+        .respond_with(ok(json!([])).insert_header("link", r#"<https://elsewhere.example/orgs/acme/teams?page=2>; rel="next""#))
+        .mount(&server)
+        .await;
+    mount_org(&server, ORG).await;
+    let collector = collector(&server, ORG);
+    let bus = infragraph_bus::MemoryBus::new();
+    let err = syncer(&bus).sync(&collector).await.expect_err("a foreign link fails the sync");
+    assert!(err.to_string().contains("elsewhere.example"), "{err}");
+}
+
+#[tokio::test]
+async fn errors_never_carry_the_token() {
+    let token = infragraph_collector_github::Token::new(TOKEN).expect("a token");
+    assert!(!format!("{token:?}").contains(TOKEN));
+    let err = GithubError::Unauthorized { path: "/orgs/acme".into() };
+    assert!(!format!("{err} {err:?}").contains(TOKEN));
+    let c = infragraph_collector_github::GithubCollector::new("acme", "http://127.0.0.1:1", &token, quick_retry(), 1).expect("a collector");
+    assert!(!format!("{c:?}").contains(TOKEN));
+    assert_eq!(c.scope(), "github:acme");
+}
+
+#[test]
+fn a_client_outside_a_runtime_is_an_error_not_a_panic() {
+    let token = infragraph_collector_github::Token::new(TOKEN).expect("a token");
+    let err = infragraph_collector_github::GithubCollector::new("acme", "http://127.0.0.1:1", &token, quick_retry(), 1).expect_err("no runtime");
+    assert!(err.to_string().contains("Tokio runtime"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unchanged_list_is_asked_for_conditionally_on_the_next_sync() {
+    let server = MockServer::start().await;
+    // Answers only a request that names the ETag of the first sync's answer.
+    get("/orgs/acme/teams")
+        .and(wiremock::matchers::header("if-none-match", TEAMS_ETAG))
+        .respond_with(ResponseTemplate::new(304).insert_header("etag", TEAMS_ETAG))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_org(&server, ORG).await;
+    let collector = collector(&server, ORG);
+    let bus = infragraph_bus::MemoryBus::new();
+    let syncer = syncer(&bus);
+    syncer.sync(&collector).await.expect("the first sync completes");
+    assert_eq!(collector.last_stats().expect("stats").not_modified, 0);
+    syncer.sync(&collector).await.expect("the second sync completes");
+    let stats = collector.last_stats().expect("stats");
+    assert_eq!(stats.not_modified, 1);
+    assert_eq!(stats.requests, FIXTURE_REQUESTS);
+    assert_eq!(stats.teams, 2, "the teams come from the kept answer");
+    // The test clock stands still, so both syncs share an epoch: count.
+    let teams = observations(&bus).into_iter().filter(|o| o.kind == ResourceKind::GitHubTeam).count();
+    assert_eq!(teams, 4, "both syncs published both teams");
+}
+
+#[tokio::test]
+async fn an_enterprise_server_base_path_is_kept_on_every_page() {
+    let server = MockServer::start().await;
+    mount_org_at(&server, ORG, "/api/v3").await;
+    let token = infragraph_collector_github::Token::new(TOKEN).expect("a token");
+    let collector = infragraph_collector_github::GithubCollector::new(ORG, &format!("{}/api/v3", server.uri()), &token, quick_retry(), 4).expect("a collector");
+    let bus = infragraph_bus::MemoryBus::new();
+    syncer(&bus).sync(&collector).await.expect("the sync completes");
+    assert_eq!(ids(&observations(&bus), ResourceKind::GitHubRepository).len(), 3, "the second page, linked under /api/v3, was read");
+    let requests = server.received_requests().await.expect("recording is on");
+    assert!(requests.iter().all(|r| r.url.path().starts_with("/api/v3/")));
+}
