@@ -230,15 +230,34 @@ async fn the_barrier_waits_for_a_held_back_partition<B: Bus>(bus: B) {
     // finishes anything: its partitions are held back until it leaves.
     let mut stuck = bus.consumer(&group, &subscribed).unwrap();
     let (release, mut released) = watch::channel(false);
+    let (held_tx, mut held) = watch::channel(0usize);
     let stuck = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
         loop {
             tokio::select! {
                 _ = released.changed() => return,
                 m = stuck.recv() => { m.expect("stuck member reads"); }
+                _ = tick.tick() => { let _ = held_tx.send(stuck.assignment().map_or(0, |a| a.len())); }
             }
         }
     });
     let n = start(&bus, &layout, &group);
+    // Publish only once the group has settled with partitions on the stuck
+    // member: otherwise the healthy instance may rightly take everything.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut stable_since = tokio::time::Instant::now();
+    let mut last = 0;
+    loop {
+        held.changed().await.expect("stuck member reports");
+        let now = *held.borrow();
+        if now != last {
+            (last, stable_since) = (now, tokio::time::Instant::now());
+        }
+        if last > 0 && stable_since.elapsed() >= Duration::from_secs(1) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the stuck member never got partitions");
+    }
     let s = scope();
     let h = support::unique("h");
     let observations: Vec<Observation> = (1..=40).map(|pid| process(&s, 5000, &h, pid)).collect();
