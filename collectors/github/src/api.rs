@@ -174,6 +174,16 @@ impl std::fmt::Debug for Api {
     }
 }
 
+/// rustls needs one process-wide crypto provider and does not pick one when
+/// a build enables both of its backends, as the whole workspace does (the
+/// AWS SDK brings aws-lc-rs, octocrab ring). Whoever installs first wins.
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 impl Api {
     /// A client for `base_url` (`https://api.github.com`, or a GitHub
     /// Enterprise Server's `https://HOST/api/v3`). Must be called within a
@@ -188,6 +198,7 @@ impl Api {
         if authority.is_none() {
             return Err(GithubError::Config(format!("--api-url {base_url:?} has no host")));
         }
+        install_crypto_provider();
         let client = Octocrab::builder()
             .base_uri(uri)
             .map_err(|e| GithubError::Config(format!("--api-url {base_url:?}: {e}")))?
