@@ -61,48 +61,6 @@ fn counts(nodes: &[(&str, u64)], edges: &[(&str, u64)]) -> Counts {
     Counts { nodes: map(nodes), edges: map(edges) }
 }
 
-/// The pipeline's settings shared by every stage of this test.
-struct Pipeline {
-    brokers: String,
-    namespace: String,
-    normalizer_group: String,
-    writer_group: String,
-}
-
-impl Pipeline {
-    fn kafka(&self) -> Vec<String> {
-        strings(&["--kafka-brokers", &self.brokers, "--topic-namespace", &self.namespace])
-    }
-
-    /// Consumers notice a lost group member quickly, so the two
-    /// normalizers settle their partitions fast.
-    fn consumer(&self) -> Vec<String> {
-        let mut v = self.kafka();
-        v.extend(support::kafka_flags());
-        v
-    }
-
-    fn normalizer(&self, n: usize) -> Stage {
-        let mut args = strings(&["normalize", "--normalizer-group", &self.normalizer_group]);
-        args.extend(self.consumer());
-        Stage::spawn(&format!("normalizer {n}"), &args, &[])
-    }
-
-    fn writer(&self, bolt: &infragraph_graph_writer::BoltConfig) -> Stage {
-        let mut args = strings(&["write", "--writer-group", &self.writer_group, "--batch-timeout-ms", "100"]);
-        args.extend(bolt_flags(bolt));
-        args.extend(self.consumer());
-        Stage::spawn("writer", &args, &[("INFRAGRAPH_NEO4J_PASSWORD", &bolt.password)])
-    }
-
-    /// One complete sync of `proc_root` as `host`, by the collector binary.
-    fn collect(&self, proc_root: &str, host: &str) {
-        let mut args = strings(&["collect", "procfs", "--once", "--proc-root", proc_root, "--host-id", host]);
-        args.extend(self.kafka());
-        run_ok(&args, &[]);
-    }
-}
-
 async fn await_counts(sink: &infragraph_graph_writer::BoltSink, host: &str, expected: &Counts, what: &str) -> Elements {
     eventually(what, PATIENCE, async || match bolt_elements(sink, host).await {
         Ok(el) if el.counts() == *expected => Ok(el),
@@ -145,12 +103,7 @@ async fn collectors_broker_two_normalizers_writer_and_bolt_agree_with_the_embedd
     let Some(bolt_cfg) = bolt_config() else { return };
     let host = support::unique("e2e-host");
     let sentinel = support::unique("e2e-sentinel");
-    let p = Pipeline {
-        brokers,
-        namespace: support::unique("e2e"),
-        normalizer_group: support::unique("e2e-norm"),
-        writer_group: support::unique("e2e-write"),
-    };
+    let p = Pipeline::unique(brokers, "e2e");
     let sink = bolt(&bolt_cfg);
 
     let fake = fixture();
@@ -167,7 +120,7 @@ async fn collectors_broker_two_normalizers_writer_and_bolt_agree_with_the_embedd
     let mut writer = p.writer(&bolt_cfg);
 
     // 1. One complete sync: the graph holds what the embedded run holds.
-    p.collect(&fake.root(), &host);
+    p.collect_procfs(&fake.root(), &host);
     let first = await_counts(&sink, &host, &expected, "the first sync in Bolt matches the embedded run").await;
     let worker = format!("{host}/300/700");
     assert!(first.nodes.contains(&("Process".to_owned(), worker.clone())), "the worker is in the graph: {first:?}");
@@ -178,7 +131,7 @@ async fn collectors_broker_two_normalizers_writer_and_bolt_agree_with_the_embedd
     fake.tcp(&tcp_rows(false));
     let expected2 = embedded(&fake.root(), &host);
     assert_eq!(expected2.nodes.get("Process"), Some(&4), "the embedded run no longer sees the worker: {expected2:?}");
-    p.collect(&fake.root(), &host);
+    p.collect_procfs(&fake.root(), &host);
     let second = await_counts(&sink, &host, &expected2, "after the worker exited, Bolt matches the embedded run").await;
     assert!(!second.nodes.iter().any(|(_, id)| *id == worker), "the exited worker is gone: {second:?}");
     assert!(!second.edges.iter().any(|(_, a, b)| *a == worker || *b == worker), "and so are its relationships: {second:?}");
@@ -208,7 +161,7 @@ async fn collectors_broker_two_normalizers_writer_and_bolt_agree_with_the_embedd
     // order: once a complete sync of another host published after that
     // point is in the graph, the partial sync's changes have been applied.
     let other = FakeProc::new();
-    p.collect(&other.root(), &sentinel);
+    p.collect_procfs(&other.root(), &sentinel);
     eventually("a later sync of another host reaches the graph", PATIENCE, async || {
         let el = bolt_elements(&sink, &sentinel).await.map_err(|e| e.to_string())?;
         if el.nodes.contains(&("Host".to_owned(), sentinel.clone())) { Ok(()) } else { Err(format!("{el:?}")) }

@@ -2,10 +2,14 @@
 //! [`ApiError`]s that name the resource they were about.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_servicediscovery::Client;
+use aws_sdk_servicediscovery::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_servicediscovery::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_servicediscovery::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_servicediscovery::types::{DnsConfig, FilterCondition, HealthCheckConfig, HealthCheckCustomConfig, NamespaceSummary, ServiceFilter, ServiceFilterName};
 use serde_json::{Map, Value, json};
@@ -41,18 +45,54 @@ where
     ApiError { operation, resource: resource.into(), code, message }
 }
 
+/// Counts every HTTP request the SDK sends, retries and pages included:
+/// what a sync really costs against the account's request quota.
+#[derive(Debug, Clone, Default)]
+struct RequestCounter(Arc<AtomicU64>);
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 /// Cloud Map and STS clients for one region.
 #[derive(Debug, Clone)]
 pub struct CloudMapApi {
     sd: Client,
     sts: aws_sdk_sts::Client,
     region: String,
+    requests: RequestCounter,
 }
 
 impl CloudMapApi {
     pub fn new(sdk: &SdkConfig) -> Result<Self, CloudMapError> {
         let region = sdk.region().map(ToString::to_string).ok_or(CloudMapError::NoRegion)?;
-        Ok(CloudMapApi { sd: Client::new(sdk), sts: aws_sdk_sts::Client::new(sdk), region })
+        let requests = RequestCounter::default();
+        let sd_config = aws_sdk_servicediscovery::config::Builder::from(sdk).interceptor(requests.clone()).build();
+        let sts_config = aws_sdk_sts::config::Builder::from(sdk).interceptor(requests.clone()).build();
+        Ok(CloudMapApi { sd: Client::from_conf(sd_config), sts: aws_sdk_sts::Client::from_conf(sts_config), region, requests })
+    }
+
+    /// The counted Cloud Map client, for calls the collector never makes
+    /// (the benchmark's one-instance-at-a-time baseline).
+    pub fn client(&self) -> &Client {
+        &self.sd
+    }
+
+    /// Requests sent since the last call, retries included.
+    pub fn take_requests(&self) -> u64 {
+        self.requests.0.swap(0, Ordering::Relaxed)
     }
 
     pub fn region(&self) -> &str {

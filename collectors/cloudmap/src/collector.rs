@@ -1,9 +1,12 @@
 //! The Cloud Map collector behind the shared [`Collector`] trait, and the
 //! entry point the binary calls.
 
+use std::sync::Mutex;
+
 use infragraph_bus::Bus;
 use infragraph_collector::{Collector, RunStats, SyncContext, Syncer};
 use infragraph_schemas::Observation;
+use infragraph_telemetry::StageMetrics;
 use tokio::sync::watch;
 
 use crate::api::{CloudMapApi, sdk_config};
@@ -12,12 +15,23 @@ use crate::error::CloudMapError;
 use crate::observe::observations;
 use crate::walk::{Policy, read_scope};
 
+/// What one sync read and what it cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// AWS API requests sent, retries and pages included, failed syncs too.
+    pub requests: u64,
+    pub namespaces: usize,
+    pub services: usize,
+    pub instances: usize,
+}
+
 /// Observes the Cloud Map namespaces of one account and region.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CloudMapCollector {
     config: CloudMapConfig,
     api: CloudMapApi,
     scope: String,
+    last: Mutex<Option<SyncStats>>,
 }
 
 /// `aws:<account>/<region>`, plus `/ns:<names, sorted>` when only some
@@ -50,11 +64,29 @@ impl CloudMapCollector {
     /// credentials this way).
     pub fn with_api(config: CloudMapConfig, api: CloudMapApi, account: &str) -> Self {
         let scope = scope(account, api.region(), &config.namespaces);
-        CloudMapCollector { config, api, scope }
+        CloudMapCollector { config, api, scope, last: Mutex::new(None) }
     }
 
     pub fn config(&self) -> &CloudMapConfig {
         &self.config
+    }
+
+    /// What the last sync (completed or failed) read and spent.
+    pub fn last_stats(&self) -> Option<SyncStats> {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record(&self, stats: SyncStats) {
+        StageMetrics::global(infragraph_collector::STAGE).records("cloudmap_request", "sent", stats.requests);
+        tracing::info!(
+            scope = %self.scope,
+            requests = stats.requests,
+            namespaces = stats.namespaces,
+            services = stats.services,
+            instances = stats.instances,
+            "Cloud Map read"
+        );
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
     }
 }
 
@@ -71,8 +103,19 @@ impl Collector for CloudMapCollector {
 
     async fn collect(&self, ctx: &SyncContext) -> Result<Vec<Observation>, CloudMapError> {
         let policy = Policy { best_effort: self.config.best_effort };
-        let snap = read_scope(&self.api, &self.config.namespaces, policy).await?;
-        tracing::debug!(namespaces = snap.namespaces.len(), services = snap.services.len(), instances = snap.instances.len(), "read Cloud Map");
+        self.api.take_requests();
+        let result = read_scope(&self.api, &self.config.namespaces, policy).await;
+        let mut stats = SyncStats { requests: self.api.take_requests(), ..SyncStats::default() };
+        let snap = match result {
+            Ok(snap) => snap,
+            Err(e) => {
+                // Spent requests are worth knowing on a failed sync too.
+                self.record(stats);
+                return Err(e.into());
+            }
+        };
+        (stats.namespaces, stats.services, stats.instances) = (snap.namespaces.len(), snap.services.len(), snap.instances.len());
+        self.record(stats);
         Ok(observations(&snap, &self.config.dependency_tags, ctx))
     }
 }

@@ -23,6 +23,6 @@ pub mod observe;
 pub mod walk;
 
 pub use api::{CloudMapApi, sdk_config};
-pub use collector::{CloudMapCollector, run};
+pub use collector::{CloudMapCollector, SyncStats, run};
 pub use config::{CloudMapArgs, CloudMapConfig};
 pub use error::{ApiError, CloudMapError};

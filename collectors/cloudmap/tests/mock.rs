@@ -65,9 +65,13 @@ async fn every_page_of_namespaces_and_services_is_read() {
     let mock = MockAws::start(cloud_map).await;
     // Only the readable namespaces, so the sync completes.
     let only = CloudMapConfig { namespaces: vec!["ns-1".into(), "name-ns-2".into()], ..config(false) };
-    let p = sync_once(&collector(&mock.url, only).await).await;
+    let c = collector(&mock.url, only).await;
+    let p = sync_once(&c).await;
 
     assert_eq!(p.markers.iter().map(|m| m.status).collect::<Vec<_>>(), [SyncStatus::Started, SyncStatus::Completed]);
+    let stats = c.last_stats().expect("the sync recorded what it spent");
+    assert_eq!(stats.requests, mock.operations().len() as u64, "every request the server saw, pages included, is counted");
+    assert_eq!((stats.namespaces, stats.services), (2, 4));
     assert_eq!(of_kind(&p.observations, ResourceKind::CloudMapNamespace).len(), 2);
     let mut services: Vec<&str> = of_kind(&p.observations, ResourceKind::CloudMapService).iter().map(|o| o.id.as_str()).collect();
     services.sort();
@@ -156,6 +160,8 @@ async fn throttling_is_retried_with_the_configured_attempts() {
 
     assert_eq!(p.result.expect("retries get through"), 1 + 2 + 2);
     assert_eq!(mock.operations().iter().filter(|o| *o == "ListInstances").count(), 4, "each of two services: throttled once, then served");
+    let spent = collector.last_stats().expect("the sync recorded what it spent").requests;
+    assert_eq!(spent, mock.operations().len() as u64, "retries are counted as requests");
 }
 
 /// ListInstances of one service is denied.

@@ -348,3 +348,68 @@ pub async fn eventually<T, S: std::fmt::Debug>(
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// The production pipeline, each stage its own process.
+
+/// The settings every stage of one test's pipeline shares: its own topics
+/// and consumer groups on the shared broker.
+pub struct Pipeline {
+    pub brokers: String,
+    pub namespace: String,
+    pub normalizer_group: String,
+    pub writer_group: String,
+}
+
+impl Pipeline {
+    /// A pipeline on `brokers` with names no other test run uses.
+    pub fn unique(brokers: String, prefix: &str) -> Pipeline {
+        let unique = infragraph_test_support::unique;
+        Pipeline {
+            brokers,
+            namespace: unique(prefix),
+            normalizer_group: unique(&format!("{prefix}-norm")),
+            writer_group: unique(&format!("{prefix}-write")),
+        }
+    }
+
+    pub fn kafka(&self) -> Vec<String> {
+        strings(&["--kafka-brokers", &self.brokers, "--topic-namespace", &self.namespace])
+    }
+
+    /// Consumers notice a lost group member quickly, so normalizers settle
+    /// their partitions fast.
+    fn consumer(&self) -> Vec<String> {
+        let mut v = self.kafka();
+        v.extend(infragraph_test_support::kafka_flags());
+        v
+    }
+
+    pub fn normalizer(&self, n: usize) -> Stage {
+        let mut args = strings(&["normalize", "--normalizer-group", &self.normalizer_group]);
+        args.extend(self.consumer());
+        Stage::spawn(&format!("normalizer {n}"), &args, &[])
+    }
+
+    pub fn writer(&self, bolt: &BoltConfig) -> Stage {
+        let mut args = strings(&["write", "--writer-group", &self.writer_group, "--batch-timeout-ms", "100"]);
+        args.extend(bolt_flags(bolt));
+        args.extend(self.consumer());
+        Stage::spawn("writer", &args, &[("INFRAGRAPH_NEO4J_PASSWORD", &bolt.password)])
+    }
+
+    /// One complete sync by `infragraph collect ARGS --once`, on this
+    /// pipeline's topics.
+    pub fn collect(&self, args: &[&str], envs: &[(&str, &str)]) {
+        let mut all = strings(&["collect"]);
+        all.extend(strings(args));
+        all.push("--once".to_owned());
+        all.extend(self.kafka());
+        run_ok(&all, envs);
+    }
+
+    /// One complete sync of `proc_root` as `host`, by the procfs collector.
+    pub fn collect_procfs(&self, proc_root: &str, host: &str) {
+        self.collect(&["procfs", "--proc-root", proc_root, "--host-id", host], &[]);
+    }
+}

@@ -1,0 +1,127 @@
+//! Cloud Map meets /proc: a service registered in Cloud Map (moto) with the
+//! address of a listener this test opened is joined, in the graph
+//! database, to the process that really listens there. Each collector runs
+//! as its own process into the broker, as in production, and the two
+//! observations of one `Endpoint` merge into one node.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_servicediscovery::Client;
+use aws_sdk_servicediscovery::config::Credentials;
+use aws_sdk_servicediscovery::types::OperationTargetType;
+use common::*;
+use infragraph_collector_procfs::addrs::parse_fib_trie;
+use infragraph_collector_procfs::endpoint::host_local;
+use infragraph_test_support::{self as support, require};
+
+const PATIENCE: Duration = Duration::from_secs(180);
+const REGION: &str = "us-east-1";
+const ACCOUNT: &str = "123456789012";
+/// moto accepts any credentials; the collector process finds these through
+/// the SDK's standard chain, as it would find real ones.
+const CREDENTIALS: [(&str, &str); 2] = [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")];
+
+/// An IPv4 address of this host that means the same off the host. A
+/// loopback listener is scoped to its host and could never join a Cloud Map
+/// registration, which names addresses other machines reach.
+fn routable_ipv4() -> Ipv4Addr {
+    let trie = std::fs::read_to_string("/proc/net/fib_trie").expect("read /proc/net/fib_trie");
+    let mut addrs = Vec::new();
+    parse_fib_trie(&trie, &mut addrs);
+    addrs
+        .into_iter()
+        .find_map(|ip| match ip {
+            IpAddr::V4(v4) if !host_local(ip) => Some(v4),
+            _ => None,
+        })
+        .expect("this machine has a routable IPv4 address (the join needs one, as a Cloud Map registration does)")
+}
+
+async fn cloud_map(endpoint: &str) -> Client {
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await;
+    Client::new(&sdk)
+}
+
+/// An HTTP namespace named `ns` holding service "web" with one instance at
+/// `ip:port`; returns the service id.
+async fn register_web(sd: &Client, ns: &str, ip: Ipv4Addr, port: u16) -> String {
+    let op = sd.create_http_namespace().name(ns).send().await.expect("CreateHttpNamespace");
+    let op = sd.get_operation().operation_id(op.operation_id.expect("an operation id")).send().await.expect("GetOperation");
+    let ns_id = op.operation.and_then(|o| o.targets).and_then(|t| t.get(&OperationTargetType::Namespace).cloned()).expect("the namespace id");
+    let svc = sd.create_service().name("web").namespace_id(&ns_id).send().await.expect("CreateService");
+    let svc_id = svc.service.and_then(|s| s.id).expect("a service id");
+    sd.register_instance()
+        .service_id(&svc_id)
+        .instance_id("web-1")
+        .attributes("AWS_INSTANCE_IPV4", ip.to_string())
+        .attributes("AWS_INSTANCE_PORT", port.to_string())
+        .send()
+        .await
+        .expect("RegisterInstance");
+    svc_id
+}
+
+/// The processes of `host` listening where an instance of `service` is
+/// registered: (pid, endpoint id).
+async fn serving(sink: &infragraph_graph_writer::BoltSink, service: &str, host: &str) -> Result<Vec<(i64, String)>, neo4rs::Error> {
+    let q = neo4rs::query(
+        "MATCH (s:CloudMapService {id: $service})<-[:REGISTERED_TO]-(:CloudMapInstance)-[:HAS_ENDPOINT]->(e:Endpoint)<-[:LISTENS_ON]-(p:Process)-[:RUNS_ON]->(:Host {id: $host}) \
+         RETURN p.pid AS pid, e.id AS endpoint",
+    )
+    .param("service", service)
+    .param("host", host);
+    let mut rows = sink.graph().execute(q).await?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().await? {
+        out.push((row.get("pid").expect("pid is an integer"), row.get("endpoint").expect("endpoint is a string")));
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_map_instance_at_a_listeners_address_joins_its_service_to_that_process() {
+    require!(brokers = support::KAFKA, "Kafka-protocol broker");
+    require!(aws = support::AWS, "AWS API server (moto)");
+    let Some(bolt_cfg) = bolt_config() else { return };
+    let sink = bolt(&bolt_cfg);
+    let host = support::unique("join-host");
+    let ns = support::unique("join-ns");
+
+    let ip = routable_ipv4();
+    let listener = TcpListener::bind((ip, 0)).expect("listen on the host's address");
+    let port = listener.local_addr().expect("the listener's address").port();
+    let service = register_web(&cloud_map(&aws).await, &ns, ip, port).await;
+
+    let p = Pipeline::unique(brokers, "join");
+    let mut normalizer = p.normalizer(1);
+    let mut writer = p.writer(&bolt_cfg);
+    p.collect_procfs("/proc", &host);
+    p.collect(&["cloudmap", "--endpoint-url", &aws, "--region", REGION, "--account-id", ACCOUNT, "--namespace", &ns], &CREDENTIALS);
+
+    let endpoint = format!("tcp://{ip}:{port}");
+    let found = eventually("the Cloud Map service reaches the listening process", PATIENCE, async || match serving(&sink, &service, &host).await {
+        Ok(rows) if !rows.is_empty() => Ok(rows),
+        Ok(rows) => Err(format!("{rows:?}")),
+        Err(e) => Err(e.to_string()),
+    })
+    .await;
+    assert_eq!(found, vec![(i64::from(std::process::id()), endpoint.clone())], "exactly this test process, through the one shared endpoint");
+
+    normalizer.assert_running();
+    writer.assert_running();
+    drop(listener);
+    bolt_forget(&sink, &host).await;
+    let q = neo4rs::query("MATCH (x) WHERE x.id = $endpoint OR x.id = $service OR x.service_id = $service DETACH DELETE x").param("endpoint", endpoint).param("service", service);
+    if let Err(e) = sink.graph().run(q).await {
+        eprintln!("note: could not remove the Cloud Map nodes from the test database: {e}");
+    }
+}
