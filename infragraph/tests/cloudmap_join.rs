@@ -2,7 +2,8 @@
 //! address of a listener this test opened is joined, in the graph
 //! database, to the process that really listens there. Each collector runs
 //! as its own process into the broker, as in production, and the two
-//! observations of one `Endpoint` merge into one node.
+//! observations of one `Endpoint` merge into one node. Deregistered, the
+//! instance and the join are gone after the next completed sync.
 
 mod common;
 
@@ -87,6 +88,14 @@ async fn serving(sink: &infragraph_graph_writer::BoltSink, service: &str, host: 
     Ok(out)
 }
 
+/// The instances registered to `service` in the graph, `None` when the
+/// service itself is not there.
+async fn instances(sink: &infragraph_graph_writer::BoltSink, service: &str) -> Result<Option<i64>, neo4rs::Error> {
+    let q = neo4rs::query("MATCH (s:CloudMapService {id: $service}) OPTIONAL MATCH (i:CloudMapInstance)-[:REGISTERED_TO]->(s) RETURN count(i) AS n").param("service", service);
+    let mut rows = sink.graph().execute(q).await?;
+    Ok(rows.next().await?.map(|row| row.get("n").expect("n is an integer")))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloud_map_instance_at_a_listeners_address_joins_its_service_to_that_process() {
     require!(brokers = support::KAFKA, "Kafka-protocol broker");
@@ -99,13 +108,15 @@ async fn a_cloud_map_instance_at_a_listeners_address_joins_its_service_to_that_p
     let ip = routable_ipv4();
     let listener = TcpListener::bind((ip, 0)).expect("listen on the host's address");
     let port = listener.local_addr().expect("the listener's address").port();
-    let service = register_web(&cloud_map(&aws).await, &ns, ip, port).await;
+    let sd = cloud_map(&aws).await;
+    let service = register_web(&sd, &ns, ip, port).await;
 
     let p = Pipeline::unique(brokers, "join");
     let mut normalizer = p.normalizer(1);
     let mut writer = p.writer(&bolt_cfg);
     p.collect_procfs("/proc", &host);
-    p.collect(&["cloudmap", "--endpoint-url", &aws, "--region", REGION, "--account-id", ACCOUNT, "--namespace", &ns], &CREDENTIALS);
+    let collect_cloud_map = || p.collect(&["cloudmap", "--endpoint-url", &aws, "--region", REGION, "--account-id", ACCOUNT, "--namespace", &ns], &CREDENTIALS);
+    collect_cloud_map();
 
     let endpoint = format!("tcp://{ip}:{port}");
     let found = eventually("the Cloud Map service reaches the listening process", PATIENCE, async || match serving(&sink, &service, &host).await {
@@ -115,6 +126,17 @@ async fn a_cloud_map_instance_at_a_listeners_address_joins_its_service_to_that_p
     })
     .await;
     assert_eq!(found, vec![(i64::from(std::process::id()), endpoint.clone())], "exactly this test process, through the one shared endpoint");
+
+    sd.deregister_instance().service_id(&service).instance_id("web-1").send().await.expect("DeregisterInstance");
+    collect_cloud_map();
+    eventually("the deregistered instance leaves the graph, its service stays", PATIENCE, async || match instances(&sink, &service).await {
+        Ok(Some(0)) => Ok(()),
+        Ok(n) => Err(format!("instances of the service: {n:?}")),
+        Err(e) => Err(e.to_string()),
+    })
+    .await;
+    let left = serving(&sink, &service, &host).await.expect("query the graph");
+    assert!(left.is_empty(), "no join without the instance: {left:?}");
 
     normalizer.assert_running();
     writer.assert_running();
