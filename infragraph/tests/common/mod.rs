@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use infragraph_bus::{Bus, Consumer, KafkaArgs, KafkaBus};
 use infragraph_graph_writer::{BoltConfig, BoltSink, SqliteStore};
+use infragraph_schemas::{Codec, GraphChange, SyncStatus, Topics};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_infragraph");
 
@@ -295,9 +297,17 @@ impl Elements {
 }
 
 pub async fn bolt_elements(sink: &BoltSink, host: &str) -> Result<Elements, neo4rs::Error> {
+    let params = [("h", host.to_owned()), ("hp", format!("{host}/")), ("hs", format!("@{host}"))];
+    elements_where(sink, MINE, &params).await
+}
+
+/// The nodes matching `predicate` (a Cypher condition on `x`, with
+/// `params`) and every relationship with at least one end among them.
+pub async fn elements_where(sink: &BoltSink, predicate: &str, params: &[(&str, String)]) -> Result<Elements, neo4rs::Error> {
+    let query = |text: &str| params.iter().fold(neo4rs::query(text), |q, (k, v)| q.param(k, v.as_str()));
     let mut el = Elements::default();
-    let nodes = format!("MATCH (x) WHERE {MINE} RETURN labels(x) AS labels, x.id AS id");
-    let mut rows = sink.graph().execute(host_query(&nodes, host)).await?;
+    let nodes = format!("MATCH (x) WHERE {predicate} RETURN labels(x) AS labels, x.id AS id");
+    let mut rows = sink.graph().execute(query(&nodes)).await?;
     while let Some(row) = rows.next().await? {
         let labels: Vec<String> = row.get("labels").expect("labels is a list of strings");
         let id: String = row.get("id").expect("id is a string");
@@ -308,8 +318,8 @@ pub async fn bolt_elements(sink: &BoltSink, host: &str) -> Result<Elements, neo4
     // One query per end, each anchored on an id predicate; a relationship
     // matched from both ends is one element of the set.
     for end in ["a", "b"] {
-        let q = format!("MATCH (a)-[r]->(b) WHERE {} RETURN type(r) AS rel, a.id AS a, b.id AS b", MINE.replace("x.", &format!("{end}.")));
-        let mut rows = sink.graph().execute(host_query(&q, host)).await?;
+        let q = format!("MATCH (a)-[r]->(b) WHERE {} RETURN type(r) AS rel, a.id AS a, b.id AS b", predicate.replace("x.", &format!("{end}.")));
+        let mut rows = sink.graph().execute(query(&q)).await?;
         while let Some(row) = rows.next().await? {
             el.edges.insert((row.get("rel").expect("rel"), row.get("a").expect("a.id"), row.get("b").expect("b.id")));
         }
@@ -406,6 +416,46 @@ impl Pipeline {
         all.push("--once".to_owned());
         all.extend(self.kafka());
         run_ok(&all, envs);
+    }
+
+    /// A sync by `infragraph collect ARGS --once` that must fail (exit
+    /// non-zero); returns what it printed on stderr.
+    pub fn collect_failing(&self, args: &[&str], envs: &[(&str, &str)]) -> String {
+        let mut all = strings(&["collect"]);
+        all.extend(strings(args));
+        all.push("--once".to_owned());
+        all.extend(self.kafka());
+        let out = Command::new(BIN).args(&all).envs(envs.iter().copied()).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run infragraph {all:?}: {e}"));
+        assert!(!out.status.success(), "infragraph {all:?} was expected to fail but exited 0");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Waits until this pipeline's writer has applied a sync barrier of
+    /// `scope` with `status`: everything the normalizer sent before it is
+    /// then in the graph, and the barrier's cleanup (if any) is done.
+    pub async fn await_barrier(&self, scope: &str, status: SyncStatus, patience: Duration) {
+        let mut args = KafkaArgs::with_brokers(self.brokers.as_str());
+        args.topic_namespace = self.namespace.clone();
+        let bus = KafkaBus::connect(&args).expect("Kafka client");
+        let changes = Topics::new(&self.namespace).graph_changes();
+        let mut reader = bus.consumer(&infragraph_test_support::unique("barrier-watch"), &[changes.clone()]).expect("a consumer of the changes topic");
+        let codec = Codec::builtin();
+        let offset = eventually(&format!("a {status:?} barrier of {scope} on the changes topic"), patience, async || {
+            let msg = match tokio::time::timeout(Duration::from_secs(1), reader.recv()).await {
+                Ok(msg) => msg.map_err(|e| e.to_string())?,
+                Err(_) => return Err("nothing new".to_owned()),
+            };
+            match codec.decode_graph_change(&msg.payload) {
+                Ok(GraphChange::SyncBarrier(b)) if b.scope.scope == scope && b.status == status => Ok(msg.offset),
+                _ => Err("not that barrier yet".to_owned()),
+            }
+        })
+        .await;
+        eventually("the writer applies the barrier", patience, async || {
+            let committed = bus.group_committed(&self.writer_group, &[(changes.clone(), 0)]).await.map_err(|e| e.to_string())?;
+            if committed.first().copied().flatten().is_some_and(|next| next > offset) { Ok(()) } else { Err(format!("committed {committed:?}, barrier at {offset}")) }
+        })
+        .await;
     }
 
     /// One complete sync of `proc_root` as `host`, by the procfs collector.

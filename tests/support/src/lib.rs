@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod github;
 pub mod hosts;
 pub mod process;
 
