@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use infragraph_schemas::SyncStatus;
-use infragraph_test_support::github::{MockServer, ResponseTemplate, TOKEN, get, mount_org, mount_org_with, team_url, web};
+use infragraph_test_support::github::{MockServer, ResponseTemplate, TOKEN, get, OrgFixture, mount, mount_org, team_url, web};
 use infragraph_test_support::{self as support, require};
 use serde_json::json;
 
@@ -77,7 +77,7 @@ async fn a_github_org_reaches_the_graph_and_cartographys_queries_run_unchanged()
     // completed sync her team membership is gone, nothing else.
     let before = org_elements(&sink, &org).await;
     server.reset().await;
-    mount_org_with(&server, &org, "", &[]).await;
+    mount(&server, &org, &OrgFixture { sre_members: &[], ..OrgFixture::default() }).await;
     p.collect(&args, &token);
     p.await_barrier(&scope, SyncStatus::Completed, PATIENCE).await;
     assert!(q(TEAM_MEMBERS, &[("team", &sre)]).await.is_empty(), "the removed membership is gone");
@@ -94,7 +94,7 @@ async fn a_github_org_reaches_the_graph_and_cartographys_queries_run_unchanged()
         .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})))
         .mount(&server)
         .await;
-    mount_org_with(&server, &org, "", &[]).await;
+    mount(&server, &org, &OrgFixture { sre_members: &[], ..OrgFixture::default() }).await;
     let stderr = p.collect_failing(&args, &token);
     assert!(stderr.contains("401"), "the failure says why: {stderr}");
     p.await_barrier(&scope, SyncStatus::Failed, PATIENCE).await;

@@ -1,6 +1,6 @@
 //! API requests and wall time for one sync of a large fixture organisation
 //! (1,000 repositories, 200 users, 50 teams) served by an in-process server
-//! shaped like GitHub's REST API, next to the request count of reading the
+//! shaped like GitHub's REST and GraphQL APIs, next to the request count of reading the
 //! same graph one call per repository (or user) per relationship.
 //!
 //! Run: `cargo bench -p infragraph-collector-github --bench requests`.
@@ -31,7 +31,7 @@ fn user(i: usize) -> Value {
 
 fn repo(i: usize) -> Value {
     json!({
-        "name": format!("repo{i}"), "full_name": format!("{ORG}/repo{i}"), "html_url": format!("https://github.com/{ORG}/repo{i}"),
+        "node_id": format!("R_{i}"), "name": format!("repo{i}"), "full_name": format!("{ORG}/repo{i}"), "html_url": format!("https://github.com/{ORG}/repo{i}"),
         "private": i.is_multiple_of(2), "visibility": "private", "fork": false, "archived": false, "default_branch": "main",
         "language": "Rust", "topics": ["a", "b"], "created_at": "2020-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z", "pushed_at": "2024-01-01T00:00:00Z",
         "role_name": "write", "permissions": {"admin": false, "maintain": false, "push": true, "triage": true, "pull": true}
@@ -69,9 +69,29 @@ impl FakeGithub {
     }
 }
 
+/// A repository's languages and its one collaborator, an outside one.
+fn details(r: usize) -> Value {
+    let login = format!("user{}", USERS + r % OUTSIDE);
+    json!({
+        "languages": {"totalCount": 2, "edges": [{"size": 1000, "node": {"name": "Rust"}}, {"size": 10, "node": {"name": "Shell"}}]},
+        "collaborators": {"totalCount": 1, "edges": [{"permission": "READ", "node": {"login": login, "url": format!("https://github.com/{login}"), "isSiteAdmin": false}}]}
+    })
+}
+
+/// The collector's `nodes(ids:)` query: a node per repository id.
+fn graphql(req: &Request) -> ResponseTemplate {
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let ids = body["variables"]["ids"].as_array().cloned().unwrap_or_default();
+    let nodes: Vec<Value> = ids.iter().map(|id| id.as_str().and_then(|id| id.strip_prefix("R_")?.parse().ok()).map_or(Value::Null, details)).collect();
+    ResponseTemplate::new(200).set_body_json(json!({"data": {"nodes": nodes}})).insert_header("x-ratelimit-remaining", "4000")
+}
+
 impl Respond for FakeGithub {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let path = req.url.path().to_owned();
+        if path == "/graphql" {
+            return graphql(req);
+        }
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let role = Self::query(req, "role");
         match parts.as_slice() {

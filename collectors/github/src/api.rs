@@ -1,5 +1,6 @@
-//! GitHub's REST API over octocrab's HTTP client: pagination through `Link`
-//! headers, rate limits, retries of server errors, and a request count.
+//! GitHub's REST and GraphQL APIs over octocrab's HTTP client: pagination
+//! through `Link` headers, rate limits, retries of server errors, and a
+//! request count.
 //!
 //! Requests go out as paths relative to the base URL: octocrab only attaches
 //! the token to relative requests (or to api.github.com), so an absolute
@@ -153,9 +154,58 @@ struct Cached {
     body: String,
 }
 
+/// One request: a REST read, or a GraphQL query (always a POST).
+#[derive(Clone, Copy)]
+enum Call<'a> {
+    Get(&'a str),
+    Graphql(&'a serde_json::Value),
+}
+
+impl Call<'_> {
+    /// What errors and logs name the request by.
+    fn path(&self) -> &str {
+        match self {
+            Call::Get(path) => path,
+            Call::Graphql(_) => GRAPHQL_PATH,
+        }
+    }
+}
+
+const GRAPHQL_PATH: &str = "/graphql";
+
+/// A GraphQL answer: data, errors, or (partly) both.
+#[derive(Debug, serde::Deserialize)]
+pub struct GraphqlResponse<T> {
+    pub data: Option<T>,
+    #[serde(default)]
+    pub errors: Vec<GraphqlError>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct GraphqlError {
+    /// NOT_FOUND, FORBIDDEN, RATE_LIMITED, … (GitHub's extension).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub message: String,
+    /// Where in `data` the error belongs: field names and list indexes.
+    #[serde(default)]
+    pub path: Vec<serde_json::Value>,
+}
+
+/// The GraphQL endpoint's base for a REST base URL: `https://api.github.com`
+/// serves both; GitHub Enterprise Server serves REST under `/api/v3` and
+/// GraphQL at `/api/graphql`.
+pub fn graphql_base(api_url: &str) -> String {
+    let trimmed = api_url.trim_end_matches('/');
+    trimmed.strip_suffix("/v3").unwrap_or(trimmed).to_owned()
+}
+
 /// A client for one API base URL and one token.
 pub struct Api {
     client: Octocrab,
+    /// The same token on the GraphQL endpoint's base.
+    graphql: Octocrab,
     authority: Option<String>,
     settings: RetrySettings,
     requests: AtomicU64,
@@ -172,6 +222,18 @@ impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Api").field("authority", &self.authority).field("requests", &self.requests()).finish_non_exhaustive()
     }
+}
+
+/// An HTTP client with `token` for requests relative to `uri`.
+fn octocrab(uri: Uri, base_url: &str, token: &Token) -> Result<Octocrab, GithubError> {
+    Octocrab::builder()
+        .base_uri(uri)
+        .map_err(|e| GithubError::Config(format!("--api-url {base_url:?}: {e}")))?
+        .personal_token(token.secret())
+        .set_connect_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .build()
+        .map_err(|e| GithubError::Config(format!("cannot set up the HTTP client: {e}")))
 }
 
 /// rustls needs one process-wide crypto provider and does not pick one when
@@ -199,15 +261,18 @@ impl Api {
             return Err(GithubError::Config(format!("--api-url {base_url:?} has no host")));
         }
         install_crypto_provider();
-        let client = Octocrab::builder()
-            .base_uri(uri)
-            .map_err(|e| GithubError::Config(format!("--api-url {base_url:?}: {e}")))?
-            .personal_token(token.secret())
-            .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .build()
-            .map_err(|e| GithubError::Config(format!("cannot set up the HTTP client: {e}")))?;
-        Ok(Api { client, authority, settings, requests: AtomicU64::new(0), not_modified: AtomicU64::new(0), etags: Mutex::new(HashMap::new()), remaining: AtomicI64::new(-1) })
+        let client = octocrab(uri, base_url, token)?;
+        let graphql = octocrab(graphql_base(base_url).parse().map_err(|_| GithubError::Config(format!("--api-url {base_url:?} is not a URL")))?, base_url, token)?;
+        Ok(Api {
+            client,
+            graphql,
+            authority,
+            settings,
+            requests: AtomicU64::new(0),
+            not_modified: AtomicU64::new(0),
+            etags: Mutex::new(HashMap::new()),
+            remaining: AtomicI64::new(-1),
+        })
     }
 
     /// Requests sent since the last [`Api::take_requests`] (retries included).
@@ -230,9 +295,29 @@ impl Api {
         u64::try_from(self.remaining.load(Ordering::Relaxed)).ok()
     }
 
+    /// One GraphQL query. Errors come back with the data (GitHub answers
+    /// 200 with both) for the caller to judge, except a spent rate limit,
+    /// which is waited out like a REST one.
+    pub async fn graphql<T: DeserializeOwned>(&self, query: &str, variables: serde_json::Value) -> Result<GraphqlResponse<T>, GithubError> {
+        let request = serde_json::json!({ "query": query, "variables": variables });
+        let mut rate_waits = 0;
+        loop {
+            let (headers, body) = self.fetch(Call::Graphql(&request)).await?;
+            let response: GraphqlResponse<T> = serde_json::from_str(&body).map_err(|source| GithubError::Decode { path: GRAPHQL_PATH.to_owned(), source })?;
+            if !response.errors.iter().any(|e| e.kind.as_deref() == Some("RATE_LIMITED")) {
+                return Ok(response);
+            }
+            let reset = header_u64(&headers, "x-ratelimit-reset").unwrap_or(now_secs() + 60);
+            let wait = Duration::from_secs(reset.saturating_sub(now_secs()) + 1);
+            rate_waits += 1;
+            self.check_wait(GRAPHQL_PATH, wait, rate_waits)?;
+            self.wait_for_limit(GRAPHQL_PATH, wait, RetryReason::PrimaryRateLimit).await;
+        }
+    }
+
     /// One resource (no pagination).
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, GithubError> {
-        let (_, body) = self.fetch(path).await?;
+        let (_, body) = self.fetch(Call::Get(path)).await?;
         serde_json::from_str(&body).map_err(|source| GithubError::Decode { path: path.to_owned(), source })
     }
 
@@ -241,7 +326,7 @@ impl Api {
         let mut items = Vec::new();
         let mut next = Some(with_per_page(path));
         while let Some(page) = next.take() {
-            let (headers, body) = self.fetch(&page).await?;
+            let (headers, body) = self.fetch(Call::Get(&page)).await?;
             let mut batch: Vec<T> = serde_json::from_str(&body).map_err(|source| GithubError::Decode { path: page.clone(), source })?;
             items.append(&mut batch);
             next = next_link(&headers).map(|url| self.relative(&url)).transpose()?;
@@ -262,12 +347,17 @@ impl Api {
 
     /// One request, retried on 5xx and rate limits; the headers and body of
     /// its successful answer.
-    async fn fetch(&self, path: &str) -> Result<(HeaderMap, String), GithubError> {
+    async fn fetch(&self, call: Call<'_>) -> Result<(HeaderMap, String), GithubError> {
+        let path = call.path();
         let mut server_attempt = 1;
         let mut rate_waits = 0;
         loop {
-            let cached = self.cached(path);
-            let (status, headers, body) = self.send(path, cached.as_ref().map(|c| c.etag.as_str())).await?;
+            // Only reads are conditional: a GraphQL POST has no ETag.
+            let cached = match call {
+                Call::Get(path) => self.cached(path),
+                Call::Graphql(_) => None,
+            };
+            let (status, headers, body) = self.send(call, cached.as_ref().map(|c| c.etag.as_str())).await?;
             if status == StatusCode::NOT_MODIFIED
                 && let Some(c) = cached
             {
@@ -276,7 +366,9 @@ impl Api {
             }
             match classify(status, &headers, path, server_attempt, now_secs(), &self.settings) {
                 Verdict::Ok => {
-                    self.remember(path, &headers, &body);
+                    if let Call::Get(path) = call {
+                        self.remember(path, &headers, &body);
+                    }
                     return Ok((headers, body));
                 }
                 Verdict::Fail(e) => return Err(e),
@@ -330,11 +422,18 @@ impl Api {
         }
     }
 
-    async fn send(&self, path: &str, etag: Option<&str>) -> Result<(StatusCode, HeaderMap, String), GithubError> {
+    async fn send(&self, call: Call<'_>, etag: Option<&str>) -> Result<(StatusCode, HeaderMap, String), GithubError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        let path = call.path();
         let transport = |e: octocrab::Error| GithubError::Transport { path: path.to_owned(), message: e.to_string() };
-        let conditional = etag.and_then(|e| http::HeaderValue::from_str(e).ok()).map(|v| HeaderMap::from_iter([(http::header::IF_NONE_MATCH, v)]));
-        let response = self.client._get_with_headers(path, conditional).await.map_err(transport)?;
+        let response = match call {
+            Call::Get(path) => {
+                let conditional = etag.and_then(|e| http::HeaderValue::from_str(e).ok()).map(|v| HeaderMap::from_iter([(http::header::IF_NONE_MATCH, v)]));
+                self.client._get_with_headers(path, conditional).await
+            }
+            Call::Graphql(body) => self.graphql._post(GRAPHQL_PATH, Some(body)).await,
+        }
+        .map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
         if let Some(left) = header_u64(&headers, "x-ratelimit-remaining") {
@@ -356,6 +455,13 @@ mod tests {
             h.insert(*k, v.parse().expect("valid header value"));
         }
         h
+    }
+
+    #[test]
+    fn graphql_lives_next_to_rest() {
+        assert_eq!(graphql_base("https://api.github.com"), "https://api.github.com");
+        assert_eq!(graphql_base("https://ghe.example.com/api/v3/"), "https://ghe.example.com/api");
+        assert_eq!(graphql_base("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub enum GithubError {
     #[error("request to {path} failed: {message}")]
     Transport { path: String, message: String },
 
+    /// GraphQL answered with errors that are not about a missing node.
+    #[error("GitHub's GraphQL API answered with errors: {0}")]
+    Graphql(String),
+
     #[error("cannot decode the response to {path}: {source}")]
     Decode { path: String, source: serde_json::Error },
 

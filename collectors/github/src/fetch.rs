@@ -1,16 +1,22 @@
 //! Reads one organisation into an [`OrgSnapshot`], spending as few requests
-//! as the REST API allows: people, teams and team permissions are listed
-//! per org and per team (not per repository), and one collaborator list per
-//! repository (`affiliation=direct`) serves both direct and outside
-//! collaborators, told apart by the org's outside-collaborator list.
+//! as the APIs allow: people, teams and team permissions are listed per org
+//! and per team (not per repository); languages and direct collaborators
+//! come from GraphQL, 100 repositories a request ([`crate::details`]). One
+//! direct-collaborator list serves both direct and outside collaborators,
+//! told apart by the org's outside-collaborator list.
 
 use std::collections::BTreeSet;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::api::Api;
+use crate::details::{BATCH, Details, read_batch};
 use crate::error::GithubError;
 use crate::model::{Languages, Org, Repo, Team, TeamRepo, User};
+
+/// GraphQL requests in flight at once: GitHub's secondary limits punish
+/// concurrency on GraphQL more than on REST.
+const GRAPHQL_AT_ONCE: usize = 2;
 
 /// Everything one sync read about an organisation.
 #[derive(Debug, Clone)]
@@ -76,13 +82,26 @@ async fn fetch_team(api: &Api, org: &str, team: Team) -> Result<TeamSnapshot, Gi
     Ok(TeamSnapshot { team, maintainers, members, repos })
 }
 
-/// Languages and collaborators of every repository; one that answers 404
+/// Languages and collaborators of every repository; one that is gone
 /// (deleted or transferred mid-sync) is skipped, any other error fails.
 async fn fetch_repos(api: &Api, repos: Vec<Repo>, concurrency: usize) -> Result<(Vec<RepoSnapshot>, Vec<Skipped>), GithubError> {
-    let results: Vec<Result<RepoSnapshot, Skipped>> = stream::iter(repos).map(|repo| fetch_repo(api, repo)).buffered(concurrency.max(1)).try_collect().await?;
+    // Owned batches: a stream of borrowed slices trips the borrow checker's
+    // higher-ranked closure inference inside an `async fn` in a trait.
+    let batches: Vec<Vec<Repo>> = repos.chunks(BATCH).map(<[Repo]>::to_vec).collect();
+    let batches: Vec<Vec<Details>> =
+        stream::iter(batches).map(|batch| async move { read_batch(api, &batch).await }).buffered(GRAPHQL_AT_ONCE).try_collect().await?;
     let mut done = Vec::new();
     let mut skipped = Vec::new();
-    for r in results {
+    let mut by_rest = Vec::new();
+    for (repo, details) in repos.into_iter().zip(batches.into_iter().flatten()) {
+        match details {
+            Details::Read { languages, collaborators } => done.push(RepoSnapshot { repo, languages, collaborators }),
+            Details::Gone(reason) => skipped.push(gone(repo, reason)),
+            Details::Rest => by_rest.push(repo),
+        }
+    }
+    let rest: Vec<Result<RepoSnapshot, Skipped>> = stream::iter(by_rest).map(|repo| fetch_repo(api, repo)).buffered(concurrency.max(1)).try_collect().await?;
+    for r in rest {
         match r {
             Ok(snapshot) => done.push(snapshot),
             Err(skip) => skipped.push(skip),
@@ -91,6 +110,12 @@ async fn fetch_repos(api: &Api, repos: Vec<Repo>, concurrency: usize) -> Result<
     Ok((done, skipped))
 }
 
+fn gone(repo: Repo, reason: String) -> Skipped {
+    tracing::warn!(repo = %repo.full_name, reason = %reason, "repository gone mid-sync, skipped");
+    Skipped { repo: repo.full_name, reason }
+}
+
+/// One repository through REST: two requests.
 async fn fetch_repo(api: &Api, repo: Repo) -> Result<Result<RepoSnapshot, Skipped>, GithubError> {
     let base = format!("/repos/{}", repo.full_name);
     let read = async {
@@ -100,10 +125,7 @@ async fn fetch_repo(api: &Api, repo: Repo) -> Result<Result<RepoSnapshot, Skippe
     };
     match read.await {
         Ok((languages, collaborators)) => Ok(Ok(RepoSnapshot { repo, languages, collaborators })),
-        Err(e) if e.is_not_found() => {
-            tracing::warn!(repo = %repo.full_name, error = %e, "repository gone mid-sync, skipped");
-            Ok(Err(Skipped { repo: repo.full_name, reason: e.to_string() }))
-        }
+        Err(e) if e.is_not_found() => Ok(Err(gone(repo, e.to_string()))),
         Err(e) => Err(e),
     }
 }

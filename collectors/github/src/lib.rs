@@ -7,8 +7,11 @@
 //! - [`collector`]: [`GithubCollector`] (the shared `Collector` trait, one
 //!   per org) and [`run`], the entry point of the binary.
 //! - [`config`]: [`GithubConfig`], the [`Token`] and the flags.
-//! - [`api`]: REST requests: pagination, rate limits, retries, counting.
+//! - [`api`]: REST and GraphQL requests: pagination, rate limits, retries,
+//!   counting.
 //! - [`fetch`]: which endpoints one sync reads, into an [`OrgSnapshot`].
+//! - [`details`]: languages and collaborators of 100 repositories per
+//!   GraphQL request.
 //! - [`model`]: the response fields read.
 //! - [`observe`]: a snapshot turned into observations.
 //! - [`error`]: why a request, a sync or the start-up failed.
@@ -16,6 +19,7 @@
 pub mod api;
 pub mod collector;
 pub mod config;
+pub mod details;
 pub mod error;
 pub mod fetch;
 pub mod model;

@@ -16,6 +16,9 @@ pub struct Org {
 /// An item of `GET /orgs/{org}/repos`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Repo {
+    /// The GraphQL id, to read the repository's details in batches.
+    #[serde(default)]
+    pub node_id: Option<String>,
     pub name: String,
     pub full_name: String,
     pub html_url: String,

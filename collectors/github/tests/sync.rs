@@ -1,5 +1,5 @@
 //! Syncs of a fixture organisation served by an in-process server shaped
-//! like GitHub's REST API, through the shared collector runtime on a memory
+//! like GitHub's REST and GraphQL APIs, through the shared collector runtime on a memory
 //! bus: what is published, what a 401, a 404, a 5xx and rate limits do, and
 //! that the token never leaks.
 
@@ -157,8 +157,7 @@ async fn a_401_half_way_fails_the_sync_and_publishes_nothing_to_clean_up() {
 #[tokio::test]
 async fn a_repository_gone_mid_sync_is_skipped_and_reported() {
     let server = MockServer::start().await;
-    get("/repos/acme/web/collaborators").respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))).mount(&server).await;
-    mount_org(&server, ORG).await;
+    mount(&server, ORG, &OrgFixture { gone: &["web"], ..OrgFixture::default() }).await;
     let collector = collector(&server, ORG);
     let bus = infragraph_bus::MemoryBus::new();
     syncer(&bus).sync(&collector).await.expect("the sync completes");
@@ -172,13 +171,80 @@ async fn a_repository_gone_mid_sync_is_skipped_and_reported() {
     let stats = collector.last_stats().expect("stats");
     assert_eq!(stats.skipped.len(), 1);
     assert_eq!(stats.skipped[0].repo, "acme/web");
+    assert!(stats.skipped[0].reason.contains("Could not resolve"), "GraphQL's reason: {:?}", stats.skipped[0].reason);
+}
+
+#[tokio::test]
+async fn a_repository_gone_when_read_through_rest_is_skipped_too() {
+    let server = MockServer::start().await;
+    get("/repos/acme/api/collaborators").respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))).mount(&server).await;
+    // api's collaborators do not fit GraphQL's page: REST is asked, and 404s.
+    mount(&server, ORG, &OrgFixture { long_collaborator_lists: &["api"], ..OrgFixture::default() }).await;
+    let collector = collector(&server, ORG);
+    let bus = infragraph_bus::MemoryBus::new();
+    syncer(&bus).sync(&collector).await.expect("the sync completes");
+    assert_eq!(ids(&observations(&bus), ResourceKind::GitHubRepository), vec![repo_url("tools").as_str(), repo_url("web").as_str()]);
+    let stats = collector.last_stats().expect("stats");
+    assert_eq!(stats.skipped.iter().map(|s| s.repo.as_str()).collect::<Vec<_>>(), ["acme/api"]);
     assert!(stats.skipped[0].reason.contains("404"));
+}
+
+#[tokio::test]
+async fn a_collaborator_list_longer_than_a_graphql_page_is_read_through_rest() {
+    let server = MockServer::start().await;
+    mount(&server, ORG, &OrgFixture { long_collaborator_lists: &["api"], ..OrgFixture::default() }).await;
+    let collector = collector(&server, ORG);
+    let bus = infragraph_bus::MemoryBus::new();
+    syncer(&bus).sync(&collector).await.expect("the sync completes");
+    let obs = observations(&bus);
+    assert_eq!(sources(&obs, RelType::DirectCollabAdmin, &repo_url("api")), vec![web("bob").as_str()]);
+    assert_eq!(sources(&obs, RelType::OutsideCollabWrite, &repo_url("api")), vec![web("oscar").as_str()]);
+    assert_eq!(targets(find(&obs, ResourceKind::GitHubRepository, &repo_url("api")), RelType::Language), vec!["Rust", "Shell"]);
+    let rest: Vec<String> = server.received_requests().await.expect("recording is on").iter().map(|r| r.url.path().to_owned()).filter(|p| p.starts_with("/repos/")).collect();
+    assert_eq!(rest, ["/repos/acme/api/languages", "/repos/acme/api/collaborators"], "REST for that repository only");
+    assert_eq!(collector.last_stats().expect("stats").requests, FIXTURE_REQUESTS + 2);
+}
+
+#[tokio::test]
+async fn a_graphql_error_other_than_not_found_fails_the_sync() {
+    let server = MockServer::start().await;
+    let forbidden = json!({
+        "data": {"nodes": [null, null, null]},
+        "errors": [{"type": "FORBIDDEN", "path": ["nodes", 0, "collaborators"], "message": "Must have push access to view repository collaborators."}]
+    });
+    graphql().respond_with(ok(forbidden)).mount(&server).await;
+    mount_org(&server, ORG).await;
+    let collector = collector(&server, ORG);
+    let bus = infragraph_bus::MemoryBus::new();
+    let err = syncer(&bus).sync(&collector).await.expect_err("the sync fails rather than drop collaborators");
+    assert!(err.to_string().contains("push access"), "GitHub's message is kept: {err}");
+    let statuses: Vec<SyncStatus> = markers(&bus).iter().map(|m| m.status).collect();
+    assert_eq!(statuses, vec![SyncStatus::Started, SyncStatus::Failed]);
+}
+
+#[tokio::test]
+async fn a_graphql_rate_limit_is_waited_out() {
+    let (logs, _guard) = Logs::capture();
+    let server = MockServer::start().await;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    // GitHub answers a spent GraphQL budget with 200 and a RATE_LIMITED error.
+    let limited = ok(json!({"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 1."}]}))
+        .insert_header("x-ratelimit-remaining", "0")
+        .insert_header("x-ratelimit-reset", now.to_string().as_str());
+    graphql().respond_with(limited).up_to_n_times(1).mount(&server).await;
+    mount_org(&server, ORG).await;
+    let collector = collector(&server, ORG);
+    let bus = infragraph_bus::MemoryBus::new();
+    syncer(&bus).sync(&collector).await.expect("the sync completes after the wait");
+    assert!(logs.text().contains("waiting for the GitHub rate limit"), "{}", logs.text());
+    assert_eq!(collector.last_stats().expect("stats").requests, FIXTURE_REQUESTS + 1);
+    assert_eq!(targets(find(&observations(&bus), ResourceKind::GitHubRepository, &repo_url("api")), RelType::Language), vec!["Rust", "Shell"]);
 }
 
 #[tokio::test]
 async fn server_errors_are_retried() {
     let server = MockServer::start().await;
-    get("/repos/acme/api/languages").respond_with(ResponseTemplate::new(502)).up_to_n_times(2).mount(&server).await;
+    graphql().respond_with(ResponseTemplate::new(502)).up_to_n_times(2).mount(&server).await;
     mount_org(&server, ORG).await;
     let collector = collector(&server, ORG);
     let bus = infragraph_bus::MemoryBus::new();
@@ -318,12 +384,14 @@ async fn an_unchanged_list_is_asked_for_conditionally_on_the_next_sync() {
 #[tokio::test]
 async fn an_enterprise_server_base_path_is_kept_on_every_page() {
     let server = MockServer::start().await;
-    mount_org_at(&server, ORG, "/api/v3").await;
+    mount(&server, ORG, &OrgFixture { prefix: "/api/v3", ..OrgFixture::default() }).await;
     let token = infragraph_collector_github::Token::new(TOKEN).expect("a token");
     let collector = infragraph_collector_github::GithubCollector::new(ORG, &format!("{}/api/v3", server.uri()), &token, quick_retry(), 4).expect("a collector");
     let bus = infragraph_bus::MemoryBus::new();
     syncer(&bus).sync(&collector).await.expect("the sync completes");
     assert_eq!(ids(&observations(&bus), ResourceKind::GitHubRepository).len(), 3, "the second page, linked under /api/v3, was read");
     let requests = server.received_requests().await.expect("recording is on");
-    assert!(requests.iter().all(|r| r.url.path().starts_with("/api/v3/")));
+    let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
+    assert!(paths.iter().all(|p| p.starts_with("/api/v3/") || *p == "/api/graphql"), "REST under /api/v3, GraphQL at /api/graphql: {paths:?}");
+    assert!(paths.contains(&"/api/graphql"));
 }

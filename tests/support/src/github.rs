@@ -33,7 +33,7 @@ fn collaborator(login: &str, role: &str, flags: Value) -> Value {
 
 fn repo(org: &str, name: &str, language: Option<&str>, topics: &[&str], private: bool) -> Value {
     json!({
-        "id": name.len(), "node_id": format!("R_{name}"), "name": name, "full_name": format!("{org}/{name}"),
+        "id": name.len(), "node_id": format!("R_{org}/{name}"), "name": name, "full_name": format!("{org}/{name}"),
         "owner": user(org), "private": private, "html_url": web(&format!("{org}/{name}")),
         "description": format!("The {name} service"), "fork": false, "archived": name == "tools",
         "visibility": if private { "private" } else { "public" }, "default_branch": "main",
@@ -81,10 +81,48 @@ pub fn get(p: &str) -> wiremock::MockBuilder {
     Mock::given(method("GET")).and(path(p)).and(header("authorization", format!("Bearer {TOKEN}").as_str()))
 }
 
+/// A GraphQL request (github.com's path) carrying the fixture token.
+pub fn graphql() -> wiremock::MockBuilder {
+    Mock::given(method("POST")).and(path("/graphql")).and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+}
+
 /// Requests one sync of the fixture org costs: org, admins, members,
 /// outside collaborators, teams, 3 per team (2 teams), 2 pages of repos,
-/// 2 per repo (3 repos).
-pub const FIXTURE_REQUESTS: u64 = 1 + 1 + 1 + 1 + 1 + 3 * 2 + 2 + 2 * 3;
+/// and one GraphQL request for the languages and collaborators of all 3.
+pub const FIXTURE_REQUESTS: u64 = 1 + 1 + 1 + 1 + 1 + 3 * 2 + 2 + 1;
+
+/// The fixture's repositories: name, counted languages (bytes) and direct
+/// collaborators with their role.
+const REPOS: [(&str, &[(&str, u64)], &[(&str, &str)]); 3] = [
+    ("api", &[("Rust", 120_000), ("Shell", 800)], &[("bob", "admin"), ("oscar", "write")]),
+    ("web", &[("TypeScript", 50_000)], &[]),
+    ("tools", &[], &[]),
+];
+
+fn flags(role: &str) -> Value {
+    let rank = ["read", "triage", "write", "maintain", "admin"].iter().position(|r| *r == role).unwrap_or(0);
+    json!({"pull": true, "triage": rank >= 1, "push": rank >= 2, "maintain": rank >= 3, "admin": rank >= 4})
+}
+
+/// Variations on the fixture org.
+#[derive(Debug, Clone)]
+pub struct OrgFixture<'a> {
+    /// Where the REST API is served: "" as on github.com, "/api/v3" as on
+    /// GitHub Enterprise Server (GraphQL is then at "/api/graphql").
+    pub prefix: &'a str,
+    pub sre_members: &'a [&'a str],
+    /// Repositories GraphQL no longer finds (deleted after the listing).
+    pub gone: &'a [&'a str],
+    /// Repositories whose GraphQL collaborator list is longer than one
+    /// page, so the collector must ask REST for them.
+    pub long_collaborator_lists: &'a [&'a str],
+}
+
+impl Default for OrgFixture<'_> {
+    fn default() -> Self {
+        OrgFixture { prefix: "", sre_members: &["carol"], gone: &[], long_collaborator_lists: &[] }
+    }
+}
 
 /// Mounts the fixture org `org` on `server`:
 /// - owners: alice; members: bob, carol; outside collaborator: oscar
@@ -94,18 +132,12 @@ pub const FIXTURE_REQUESTS: u64 = 1 + 1 + 1 + 1 + 1 + 3 * 2 + 2 + 2 * 3;
 ///   oscar write), web (TypeScript), tools (no counted language, Python
 ///   primary; archived)
 pub async fn mount_org(server: &MockServer, org: &str) {
-    mount_org_at(server, org, "").await;
+    mount(server, org, &OrgFixture::default()).await;
 }
 
-/// The fixture org under a path prefix, as GitHub Enterprise Server serves
-/// its API under `/api/v3`.
-pub async fn mount_org_at(server: &MockServer, org: &str, prefix: &str) {
-    mount_org_with(server, org, prefix, &["carol"]).await;
-}
-
-/// The fixture org with `sre_members` as the sre team's members.
-pub async fn mount_org_with(server: &MockServer, org: &str, prefix: &str, sre_members: &[&str]) {
-    let base = format!("{}{prefix}", server.uri());
+/// The fixture org as `fixture` varies it.
+pub async fn mount(server: &MockServer, org: &str, fixture: &OrgFixture<'_>) {
+    let prefix = fixture.prefix;
     let get = |p: &str| get(&format!("{prefix}{p}"));
     get(&format!("/orgs/{org}")).respond_with(ok(json!({"login": org, "id": 1, "html_url": web(org), "type": "Organization"}))).mount(server).await;
     get(&format!("/orgs/{org}/members")).and(query_param("role", "admin")).respond_with(ok(json!([user("alice")]))).mount(server).await;
@@ -116,40 +148,111 @@ pub async fn mount_org_with(server: &MockServer, org: &str, prefix: &str, sre_me
         .mount(server)
         .await;
     let t = |slug: &str| format!("/orgs/{org}/teams/{slug}");
-    get(&format!("{}/members", t("platform"))).and(query_param("role", "maintainer")).respond_with(ok(json!([user("alice")]))).mount(server).await;
-    get(&format!("{}/members", t("platform"))).and(query_param("role", "member")).respond_with(ok(json!([user("bob")]))).mount(server).await;
-    get(&format!("{}/members", t("sre"))).and(query_param("role", "maintainer")).respond_with(ok(json!([]))).mount(server).await;
-    get(&format!("{}/members", t("sre"))).and(query_param("role", "member")).respond_with(ok(Value::Array(sre_members.iter().map(|m| user(m)).collect()))).mount(server).await;
-    let all = json!({"admin": true, "maintain": true, "push": true, "triage": true, "pull": true});
-    let read = json!({"admin": false, "maintain": false, "push": false, "triage": false, "pull": true});
-    let write = json!({"admin": false, "maintain": false, "push": true, "triage": true, "pull": true});
+    let users = |logins: &[&str]| Value::Array(logins.iter().map(|l| user(l)).collect());
+    get(&format!("{}/members", t("platform"))).and(query_param("role", "maintainer")).respond_with(ok(users(&["alice"]))).mount(server).await;
+    get(&format!("{}/members", t("platform"))).and(query_param("role", "member")).respond_with(ok(users(&["bob"]))).mount(server).await;
+    get(&format!("{}/members", t("sre"))).and(query_param("role", "maintainer")).respond_with(ok(users(&[]))).mount(server).await;
+    get(&format!("{}/members", t("sre"))).and(query_param("role", "member")).respond_with(ok(users(fixture.sre_members))).mount(server).await;
     get(&format!("{}/repos", t("platform")))
-        .respond_with(ok(json!([team_repo(org, "api", "admin", all.clone()), team_repo(org, "web", "custom-reader", read.clone())])))
+        .respond_with(ok(json!([team_repo(org, "api", "admin", flags("admin")), team_repo(org, "web", "custom-reader", flags("read"))])))
         .mount(server)
         .await;
-    get(&format!("{}/repos", t("sre"))).respond_with(ok(json!([team_repo(org, "api", "write", write.clone())]))).mount(server).await;
-    // Page 1 links to page 2 the way GitHub does: by numeric org id.
+    get(&format!("{}/repos", t("sre"))).respond_with(ok(json!([team_repo(org, "api", "write", flags("write"))]))).mount(server).await;
+    mount_repo_list(server, org, prefix).await;
+    mount_repo_details(server, org, prefix).await;
+    let graphql = format!("{}/graphql", prefix.strip_suffix("/v3").unwrap_or(prefix));
+    Mock::given(method("POST"))
+        .and(path(graphql))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(GraphqlRepos { gone: strings(fixture.gone), long: strings(fixture.long_collaborator_lists) })
+        .mount(server)
+        .await;
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The repositories over two pages, page 1 linking to page 2 the way
+/// GitHub does: by numeric org id.
+async fn mount_repo_list(server: &MockServer, org: &str, prefix: &str) {
+    let base = format!("{}{prefix}", server.uri());
     let page2 = format!("{base}/organizations/1/repos?type=all&per_page=100&page=2");
     let first = format!("{base}/organizations/1/repos?type=all&per_page=100&page=1");
-    get(&format!("/orgs/{org}/repos"))
+    get(&format!("{prefix}/orgs/{org}/repos"))
         .and(query_param("per_page", "100"))
         .respond_with(ok(json!([repo(org, "api", Some("Rust"), &["backend", "grpc"], true), repo(org, "web", Some("TypeScript"), &[], false)])).insert_header("link", format!(r#"<{page2}>; rel="next", <{page2}>; rel="last""#).as_str()))
         .mount(server)
         .await;
-    get("/organizations/1/repos")
+    get(&format!("{prefix}/organizations/1/repos"))
         .and(query_param("page", "2"))
         .respond_with(ok(json!([repo(org, "tools", Some("Python"), &["ops"], false)])).insert_header("link", format!(r#"<{first}>; rel="prev", <{first}>; rel="first""#).as_str()))
         .mount(server)
         .await;
-    let r = |name: &str| format!("/repos/{org}/{name}");
-    get(&format!("{}/languages", r("api"))).respond_with(ok(json!({"Rust": 120_000, "Shell": 800}))).mount(server).await;
-    get(&format!("{}/languages", r("web"))).respond_with(ok(json!({"TypeScript": 50_000}))).mount(server).await;
-    get(&format!("{}/languages", r("tools"))).respond_with(ok(json!({}))).mount(server).await;
-    get(&format!("{}/collaborators", r("api")))
-        .and(query_param("affiliation", "direct"))
-        .respond_with(ok(json!([collaborator("bob", "admin", all), collaborator("oscar", "write", write)])))
-        .mount(server)
-        .await;
-    get(&format!("{}/collaborators", r("web"))).respond_with(ok(json!([]))).mount(server).await;
-    get(&format!("{}/collaborators", r("tools"))).respond_with(ok(json!([]))).mount(server).await;
+}
+
+/// Languages and collaborators through REST, for what GraphQL cannot give.
+async fn mount_repo_details(server: &MockServer, org: &str, prefix: &str) {
+    for (name, languages, collaborators) in REPOS {
+        let r = format!("{prefix}/repos/{org}/{name}");
+        let langs: serde_json::Map<String, Value> = languages.iter().map(|(l, n)| ((*l).to_owned(), json!(n))).collect();
+        get(&format!("{r}/languages")).respond_with(ok(Value::Object(langs))).mount(server).await;
+        let collabs: Vec<Value> = collaborators.iter().map(|(login, role)| collaborator(login, role, flags(role))).collect();
+        get(&format!("{r}/collaborators")).and(query_param("affiliation", "direct")).respond_with(ok(Value::Array(collabs))).mount(server).await;
+    }
+}
+
+/// Answers the collector's `nodes(ids:)` query the way GitHub's GraphQL API
+/// does: a node per id in order, `null` plus a NOT_FOUND error for an id
+/// that resolves to nothing, and the rate-limit headers.
+struct GraphqlRepos {
+    gone: Vec<String>,
+    long: Vec<String>,
+}
+
+impl GraphqlRepos {
+    /// The fixture repository a node id names (`R_<org>/<name>`).
+    fn name(id: &str) -> Option<&str> {
+        id.strip_prefix("R_")?.rsplit_once('/').map(|(_, name)| name)
+    }
+
+    fn node(&self, name: &str) -> Option<Value> {
+        let (_, languages, collaborators) = REPOS.iter().find(|(n, _, _)| *n == name)?;
+        let lang_edges: Vec<Value> = languages.iter().map(|(l, n)| json!({"size": n, "node": {"name": l}})).collect();
+        let collab_edges: Vec<Value> = collaborators
+            .iter()
+            .map(|(login, role)| json!({"permission": role.to_uppercase(), "node": {"login": login, "url": web(login), "isSiteAdmin": false}}))
+            .collect();
+        let total = collab_edges.len() + if self.long.iter().any(|l| l == name) { 100 } else { 0 };
+        Some(json!({
+            "languages": {"totalCount": lang_edges.len(), "edges": lang_edges},
+            "collaborators": {"totalCount": total, "edges": collab_edges}
+        }))
+    }
+}
+
+impl wiremock::Respond for GraphqlRepos {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let Some(ids) = body["variables"]["ids"].as_array().filter(|_| body["query"].as_str().is_some_and(|q| q.contains("nodes(ids:"))) else {
+            return ResponseTemplate::new(400).set_body_json(json!({"message": "Problems parsing JSON"}));
+        };
+        let mut nodes = Vec::new();
+        let mut errors = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let id = id.as_str().unwrap_or_default();
+            match Self::name(id).filter(|n| !self.gone.iter().any(|g| g == n)).and_then(|n| self.node(n)) {
+                Some(node) => nodes.push(node),
+                None => {
+                    nodes.push(Value::Null);
+                    errors.push(json!({"type": "NOT_FOUND", "path": ["nodes", i], "locations": [{"line": 2, "column": 3}], "message": format!("Could not resolve to a node with the global id of '{id}'")}));
+                }
+            }
+        }
+        let mut answer = json!({"data": {"nodes": nodes}});
+        if !errors.is_empty() {
+            answer["errors"] = Value::Array(errors);
+        }
+        ok(answer).insert_header("x-ratelimit-resource", "graphql")
+    }
 }
