@@ -35,6 +35,8 @@ const REPO_ADMINS_BY_TEAM: &str = "MATCH (u:GitHubUser)-[:MEMBER|MAINTAINER]->(:
 const TEAM_MEMBERS: &str = "MATCH (u:GitHubUser)-[:MEMBER]->(:GitHubTeam {id: $team}) RETURN u.username AS v";
 const REPO_LANGUAGES: &str = "MATCH (:GitHubRepository {id: $repo})-[:LANGUAGE]->(l:ProgrammingLanguage) RETURN l.name AS v";
 const OUTSIDE_WRITERS: &str = "MATCH (u:GitHubUser)-[:OUTSIDE_COLLAB_WRITE]->(:GitHubRepository {id: $repo}) RETURN u.username AS v";
+/// Owners with two-factor authentication, by display name.
+const ADMINS_WITH_2FA: &str = "MATCH (u:GitHubUser)-[:ADMIN_OF]->(:GitHubOrganization {id: $org}) WHERE u.has_2fa_enabled = true RETURN u.fullname AS v";
 const ORG_REPOS: &str = "MATCH (r:GitHubRepository)-[:OWNER]->(:GitHubOrganization {id: $org}) RETURN r.name AS v";
 
 /// The nodes the org owns (itself, its repositories and teams) and every
@@ -72,6 +74,7 @@ async fn a_github_org_reaches_the_graph_and_cartographys_queries_run_unchanged()
     assert_eq!(q(REPO_LANGUAGES, &[("repo", &api)]).await, ["Rust", "Shell"]);
     assert_eq!(q(OUTSIDE_WRITERS, &[("repo", &api)]).await, ["oscar"]);
     assert_eq!(q(ORG_REPOS, &[("org", &org_id)]).await, ["api", "tools", "web"]);
+    assert_eq!(q(ADMINS_WITH_2FA, &[("org", &org_id)]).await, ["Alice Admin"]);
 
     // 2. carol leaves the sre team (she stays in the org): after the next
     // completed sync her team membership is gone, nothing else.

@@ -78,12 +78,42 @@ fn details(r: usize) -> Value {
     })
 }
 
-/// The collector's `nodes(ids:)` query: a node per repository id.
+fn person(i: usize) -> Value {
+    json!({"login": format!("user{i}"), "url": format!("https://github.com/user{i}"), "name": format!("User {i}"), "isSiteAdmin": false})
+}
+
+/// A page of 100 edges after `after` (`cursor:<index>`), with `pageInfo`.
+fn connection(edges: Vec<Value>, after: Option<&str>) -> Value {
+    let start: usize = after.and_then(|c| c.strip_prefix("cursor:")?.parse().ok()).unwrap_or(0);
+    let end = (start + PER_PAGE).min(edges.len());
+    json!({"pageInfo": {"hasNextPage": end < edges.len(), "endCursor": format!("cursor:{end}")}, "edges": edges[start.min(end)..end].to_vec()})
+}
+
+/// A team's immediate maintainer and four members.
+fn team_people(t: usize) -> Vec<Value> {
+    let mut edges = vec![json!({"role": "MAINTAINER", "node": person(t % USERS)})];
+    edges.extend((1..5).map(|k| json!({"role": "MEMBER", "node": person((t * 4 + k) % USERS)})));
+    edges
+}
+
+/// The collector's GraphQL queries: repositories by node id, org members,
+/// teams with their members.
 fn graphql(req: &Request) -> ResponseTemplate {
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-    let ids = body["variables"]["ids"].as_array().cloned().unwrap_or_default();
-    let nodes: Vec<Value> = ids.iter().map(|id| id.as_str().and_then(|id| id.strip_prefix("R_")?.parse().ok()).map_or(Value::Null, details)).collect();
-    ResponseTemplate::new(200).set_body_json(json!({"data": {"nodes": nodes}})).insert_header("x-ratelimit-remaining", "4000")
+    let (query, vars) = (body["query"].as_str().unwrap_or_default(), &body["variables"]);
+    let after = vars["cursor"].as_str();
+    let data = if query.contains("nodes(ids:") {
+        let ids = vars["ids"].as_array().cloned().unwrap_or_default();
+        let nodes: Vec<Value> = ids.iter().map(|id| id.as_str().and_then(|id| id.strip_prefix("R_")?.parse().ok()).map_or(Value::Null, details)).collect();
+        json!({"nodes": nodes})
+    } else if query.contains("membersWithRole") {
+        let edges = (0..USERS).map(|i| json!({"role": if i < ADMINS { "ADMIN" } else { "MEMBER" }, "hasTwoFactorEnabled": true, "node": person(i)})).collect();
+        json!({"organization": {"membersWithRole": connection(edges, after)}})
+    } else {
+        let teams = (0..TEAMS).map(|t| json!({"node": {"slug": format!("team{t}"), "members": connection(team_people(t), None)}})).collect();
+        json!({"organization": {"teams": connection(teams, after)}})
+    };
+    ResponseTemplate::new(200).set_body_json(json!({"data": data})).insert_header("x-ratelimit-remaining", "4000")
 }
 
 impl Respond for FakeGithub {
@@ -93,18 +123,10 @@ impl Respond for FakeGithub {
             return graphql(req);
         }
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let role = Self::query(req, "role");
         match parts.as_slice() {
             ["orgs", _] => ResponseTemplate::new(200).set_body_json(json!({"login": ORG, "html_url": format!("https://github.com/{ORG}")})),
-            ["orgs", _, "members"] if role.as_deref() == Some("admin") => self.page(req, (0..ADMINS).map(user).collect()),
-            ["orgs", _, "members"] => self.page(req, (ADMINS..USERS).map(user).collect()),
             ["orgs", _, "outside_collaborators"] => self.page(req, (USERS..USERS + OUTSIDE).map(user).collect()),
             ["orgs", _, "teams"] => self.page(req, (0..TEAMS).map(team).collect()),
-            ["orgs", _, "teams", slug, "members"] => {
-                let t: usize = slug.trim_start_matches("team").parse().unwrap_or(0);
-                let users = if role.as_deref() == Some("maintainer") { vec![user(t % USERS)] } else { (1..5).map(|k| user((t * 4 + k) % USERS)).collect() };
-                self.page(req, users)
-            }
             ["orgs", _, "teams", slug, "repos"] => {
                 let t: usize = slug.trim_start_matches("team").parse().unwrap_or(0);
                 self.page(req, (0..REPOS_PER_TEAM).map(|k| repo((t * REPOS_PER_TEAM + k) % REPOS)).collect())

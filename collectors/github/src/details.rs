@@ -132,6 +132,8 @@ fn details(node: &RepoNode) -> Details {
                 login: e.node.login.clone(),
                 html_url: e.node.url.clone(),
                 site_admin: e.node.is_site_admin,
+                name: None,
+                has_2fa_enabled: None,
                 permissions: None,
                 // READ, TRIAGE, WRITE, MAINTAIN or ADMIN: the base role.
                 role_name: Some(e.permission.to_ascii_lowercase()),

@@ -1,6 +1,7 @@
 //! Reads one organisation into an [`OrgSnapshot`], spending as few requests
-//! as the APIs allow: people, teams and team permissions are listed per org
-//! and per team (not per repository); languages and direct collaborators
+//! as the APIs allow: people and teams' members are listed per org through
+//! GraphQL ([`crate::people`]), team permissions per team (not per
+//! repository); languages and direct collaborators
 //! come from GraphQL, 100 repositories a request ([`crate::details`]). One
 //! direct-collaborator list serves both direct and outside collaborators,
 //! told apart by the org's outside-collaborator list.
@@ -11,6 +12,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::api::Api;
 use crate::details::{BATCH, Details, read_batch};
+use crate::people::{self, TeamPeople};
 use crate::error::GithubError;
 use crate::model::{Languages, Org, Repo, Team, TeamRepo, User};
 
@@ -44,8 +46,9 @@ pub struct RepoSnapshot {
 #[derive(Debug, Clone)]
 pub struct TeamSnapshot {
     pub team: Team,
+    /// Immediate maintainers and plain members: a child team's people
+    /// belong to the child team only.
     pub maintainers: Vec<User>,
-    /// Members with the plain member role.
     pub members: Vec<User>,
     pub repos: Vec<TeamRepo>,
 }
@@ -60,8 +63,7 @@ pub struct Skipped {
 /// Reads `org` through `api`, `concurrency` repositories or teams at a time.
 pub async fn fetch_org(api: &Api, org: &str, concurrency: usize) -> Result<OrgSnapshot, GithubError> {
     let org_info: Org = api.get(&format!("/orgs/{org}")).await?;
-    let admins = api.get_all(&format!("/orgs/{org}/members?role=admin")).await?;
-    let members = api.get_all(&format!("/orgs/{org}/members?role=member")).await?;
+    let (admins, members) = people::members(api, org).await?;
     let outside_collaborators = api.get_all(&format!("/orgs/{org}/outside_collaborators")).await?;
     let teams = fetch_teams(api, org, concurrency).await?;
     let repos: Vec<Repo> = api.get_all(&format!("/orgs/{org}/repos?type=all")).await?;
@@ -71,15 +73,20 @@ pub async fn fetch_org(api: &Api, org: &str, concurrency: usize) -> Result<OrgSn
 
 async fn fetch_teams(api: &Api, org: &str, concurrency: usize) -> Result<Vec<TeamSnapshot>, GithubError> {
     let teams: Vec<Team> = api.get_all(&format!("/orgs/{org}/teams")).await?;
-    stream::iter(teams).map(|team| fetch_team(api, org, team)).buffered(concurrency.max(1)).try_collect().await
+    let mut people = people::team_members(api, org).await?;
+    let with_people: Vec<(Team, TeamPeople)> = teams
+        .into_iter()
+        .map(|t| {
+            let p = people.remove(&t.slug).unwrap_or_default();
+            (t, p)
+        })
+        .collect();
+    stream::iter(with_people).map(|(team, people)| fetch_team(api, org, team, people)).buffered(concurrency.max(1)).try_collect().await
 }
 
-async fn fetch_team(api: &Api, org: &str, team: Team) -> Result<TeamSnapshot, GithubError> {
-    let base = format!("/orgs/{org}/teams/{}", team.slug);
-    let maintainers = api.get_all(&format!("{base}/members?role=maintainer")).await?;
-    let members = api.get_all(&format!("{base}/members?role=member")).await?;
-    let repos = api.get_all(&format!("{base}/repos")).await?;
-    Ok(TeamSnapshot { team, maintainers, members, repos })
+async fn fetch_team(api: &Api, org: &str, team: Team, people: TeamPeople) -> Result<TeamSnapshot, GithubError> {
+    let repos = api.get_all(&format!("/orgs/{org}/teams/{}/repos", team.slug)).await?;
+    Ok(TeamSnapshot { team, maintainers: people.maintainers, members: people.members, repos })
 }
 
 /// Languages and collaborators of every repository; one that is gone

@@ -12,6 +12,7 @@
 //! - [`fetch`]: which endpoints one sync reads, into an [`OrgSnapshot`].
 //! - [`details`]: languages and collaborators of 100 repositories per
 //!   GraphQL request.
+//! - [`people`]: org members and teams' immediate members, through GraphQL.
 //! - [`model`]: the response fields read.
 //! - [`observe`]: a snapshot turned into observations.
 //! - [`error`]: why a request, a sync or the start-up failed.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod fetch;
 pub mod model;
 pub mod observe;
+pub mod people;
 
 pub use collector::{GithubCollector, SyncStats, run};
 pub use config::{GithubArgs, GithubConfig, Token};

@@ -56,6 +56,12 @@ pub struct User {
     pub html_url: String,
     #[serde(default)]
     pub site_admin: Option<bool>,
+    /// The display name: only GraphQL gives it in lists.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Only GraphQL's org member list, and only to org owners.
+    #[serde(default)]
+    pub has_2fa_enabled: Option<bool>,
     /// Only in collaborator lists.
     #[serde(default)]
     pub permissions: Option<Permissions>,

@@ -131,7 +131,9 @@ impl<'a> UserAcc<'a> {
             .observation(ResourceKind::GitHubUser, self.user.html_url.as_str())
             .with("username", self.user.login.as_str())
             .with("url", self.user.html_url.as_str())
-            .with("is_site_admin", opt_bool(self.user.site_admin));
+            .with("fullname", opt_str(&self.user.name))
+            .with("is_site_admin", opt_bool(self.user.site_admin))
+            .with("has_2fa_enabled", opt_bool(self.user.has_2fa_enabled));
         for (rel, target) in &self.rels {
             obs = obs.relate(*rel, *target);
         }

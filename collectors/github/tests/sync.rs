@@ -12,7 +12,6 @@ use infragraph_collector::{Collector, Schedule};
 use infragraph_collector_github::GithubError;
 use infragraph_schemas::{RelType, ResourceKind, SyncStatus, Value};
 use serde_json::json;
-use wiremock::matchers::query_param;
 use wiremock::{MockServer, ResponseTemplate};
 
 const ORG: &str = "acme";
@@ -98,8 +97,16 @@ async fn one_sync_maps_the_fixture_org_in_cartographys_schema() {
     assert_eq!(sources(&obs, RelType::MemberOf, &org_id), vec![alice.as_str(), bob.as_str(), carol.as_str()]);
     assert_eq!(sources(&obs, RelType::AdminOf, &org_id), vec![alice.as_str()]);
     assert_eq!(ids(&obs, ResourceKind::GitHubUser), vec![alice.as_str(), bob.as_str(), carol.as_str(), oscar.as_str()]);
-    assert_eq!(find(&obs, ResourceKind::GitHubUser, &bob).properties.get("username"), Some(&Value::from("bob")));
+    let bob_props = &find(&obs, ResourceKind::GitHubUser, &bob).properties;
+    assert_eq!(bob_props.get("username"), Some(&Value::from("bob")));
+    assert_eq!(bob_props.get("fullname"), Some(&Value::from("Bob Builder")));
+    assert_eq!(bob_props.get("has_2fa_enabled"), Some(&Value::Bool(false)));
+    let alice_props = &find(&obs, ResourceKind::GitHubUser, &alice).properties;
+    assert_eq!(alice_props.get("has_2fa_enabled"), Some(&Value::Bool(true)));
+    let carol_props = &find(&obs, ResourceKind::GitHubUser, &carol).properties;
+    assert_eq!((carol_props.get("fullname"), carol_props.get("has_2fa_enabled")), (None, None), "no name and no 2FA status: absent, not invented");
     assert_eq!(sources(&obs, RelType::Maintainer, &platform), vec![alice.as_str()]);
+    // Immediate members only: carol is in sre, platform's child team.
     assert_eq!(sources(&obs, RelType::Member, &platform), vec![bob.as_str()]);
     assert_eq!(sources(&obs, RelType::Member, &sre), vec![carol.as_str()]);
 
@@ -212,7 +219,7 @@ async fn a_graphql_error_other_than_not_found_fails_the_sync() {
         "data": {"nodes": [null, null, null]},
         "errors": [{"type": "FORBIDDEN", "path": ["nodes", 0, "collaborators"], "message": "Must have push access to view repository collaborators."}]
     });
-    graphql().respond_with(ok(forbidden)).mount(&server).await;
+    graphql().and(wiremock::matchers::body_string_contains("nodes(ids:")).respond_with(ok(forbidden)).mount(&server).await;
     mount_org(&server, ORG).await;
     let collector = collector(&server, ORG);
     let bus = infragraph_bus::MemoryBus::new();
@@ -280,7 +287,7 @@ async fn rate_limits_are_waited_out_with_progress_logged() {
     get("/orgs/acme").respond_with(primary).up_to_n_times(1).mount(&server).await;
     // A secondary limit with Retry-After.
     let secondary = ResponseTemplate::new(403).set_body_json(json!({"message": "You have exceeded a secondary rate limit"})).insert_header("retry-after", "1");
-    get("/orgs/acme/members").and(query_param("role", "admin")).respond_with(secondary).up_to_n_times(1).mount(&server).await;
+    get("/orgs/acme/outside_collaborators").respond_with(secondary).up_to_n_times(1).mount(&server).await;
     mount_org(&server, ORG).await;
     let collector = collector(&server, ORG);
     let bus = infragraph_bus::MemoryBus::new();

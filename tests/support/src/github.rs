@@ -86,10 +86,12 @@ pub fn graphql() -> wiremock::MockBuilder {
     Mock::given(method("POST")).and(path("/graphql")).and(header("authorization", format!("Bearer {TOKEN}").as_str()))
 }
 
-/// Requests one sync of the fixture org costs: org, admins, members,
-/// outside collaborators, teams, 3 per team (2 teams), 2 pages of repos,
-/// and one GraphQL request for the languages and collaborators of all 3.
-pub const FIXTURE_REQUESTS: u64 = 1 + 1 + 1 + 1 + 1 + 3 * 2 + 2 + 1;
+/// Requests one sync of the fixture org costs: REST for the org, outside
+/// collaborators, teams, each team's repositories (2) and 2 pages of
+/// repositories; GraphQL for 2 pages of members, the teams with their
+/// members, platform's members again in 2 pages (more than the nested page
+/// held), and the languages and collaborators of all 3 repositories.
+pub const FIXTURE_REQUESTS: u64 = 1 + 1 + 1 + 2 + 2 + 2 + 1 + 2 + 1;
 
 /// The fixture's repositories: name, counted languages (bytes) and direct
 /// collaborators with their role.
@@ -140,19 +142,12 @@ pub async fn mount(server: &MockServer, org: &str, fixture: &OrgFixture<'_>) {
     let prefix = fixture.prefix;
     let get = |p: &str| get(&format!("{prefix}{p}"));
     get(&format!("/orgs/{org}")).respond_with(ok(json!({"login": org, "id": 1, "html_url": web(org), "type": "Organization"}))).mount(server).await;
-    get(&format!("/orgs/{org}/members")).and(query_param("role", "admin")).respond_with(ok(json!([user("alice")]))).mount(server).await;
-    get(&format!("/orgs/{org}/members")).and(query_param("role", "member")).respond_with(ok(json!([user("bob"), user("carol")]))).mount(server).await;
     get(&format!("/orgs/{org}/outside_collaborators")).respond_with(ok(json!([user("oscar")]))).mount(server).await;
     get(&format!("/orgs/{org}/teams"))
         .respond_with(ok(json!([team(org, "platform", "Platform", None), team(org, "sre", "SRE", Some("platform"))])).insert_header("etag", TEAMS_ETAG))
         .mount(server)
         .await;
     let t = |slug: &str| format!("/orgs/{org}/teams/{slug}");
-    let users = |logins: &[&str]| Value::Array(logins.iter().map(|l| user(l)).collect());
-    get(&format!("{}/members", t("platform"))).and(query_param("role", "maintainer")).respond_with(ok(users(&["alice"]))).mount(server).await;
-    get(&format!("{}/members", t("platform"))).and(query_param("role", "member")).respond_with(ok(users(&["bob"]))).mount(server).await;
-    get(&format!("{}/members", t("sre"))).and(query_param("role", "maintainer")).respond_with(ok(users(&[]))).mount(server).await;
-    get(&format!("{}/members", t("sre"))).and(query_param("role", "member")).respond_with(ok(users(fixture.sre_members))).mount(server).await;
     get(&format!("{}/repos", t("platform")))
         .respond_with(ok(json!([team_repo(org, "api", "admin", flags("admin")), team_repo(org, "web", "custom-reader", flags("read"))])))
         .mount(server)
@@ -164,7 +159,8 @@ pub async fn mount(server: &MockServer, org: &str, fixture: &OrgFixture<'_>) {
     Mock::given(method("POST"))
         .and(path(graphql))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-        .respond_with(GraphqlRepos { gone: strings(fixture.gone), long: strings(fixture.long_collaborator_lists) })
+        .and(ForOrg(org.to_owned()))
+        .respond_with(GraphqlApi { sre_members: strings(fixture.sre_members), gone: strings(fixture.gone), long: strings(fixture.long_collaborator_lists) })
         .mount(server)
         .await;
 }
@@ -202,21 +198,58 @@ async fn mount_repo_details(server: &MockServer, org: &str, prefix: &str) {
     }
 }
 
-/// Answers the collector's `nodes(ids:)` query the way GitHub's GraphQL API
-/// does: a node per id in order, `null` plus a NOT_FOUND error for an id
-/// that resolves to nothing, and the rate-limit headers.
-struct GraphqlRepos {
+/// The org's people as GraphQL's `membersWithRole` has them: login, role,
+/// display name, two-factor status (only owners see it: `null` otherwise).
+const PEOPLE: [(&str, &str, &str, Option<bool>); 3] = [("alice", "ADMIN", "Alice Admin", Some(true)), ("bob", "MEMBER", "Bob Builder", Some(false)), ("carol", "MEMBER", "", None)];
+
+/// Smaller pages than GitHub's 100, so the fixture's short lists still
+/// take several pages and the cursor is followed.
+const MEMBERS_PAGE: usize = 2;
+const TEAM_MEMBERS_PAGE: usize = 1;
+
+fn person(login: &str) -> Value {
+    let name = PEOPLE.iter().find(|p| p.0 == login).map_or("", |p| p.2);
+    json!({"login": login, "url": web(login), "name": name, "isSiteAdmin": false})
+}
+
+/// One page of a connection: `edges` from `after` (a cursor this mock
+/// made: the index of the next edge) and `pageInfo`.
+fn connection(edges: Vec<Value>, size: usize, after: Option<&str>) -> Value {
+    let start: usize = after.and_then(|c| c.strip_prefix("cursor:")?.parse().ok()).unwrap_or(0);
+    let end = (start + size).min(edges.len());
+    let page: Vec<Value> = edges.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
+    json!({"totalCount": edges.len(), "pageInfo": {"hasNextPage": end < edges.len(), "endCursor": format!("cursor:{end}")}, "edges": page})
+}
+
+/// Matches the GraphQL requests meant for one fixture org: its queries
+/// name the org, or the node ids of its repositories.
+struct ForOrg(String);
+
+impl wiremock::Match for ForOrg {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let vars = &body["variables"];
+        let prefix = format!("R_{}/", self.0);
+        vars["org"].as_str() == Some(self.0.as_str()) || vars["ids"].as_array().is_some_and(|ids| ids.iter().any(|id| id.as_str().is_some_and(|id| id.starts_with(&prefix))))
+    }
+}
+
+/// Answers the collector's GraphQL queries the way GitHub's API does: data
+/// in the requested shape, cursor pagination, `null` plus a NOT_FOUND error
+/// for an id that resolves to nothing, and the rate-limit headers.
+struct GraphqlApi {
+    sre_members: Vec<String>,
     gone: Vec<String>,
     long: Vec<String>,
 }
 
-impl GraphqlRepos {
+impl GraphqlApi {
     /// The fixture repository a node id names (`R_<org>/<name>`).
-    fn name(id: &str) -> Option<&str> {
+    fn repo_name(id: &str) -> Option<&str> {
         id.strip_prefix("R_")?.rsplit_once('/').map(|(_, name)| name)
     }
 
-    fn node(&self, name: &str) -> Option<Value> {
+    fn repo_node(&self, name: &str) -> Option<Value> {
         let (_, languages, collaborators) = REPOS.iter().find(|(n, _, _)| *n == name)?;
         let lang_edges: Vec<Value> = languages.iter().map(|(l, n)| json!({"size": n, "node": {"name": l}})).collect();
         let collab_edges: Vec<Value> = collaborators
@@ -229,19 +262,13 @@ impl GraphqlRepos {
             "collaborators": {"totalCount": total, "edges": collab_edges}
         }))
     }
-}
 
-impl wiremock::Respond for GraphqlRepos {
-    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let Some(ids) = body["variables"]["ids"].as_array().filter(|_| body["query"].as_str().is_some_and(|q| q.contains("nodes(ids:"))) else {
-            return ResponseTemplate::new(400).set_body_json(json!({"message": "Problems parsing JSON"}));
-        };
+    fn nodes(&self, ids: &[Value]) -> Value {
         let mut nodes = Vec::new();
         let mut errors = Vec::new();
         for (i, id) in ids.iter().enumerate() {
             let id = id.as_str().unwrap_or_default();
-            match Self::name(id).filter(|n| !self.gone.iter().any(|g| g == n)).and_then(|n| self.node(n)) {
+            match Self::repo_name(id).filter(|n| !self.gone.iter().any(|g| g == n)).and_then(|n| self.repo_node(n)) {
                 Some(node) => nodes.push(node),
                 None => {
                     nodes.push(Value::Null);
@@ -253,6 +280,46 @@ impl wiremock::Respond for GraphqlRepos {
         if !errors.is_empty() {
             answer["errors"] = Value::Array(errors);
         }
-        ok(answer).insert_header("x-ratelimit-resource", "graphql")
+        answer
+    }
+
+    /// A team's immediate members as `members(membership: IMMEDIATE)` edges.
+    fn team_edges(&self, slug: &str) -> Vec<Value> {
+        let edge = |login: &str, role: &str| json!({"role": role, "node": person(login)});
+        match slug {
+            "platform" => vec![edge("alice", "MAINTAINER"), edge("bob", "MEMBER")],
+            "sre" => self.sre_members.iter().map(|m| edge(m, "MEMBER")).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn answer(&self, query: &str, vars: &Value) -> Option<Value> {
+        let after = vars["cursor"].as_str();
+        if query.contains("nodes(ids:") {
+            return Some(self.nodes(vars["ids"].as_array()?));
+        }
+        if query.contains("membersWithRole") {
+            let edges = PEOPLE.iter().map(|(login, role, _, tfa)| json!({"role": role, "hasTwoFactorEnabled": tfa, "node": person(login)})).collect();
+            return Some(json!({"data": {"organization": {"membersWithRole": connection(edges, MEMBERS_PAGE, after)}}}));
+        }
+        if query.contains("team(slug:") {
+            let members = connection(self.team_edges(vars["slug"].as_str()?), TEAM_MEMBERS_PAGE, after);
+            return Some(json!({"data": {"organization": {"team": {"members": members}}}}));
+        }
+        if query.contains("teams(first:") {
+            let teams = ["platform", "sre"].iter().map(|slug| json!({"node": {"slug": slug, "members": connection(self.team_edges(slug), TEAM_MEMBERS_PAGE, None)}})).collect();
+            return Some(json!({"data": {"organization": {"teams": connection(teams, 100, after)}}}));
+        }
+        None
+    }
+}
+
+impl wiremock::Respond for GraphqlApi {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        match body["query"].as_str().and_then(|q| self.answer(q, &body["variables"])) {
+            Some(answer) => ok(answer).insert_header("x-ratelimit-resource", "graphql"),
+            None => ResponseTemplate::new(200).set_body_json(json!({"errors": [{"message": "Parse error on the query"}]})),
+        }
     }
 }
