@@ -16,7 +16,7 @@ use http::{HeaderMap, StatusCode, Uri};
 use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 
-use crate::config::Token;
+use crate::config::{Credentials, Token};
 use crate::error::GithubError;
 
 /// GitHub's largest page: the fewer pages, the fewer requests.
@@ -201,10 +201,18 @@ pub fn graphql_base(api_url: &str) -> String {
     trimmed.strip_suffix("/v3").unwrap_or(trimmed).to_owned()
 }
 
-/// A client for one API base URL and one token.
+/// Who the REST client acts as.
+enum Rest {
+    Ready(Octocrab),
+    /// A GitHub App, acting as its installation on `org` once that is found.
+    App { jwt: Octocrab, org: String, installed: tokio::sync::OnceCell<Octocrab> },
+}
+
+/// A client for one API base URL and one set of credentials.
 pub struct Api {
-    client: Octocrab,
-    /// The same token on the GraphQL endpoint's base.
+    rest: Rest,
+    /// The GraphQL endpoint's base; a token's client carries the token, an
+    /// app's is given the installation's current token on each request.
     graphql: Octocrab,
     authority: Option<String>,
     settings: RetrySettings,
@@ -224,16 +232,51 @@ impl std::fmt::Debug for Api {
     }
 }
 
-/// An HTTP client with `token` for requests relative to `uri`.
-fn octocrab(uri: Uri, base_url: &str, token: &Token) -> Result<Octocrab, GithubError> {
-    Octocrab::builder()
+fn client_builder(uri: Uri, base_url: &str) -> Result<octocrab::OctocrabBuilder<octocrab::NoSvc, octocrab::DefaultOctocrabBuilderConfig, octocrab::NoAuth, octocrab::NotLayerReady>, GithubError> {
+    Ok(Octocrab::builder()
         .base_uri(uri)
         .map_err(|e| GithubError::Config(format!("--api-url {base_url:?}: {e}")))?
-        .personal_token(token.secret())
         .set_connect_timeout(Some(Duration::from_secs(10)))
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .build()
-        .map_err(|e| GithubError::Config(format!("cannot set up the HTTP client: {e}")))
+        .set_read_timeout(Some(Duration::from_secs(60))))
+}
+
+/// An HTTP client for requests relative to `uri`, with `token` if given.
+fn octocrab(uri: Uri, base_url: &str, token: Option<&Token>) -> Result<Octocrab, GithubError> {
+    let builder = client_builder(uri, base_url)?;
+    let built = match token {
+        Some(token) => builder.personal_token(token.secret()).build(),
+        None => builder.build(),
+    };
+    built.map_err(|e| GithubError::Config(format!("cannot set up the HTTP client: {e}")))
+}
+
+/// The id of the app's installation on `org` (`GET /orgs/{org}/installation`
+/// with the app's JWT). Only the id is read, so a sparser answer (GitHub
+/// Enterprise Server) still works.
+async fn installation_id(jwt: &Octocrab, org: &str) -> Result<u64, GithubError> {
+    #[derive(serde::Deserialize)]
+    struct Found {
+        id: u64,
+    }
+    let path = format!("/orgs/{org}/installation");
+    let response = jwt._get(path.as_str()).await.map_err(|e| app_error(org, &e))?;
+    let status = response.status();
+    let body = jwt.body_to_string(response).await.map_err(|e| app_error(org, &e))?;
+    if !status.is_success() {
+        let message = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["message"].as_str().map(str::to_owned)).unwrap_or_default();
+        return Err(GithubError::App { org: org.to_owned(), detail: format!("GitHub answered {} on {path}: {message}", status.as_u16()) });
+    }
+    Ok(serde_json::from_str::<Found>(&body).map_err(|source| GithubError::Decode { path, source })?.id)
+}
+
+/// Why acting as the app's installation on `org` failed. octocrab's error
+/// carries GitHub's message, never the key or a token.
+fn app_error(org: &str, e: &octocrab::Error) -> GithubError {
+    let detail = match e {
+        octocrab::Error::GitHub { source, .. } => format!("GitHub answered {}: {}", source.status_code, source.message),
+        other => other.to_string(),
+    };
+    GithubError::App { org: org.to_owned(), detail }
 }
 
 /// rustls needs one process-wide crypto provider and does not pick one when
@@ -248,9 +291,10 @@ fn install_crypto_provider() {
 
 impl Api {
     /// A client for `base_url` (`https://api.github.com`, or a GitHub
-    /// Enterprise Server's `https://HOST/api/v3`). Must be called within a
-    /// Tokio runtime: the client spawns its connection worker there.
-    pub fn new(base_url: &str, token: &Token, settings: RetrySettings) -> Result<Self, GithubError> {
+    /// Enterprise Server's `https://HOST/api/v3`), reading `org` (an app
+    /// acts as its installation there). Must be called within a Tokio
+    /// runtime: the client spawns its connection worker there.
+    pub fn new(base_url: &str, credentials: &Credentials, org: &str, settings: RetrySettings) -> Result<Self, GithubError> {
         // octocrab panics without a runtime; an error says it plainly.
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(GithubError::Config("the GitHub client must be created within a Tokio runtime".to_owned()));
@@ -261,10 +305,17 @@ impl Api {
             return Err(GithubError::Config(format!("--api-url {base_url:?} has no host")));
         }
         install_crypto_provider();
-        let client = octocrab(uri, base_url, token)?;
-        let graphql = octocrab(graphql_base(base_url).parse().map_err(|_| GithubError::Config(format!("--api-url {base_url:?} is not a URL")))?, base_url, token)?;
+        let graphql_uri: Uri = graphql_base(base_url).parse().map_err(|_| GithubError::Config(format!("--api-url {base_url:?} is not a URL")))?;
+        let (rest, graphql) = match credentials {
+            Credentials::Token(token) => (Rest::Ready(octocrab(uri, base_url, Some(token))?), octocrab(graphql_uri, base_url, Some(token))?),
+            Credentials::App { app_id, key } => {
+                let key = jsonwebtoken::EncodingKey::from_rsa_pem(key.pem().as_bytes()).map_err(|e| GithubError::Config(format!("the GitHub App private key is not a valid RSA PEM key: {e}")))?;
+                let jwt = client_builder(uri, base_url)?.app(octocrab::models::AppId(*app_id), key).build().map_err(|e| GithubError::Config(format!("cannot set up the HTTP client: {e}")))?;
+                (Rest::App { jwt, org: org.to_owned(), installed: tokio::sync::OnceCell::new() }, octocrab(graphql_uri, base_url, None)?)
+            }
+        };
         Ok(Api {
-            client,
+            rest,
             graphql,
             authority,
             settings,
@@ -422,6 +473,36 @@ impl Api {
         }
     }
 
+    /// The REST client; for an app, its installation on the org, looked up
+    /// (one request, with the app's JWT) on first use.
+    async fn rest(&self) -> Result<&Octocrab, GithubError> {
+        match &self.rest {
+            Rest::Ready(client) => Ok(client),
+            Rest::App { jwt, org, installed } => {
+                installed
+                    .get_or_try_init(|| async {
+                        self.requests.fetch_add(1, Ordering::Relaxed);
+                        let id = installation_id(jwt, org).await?;
+                        tracing::info!(org = %org, installation = id, "acting as the GitHub App's installation");
+                        jwt.installation(octocrab::models::InstallationId(id)).map_err(|e| app_error(org, &e))
+                    })
+                    .await
+            }
+        }
+    }
+
+    /// The GraphQL client, with the installation's current token for an
+    /// app (minted or renewed through the REST client, as it expires).
+    async fn graphql_client(&self) -> Result<std::borrow::Cow<'_, Octocrab>, GithubError> {
+        match &self.rest {
+            Rest::Ready(_) => Ok(std::borrow::Cow::Borrowed(&self.graphql)),
+            Rest::App { org, .. } => {
+                let token = self.rest().await?.installation_token().await.map_err(|e| app_error(org, &e))?;
+                Ok(std::borrow::Cow::Owned(self.graphql.user_access_token(token).map_err(|e| app_error(org, &e))?))
+            }
+        }
+    }
+
     async fn send(&self, call: Call<'_>, etag: Option<&str>) -> Result<(StatusCode, HeaderMap, String), GithubError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let path = call.path();
@@ -429,9 +510,9 @@ impl Api {
         let response = match call {
             Call::Get(path) => {
                 let conditional = etag.and_then(|e| http::HeaderValue::from_str(e).ok()).map(|v| HeaderMap::from_iter([(http::header::IF_NONE_MATCH, v)]));
-                self.client._get_with_headers(path, conditional).await
+                self.rest().await?._get_with_headers(path, conditional).await
             }
-            Call::Graphql(body) => self.graphql._post(GRAPHQL_PATH, Some(body)).await,
+            Call::Graphql(body) => self.graphql_client().await?._post(GRAPHQL_PATH, Some(body)).await,
         }
         .map_err(transport)?;
         let status = response.status();
@@ -439,7 +520,7 @@ impl Api {
         if let Some(left) = header_u64(&headers, "x-ratelimit-remaining") {
             self.remaining.store(i64::try_from(left).unwrap_or(i64::MAX), Ordering::Relaxed);
         }
-        let body = self.client.body_to_string(response).await.map_err(transport)?;
+        let body = self.graphql.body_to_string(response).await.map_err(transport)?;
         tracing::debug!(path, status = status.as_u16(), "GitHub request");
         Ok((status, headers, body))
     }

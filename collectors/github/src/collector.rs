@@ -10,7 +10,7 @@ use infragraph_telemetry::StageMetrics;
 use tokio::sync::watch;
 
 use crate::api::{Api, RetrySettings};
-use crate::config::{GithubConfig, Token};
+use crate::config::{Credentials, GithubConfig};
 use crate::error::GithubError;
 use crate::fetch::{Skipped, fetch_org};
 use crate::observe::observations;
@@ -41,15 +41,15 @@ pub struct GithubCollector {
 }
 
 impl GithubCollector {
-    pub fn new(org: &str, api_url: &str, token: &Token, retry: RetrySettings, concurrency: usize) -> Result<Self, GithubError> {
-        let api = Api::new(api_url, token, retry)?;
+    pub fn new(org: &str, api_url: &str, credentials: impl Into<Credentials>, retry: RetrySettings, concurrency: usize) -> Result<Self, GithubError> {
+        let api = Api::new(api_url, &credentials.into(), org, retry)?;
         Ok(GithubCollector { org: org.to_owned(), scope: format!("github:{org}"), api, concurrency: concurrency.max(1), last: Mutex::new(None) })
     }
 
     /// One collector per org of `config`.
     pub fn for_config(config: &GithubConfig) -> Result<Vec<Self>, GithubError> {
         config.validate()?;
-        config.orgs.iter().map(|org| GithubCollector::new(org, &config.api_url, &config.token, config.retry, config.concurrency)).collect()
+        config.orgs.iter().map(|org| GithubCollector::new(org, &config.api_url, &config.credentials, config.retry, config.concurrency)).collect()
     }
 
     pub fn org(&self) -> &str {

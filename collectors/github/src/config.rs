@@ -1,5 +1,5 @@
-//! The collector's settings: the library struct, the token, and the flags
-//! that fill them.
+//! The collector's settings: the library struct, the credentials (a token
+//! or a GitHub App), and the flags that fill them.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -57,6 +57,61 @@ impl std::fmt::Debug for Token {
     }
 }
 
+/// A GitHub App's private key (PEM), redacted like a [`Token`].
+#[derive(Clone)]
+pub struct AppKey(SecretString);
+
+impl AppKey {
+    /// Reads the PEM file GitHub gave when the key was generated.
+    pub fn read(file: &std::path::Path) -> Result<Self, GithubError> {
+        // The error names the file, never its content.
+        let pem = std::fs::read_to_string(file).map_err(|e| GithubError::Config(format!("cannot read --app-private-key-file {}: {e}", file.display())))?;
+        if !pem.contains("PRIVATE KEY-----") {
+            return Err(GithubError::Config(format!("--app-private-key-file {} holds no PEM private key", file.display())));
+        }
+        Ok(AppKey(SecretString::from(pem)))
+    }
+
+    pub(crate) fn pem(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for AppKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppKey(<redacted>)")
+    }
+}
+
+/// How the collector authenticates to GitHub.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A personal, fine-grained or installation token.
+    Token(Token),
+    /// A GitHub App: each org's installation is looked up with the app's
+    /// JWT, and its short-lived installation tokens are minted and renewed
+    /// as they near expiry.
+    App { app_id: u64, key: AppKey },
+}
+
+impl From<Token> for Credentials {
+    fn from(token: Token) -> Self {
+        Credentials::Token(token)
+    }
+}
+
+impl From<&Token> for Credentials {
+    fn from(token: &Token) -> Self {
+        Credentials::Token(token.clone())
+    }
+}
+
+impl From<&Credentials> for Credentials {
+    fn from(c: &Credentials) -> Self {
+        c.clone()
+    }
+}
+
 /// GitHub's public API.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 
@@ -67,7 +122,7 @@ pub struct GithubConfig {
     /// Organisation logins; each is its own scope `github:<org>`.
     pub orgs: Vec<String>,
     pub api_url: String,
-    pub token: Token,
+    pub credentials: Credentials,
     /// Repositories and teams read at once within one org.
     pub concurrency: usize,
     pub retry: RetrySettings,
@@ -81,11 +136,11 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
 
 impl GithubConfig {
     /// A config for `orgs` on `api_url`, with the defaults for the rest.
-    pub fn new(orgs: Vec<String>, api_url: impl Into<String>, token: Token) -> Self {
+    pub fn new(orgs: Vec<String>, api_url: impl Into<String>, credentials: impl Into<Credentials>) -> Self {
         GithubConfig {
             orgs,
             api_url: api_url.into(),
-            token,
+            credentials: credentials.into(),
             concurrency: 8,
             retry: RetrySettings::default(),
             schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: Duration::from_secs(60) },
@@ -119,8 +174,17 @@ pub struct GithubArgs {
 
     /// A file holding the token (default: INFRAGRAPH_GITHUB_TOKEN, then
     /// GITHUB_TOKEN from the environment).
-    #[arg(long, env = "INFRAGRAPH_GITHUB_TOKEN_FILE")]
+    #[arg(long, env = "INFRAGRAPH_GITHUB_TOKEN_FILE", conflicts_with = "app_id")]
     pub token_file: Option<PathBuf>,
+
+    /// Authenticate as this GitHub App instead of with a token; it must be
+    /// installed on every --org. Needs --app-private-key-file.
+    #[arg(long, env = "INFRAGRAPH_GITHUB_APP_ID", requires = "app_private_key_file")]
+    pub app_id: Option<u64>,
+
+    /// The GitHub App's private key, the PEM file GitHub generated.
+    #[arg(long, env = "INFRAGRAPH_GITHUB_APP_PRIVATE_KEY_FILE", requires = "app_id")]
+    pub app_private_key_file: Option<PathBuf>,
 
     /// The REST API base URL; for GitHub Enterprise Server,
     /// https://HOST/api/v3.
@@ -150,11 +214,14 @@ pub struct GithubArgs {
 }
 
 impl GithubArgs {
-    /// The config these flags describe, with the token resolved and the
+    /// The config these flags describe, with the credentials read and the
     /// bus's topic layout.
     pub fn config(&self, layout: TopicLayout) -> Result<GithubConfig, GithubError> {
-        let token = Token::resolve(self.token_file.as_deref())?;
-        let mut config = GithubConfig::new(self.orgs.clone(), self.api_url.clone(), token);
+        let credentials = match (self.app_id, &self.app_private_key_file) {
+            (Some(app_id), Some(key)) => Credentials::App { app_id, key: AppKey::read(key)? },
+            _ => Credentials::Token(Token::resolve(self.token_file.as_deref())?),
+        };
+        let mut config = GithubConfig::new(self.orgs.clone(), self.api_url.clone(), credentials);
         config.concurrency = self.concurrency.max(1);
         config.retry.max_rate_limit_wait = self.max_rate_limit_wait;
         config.schedule = Schedule { once: self.once, interval: self.interval, jitter: self.jitter };
@@ -184,6 +251,32 @@ mod tests {
         let token = Token::resolve(Some(&path)).expect("a token");
         let _ = std::fs::remove_file(&path);
         assert_eq!(token.expose(), "ghp_fromfile");
+    }
+
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        github: GithubArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<GithubArgs, clap::Error> {
+        use clap::Parser;
+        Cli::try_parse_from(["collect"].iter().chain(args)).map(|c| c.github)
+    }
+
+    #[test]
+    fn app_flags_go_together_and_exclude_a_token_file() {
+        let err = parse(&["--org", "acme", "--app-id", "7"]).expect_err("a key is needed").to_string();
+        assert!(err.contains("--app-private-key-file"), "{err}");
+        let err = parse(&["--org", "acme", "--app-id", "7", "--app-private-key-file", "k.pem", "--token-file", "t"]).expect_err("one or the other").to_string();
+        assert!(err.contains("--token-file") && err.contains("--app-id"), "{err}");
+
+        let key = std::env::temp_dir().join(format!("infragraph-gh-app-{}.pem", std::process::id()));
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n").expect("write the key");
+        let args = parse(&["--org", "acme", "--app-id", "7", "--app-private-key-file", key.to_str().expect("UTF-8")]).expect("valid flags");
+        let config = args.config(TopicLayout::default());
+        let _ = std::fs::remove_file(&key);
+        assert!(matches!(config.expect("a config").credentials, Credentials::App { app_id: 7, .. }));
     }
 
     #[test]

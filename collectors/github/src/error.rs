@@ -30,6 +30,11 @@ pub enum GithubError {
     #[error("request to {path} failed: {message}")]
     Transport { path: String, message: String },
 
+    /// The GitHub App could not act on the org: not installed there (404),
+    /// a wrong app id or key (401), or its token could not be minted.
+    #[error("cannot act as the GitHub App's installation on {org}: {detail} (is the app installed on the org, and are the app id and key right?)")]
+    App { org: String, detail: String },
+
     /// GraphQL answered with errors that are not about a missing node.
     #[error("GitHub's GraphQL API answered with errors: {0}")]
     Graphql(String),

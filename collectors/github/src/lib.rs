@@ -28,6 +28,6 @@ pub mod observe;
 pub mod people;
 
 pub use collector::{GithubCollector, SyncStats, run};
-pub use config::{GithubArgs, GithubConfig, Token};
+pub use config::{AppKey, Credentials, GithubArgs, GithubConfig, Token};
 pub use error::GithubError;
 pub use fetch::OrgSnapshot;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use infragraph_collector::{Collector, Schedule};
-use infragraph_collector_github::GithubError;
+use infragraph_collector_github::{AppKey, Credentials, GithubCollector, GithubError};
 use infragraph_schemas::{RelType, ResourceKind, SyncStatus, Value};
 use serde_json::json;
 use wiremock::{MockServer, ResponseTemplate};
@@ -401,4 +401,108 @@ async fn an_enterprise_server_base_path_is_kept_on_every_page() {
     let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
     assert!(paths.iter().all(|p| p.starts_with("/api/v3/") || *p == "/api/graphql"), "REST under /api/v3, GraphQL at /api/graphql: {paths:?}");
     assert!(paths.contains(&"/api/graphql"));
+}
+
+/// A fresh RSA key pair for a test app, made by openssl: the private key's
+/// file and the public key (PEM).
+fn app_key_pair(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    let key = dir.join("app.pem");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let key_str = key.to_str().expect("a UTF-8 path");
+    run(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key_str]);
+    let public = String::from_utf8(run(&["pkey", "-in", key_str, "-pubout"])).expect("PEM is text");
+    (key, public)
+}
+
+const APP_ID: u64 = 424_242;
+const INSTALLATION: u64 = 987_654;
+
+/// GitHub's answers to an app: its installation on acme, and an
+/// installation token (the fixture's token, so the fixture serves it).
+async fn mount_app(server: &MockServer) {
+    use wiremock::matchers::{header_regex, method, path};
+    let jwt = || header_regex("authorization", r"^Bearer [\w-]+\.[\w-]+\.[\w-]+$");
+    wiremock::Mock::given(method("GET"))
+        .and(path("/orgs/acme/installation"))
+        .and(jwt())
+        .respond_with(ok(json!({"id": INSTALLATION, "app_id": APP_ID, "target_type": "Organization", "account": {"login": "acme", "id": 1, "type": "Organization"}, "permissions": {"members": "read", "metadata": "read"}, "events": []})))
+        .mount(server)
+        .await;
+    wiremock::Mock::given(method("POST"))
+        .and(path(format!("/app/installations/{INSTALLATION}/access_tokens")))
+        .and(jwt())
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"token": TOKEN, "expires_at": "2099-01-01T00:00:00Z", "permissions": {"members": "read", "metadata": "read"}, "repository_selection": "all"})))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_github_app_acts_as_its_installation_on_the_org() {
+    let (logs, _guard) = Logs::capture();
+    let dir = tempdir("gh-app");
+    let (key_file, public) = app_key_pair(&dir);
+    let server = MockServer::start().await;
+    mount_app(&server).await;
+    mount_org(&server, ORG).await;
+    let credentials = Credentials::App { app_id: APP_ID, key: AppKey::read(&key_file).expect("the key file") };
+    let collector = GithubCollector::new(ORG, &server.uri(), credentials, quick_retry(), 4).expect("a collector");
+    let bus = infragraph_bus::MemoryBus::new();
+    syncer(&bus).sync(&collector).await.expect("the sync completes as the installation");
+    assert_eq!(ids(&observations(&bus), ResourceKind::GitHubRepository).len(), 3);
+    assert_eq!(collector.last_stats().expect("stats").requests, FIXTURE_REQUESTS + 1, "the installation lookup is one more request");
+
+    // The app's JWT is signed with its key and names the app.
+    let requests = server.received_requests().await.expect("recording is on");
+    let lookup = requests.iter().find(|r| r.url.path() == "/orgs/acme/installation").expect("the installation was looked up");
+    let jwt = lookup.headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).expect("a bearer JWT");
+    let decoding = jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes()).expect("the public key");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_required_spec_claims(&["exp"]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(jwt, &decoding, &validation).expect("signed by the app's key").claims;
+    assert_eq!(claims["iss"].to_string().trim_matches('"'), APP_ID.to_string());
+    assert_eq!(requests.iter().filter(|r| r.url.path().ends_with("/access_tokens")).count(), 1, "one installation token serves the whole sync");
+
+    let pem = std::fs::read_to_string(&key_file).expect("the key");
+    let body_line = pem.lines().nth(1).expect("a PEM body line");
+    assert!(!logs.text().contains(body_line), "the private key is in the logs");
+    assert!(!format!("{collector:?}").contains(body_line));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn an_app_not_installed_on_the_org_fails_the_sync_saying_so() {
+    let dir = tempdir("gh-app-missing");
+    let (key_file, _) = app_key_pair(&dir);
+    let server = MockServer::start().await;
+    mount_org(&server, ORG).await;
+    get("/orgs/acme/installation").respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}))).mount(&server).await;
+    let credentials = Credentials::App { app_id: APP_ID, key: AppKey::read(&key_file).expect("the key file") };
+    let collector = GithubCollector::new(ORG, &server.uri(), credentials, quick_retry(), 4).expect("a collector");
+    let bus = infragraph_bus::MemoryBus::new();
+    let err = syncer(&bus).sync(&collector).await.expect_err("no installation, no sync");
+    let text = err.to_string();
+    assert!(text.contains("acme") && text.contains("404") && text.contains("installed"), "{text}");
+    let statuses: Vec<SyncStatus> = markers(&bus).iter().map(|m| m.status).collect();
+    assert_eq!(statuses, vec![SyncStatus::Started, SyncStatus::Failed]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_file_without_a_private_key_is_refused_naming_the_file() {
+    let dir = tempdir("gh-app-bad");
+    let file = dir.join("not-a-key.pem");
+    std::fs::write(&file, "hello").expect("write");
+    let err = AppKey::read(&file).expect_err("not a key");
+    assert!(err.to_string().contains("not-a-key.pem"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempdir(prefix: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(infragraph_test_support::unique(prefix));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
 }
