@@ -242,8 +242,11 @@ async fn the_barrier_waits_for_a_held_back_partition<B: Bus>(bus: B) {
         }
     });
     let n = start(&bus, &layout, &group);
-    // Publish only once the group has settled with partitions on the stuck
-    // member: otherwise the healthy instance may rightly take everything.
+    // Publish only once the group has settled with partitions on both
+    // members. The stuck member alone holds all of them until the healthy
+    // one has joined; a rebalance after publishing would hand the healthy
+    // one partitions it may then rightly finish.
+    let all = subscribed.len() * usize::try_from(layout.partitions).expect("a partition count");
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut stable_since = tokio::time::Instant::now();
     let mut last = 0;
@@ -253,10 +256,10 @@ async fn the_barrier_waits_for_a_held_back_partition<B: Bus>(bus: B) {
         if now != last {
             (last, stable_since) = (now, tokio::time::Instant::now());
         }
-        if last > 0 && stable_since.elapsed() >= Duration::from_secs(1) {
+        if last > 0 && last < all && stable_since.elapsed() >= Duration::from_secs(1) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the stuck member never got partitions");
+        assert!(tokio::time::Instant::now() < deadline, "the group never shared the partitions between its two members (stuck holds {last} of {all})");
     }
     let s = scope();
     let h = support::unique("h");
