@@ -9,17 +9,20 @@
 //!
 //! Prints each rate and the ratio of (2) to (3). Needs a broker for (2) and
 //! (3): INFRAGRAPH_TEST_KAFKA or `-- --brokers HOST:PORT`; `-- --count N`
-//! sets the number of observations (default 200000).
+//! sets the number of observations (default 200000); `-- --only stage` runs
+//! (2) alone, for a profiler.
 //! Run: `scripts/bench normalizer` (see BENCHMARKS.md).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use infragraph_bus::{Bus, Consumer, KafkaArgs, KafkaBus, OutMessage, TopicLayout};
+use infragraph_bus::{Bus, KafkaArgs, KafkaBus, OutMessage, TopicLayout};
 use infragraph_collector::{Collector, ManualClock, SyncContext, Syncer};
 use infragraph_normalizer::{Merger, NormalizerArgs, run, validate};
 use infragraph_schemas::*;
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::{BaseConsumer, Consumer as _, StreamConsumer};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -125,26 +128,60 @@ async fn bench_stage(brokers: &str, observations: Vec<Observation>) -> f64 {
     let syncer = Syncer::new(bus.clone()).with_layout(layout).with_clock(ManualClock::new(1000));
     syncer.sync(&Fixed(observations)).await.expect("sync published");
     let codec = Codec::builtin();
-
-    let mut reader = bus.consumer("bench-reader", &[names.graph_changes()]).expect("reader");
+    // Each observation becomes three changes, then the barrier comes out.
+    let expected = i64::try_from(count * 3 + 1).expect("a count that fits");
+    let changes = names.graph_changes();
+    let watch = watcher(brokers);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let start = Instant::now();
     let stage = {
         let (bus, names) = (bus.clone(), names.clone());
         tokio::spawn(async move { run(&NormalizerArgs::default(), &names, bus, shutdown).await })
     };
-    loop {
-        let msg = reader.recv().await.expect("changes");
-        if matches!(codec.decode_graph_change(&msg.payload), Ok(GraphChange::SyncBarrier(_))) {
-            break;
-        }
+    // Watching the changes topic's end offset, not reading it: a reader
+    // decoding 600,000 changes would compete with the stage for the CPU,
+    // which the raw baseline's run does not have to share.
+    while end_offset(&watch, &changes).await < expected {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let took = start.elapsed();
+    let last = message_at(&watch, &changes, expected - 1).await;
+    assert!(matches!(codec.decode_graph_change(&last), Ok(GraphChange::SyncBarrier(_))), "the last change is the sync's barrier");
     let _ = stop.send(true);
     stage.await.expect("stage").expect("stage ran");
     let r = rate(count, took);
     println!("through the broker (normalizer):  {r:>10.0} obs/s");
     r
+}
+
+/// A consumer outside any group, for looking at the changes topic.
+fn watcher(brokers: &str) -> Arc<BaseConsumer> {
+    Arc::new(ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", "bench-watch").create().expect("watcher"))
+}
+
+/// The end offset of the changes topic's one partition.
+async fn end_offset(watcher: &Arc<BaseConsumer>, topic: &str) -> i64 {
+    let (watcher, topic) = (watcher.clone(), topic.to_owned());
+    tokio::task::spawn_blocking(move || watcher.fetch_watermarks(&topic, 0, Duration::from_secs(5)).map_or(0, |(_, high)| high))
+        .await
+        .expect("watermark task")
+}
+
+/// The payload at `offset` of the changes topic's one partition.
+async fn message_at(watcher: &Arc<BaseConsumer>, topic: &str, offset: i64) -> Vec<u8> {
+    let (watcher, topic) = (watcher.clone(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(offset)).expect("an offset");
+        watcher.assign(&tpl).expect("assign");
+        loop {
+            if let Some(m) = watcher.poll(Duration::from_secs(1)) {
+                return m.expect("a message").payload().unwrap_or_default().to_vec();
+            }
+        }
+    })
+    .await
+    .expect("reader task")
 }
 
 /// A bare librdkafka consumer producing `fanout` messages for every message
@@ -204,9 +241,15 @@ async fn send_waiting<'a>(producer: &FutureProducer, mut record: FutureRecord<'a
 async fn main() {
     let count: usize = arg("--count").and_then(|c| c.parse().ok()).unwrap_or(200_000);
     println!("normalizer throughput, {count} process observations");
+    let brokers = arg("--brokers").or_else(|| std::env::var("INFRAGRAPH_TEST_KAFKA").ok());
+    // `--only stage`: just the stage through the broker, for profiling it.
+    if let (Some("stage"), Some(brokers)) = (arg("--only").as_deref(), &brokers) {
+        bench_stage(brokers, observations(count, 1000, None)).await;
+        return;
+    }
     let in_proc = bench_in_process(count);
     println!("  target: >= 300000 obs/s in process on one core: {}", if in_proc >= 300_000.0 { "met" } else { "NOT met" });
-    let Some(brokers) = arg("--brokers").or_else(|| std::env::var("INFRAGRAPH_TEST_KAFKA").ok()) else {
+    let Some(brokers) = brokers else {
         println!("no broker (INFRAGRAPH_TEST_KAFKA or --brokers): skipping the broker figures");
         return;
     };

@@ -121,6 +121,13 @@ pub struct Outcome {
     pub touches: u64,
 }
 
+impl Outcome {
+    pub fn add(&mut self, other: Outcome) {
+        self.upserts += other.upserts;
+        self.touches += other.touches;
+    }
+}
+
 impl Merger {
     pub fn new(capacity: usize) -> Self {
         Merger { state: Bounded::new(capacity) }

@@ -1,6 +1,7 @@
 //! The normalizer stage: consume observations and sync markers, emit graph
 //! changes, commit only what has been acknowledged.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::barrier::{Barriers, Pending};
 use crate::config::NormalizerArgs;
-use crate::merge::Merger;
+use crate::merge::{Merger, Outcome};
 use crate::schemas::Waited;
 use crate::validate;
 
@@ -73,6 +74,11 @@ struct Stage<B: Bus> {
     dead: DeadLetters,
     metrics: StageMetrics,
     changes: Vec<GraphChange>,
+    /// One encoding buffer for every change: the producer copies it.
+    encoded: Vec<u8>,
+    /// Upserts and touches per observation topic since the last batch
+    /// ended, recorded once per batch rather than per message.
+    counts: HashMap<String, Outcome>,
     in_flight: Vec<PendingDelivery>,
     sync_topic: String,
     changes_topic: String,
@@ -91,6 +97,8 @@ impl<B: Bus> Stage<B> {
             dead: DeadLetters::new(names.deadletter(), STAGE),
             metrics: StageMetrics::global(STAGE),
             changes: Vec::new(),
+            encoded: Vec::new(),
+            counts: HashMap::new(),
             in_flight: Vec::new(),
             sync_topic: names.sync(),
             changes_topic: names.graph_changes(),
@@ -112,6 +120,11 @@ impl<B: Bus> Stage<B> {
         if self.in_flight.len() >= MAX_IN_FLIGHT {
             self.settle().await?;
         }
+        for (topic, outcome) in &self.counts {
+            self.metrics.records(topic, "upserted", outcome.upserts);
+            self.metrics.records(topic, "touched", outcome.touches);
+        }
+        self.counts.clear();
         self.metrics.duration("batch", start.elapsed());
         Ok(())
     }
@@ -128,8 +141,12 @@ impl<B: Bus> Stage<B> {
             return self.reject(&msg, "invalid", &reason).await;
         }
         let outcome = self.merger.observe(&obs, &mut self.changes);
-        self.metrics.records(&msg.topic, "upserted", outcome.upserts);
-        self.metrics.records(&msg.topic, "touched", outcome.touches);
+        match self.counts.get_mut(msg.topic.as_str()) {
+            Some(sum) => sum.add(outcome),
+            None => {
+                self.counts.insert(msg.topic.clone(), outcome);
+            }
+        }
         self.emit_changes().await?;
         self.offsets.processed(&msg);
         Ok(())
@@ -179,9 +196,9 @@ impl<B: Bus> Stage<B> {
 
     async fn emit_changes(&mut self) -> Result<(), NormalizerError> {
         for change in std::mem::take(&mut self.changes) {
-            let bytes = self.codec.encode_graph_change(&change)?;
+            self.codec.encode_graph_change_into(&change, &mut self.encoded)?;
             let key = change_key(&change);
-            let out = OutMessage::new(&self.changes_topic, key.as_bytes(), &bytes);
+            let out = OutMessage::new(&self.changes_topic, key.as_bytes(), &self.encoded);
             self.in_flight.push(self.bus.send(out).await?);
         }
         Ok(())
@@ -241,16 +258,18 @@ impl<B: Bus> Stage<B> {
 }
 
 /// Changes of one node share a key, so they keep their order everywhere.
-fn change_key(change: &GraphChange) -> String {
-    let element_key = |e: &Element| match e {
-        Element::Node(n) => n.id.clone(),
-        Element::Edge(e) => e.from.id.clone(),
-    };
+fn change_key(change: &GraphChange) -> Cow<'_, str> {
+    fn element_key(e: &Element) -> &str {
+        match e {
+            Element::Node(n) => &n.id,
+            Element::Edge(e) => &e.from.id,
+        }
+    }
     match change {
-        GraphChange::NodeUpsert(c) => c.node.id.clone(),
-        GraphChange::EdgeUpsert(c) => c.edge.from.id.clone(),
-        GraphChange::Touch(c) => element_key(&c.element),
-        GraphChange::Delete(c) => element_key(&c.element),
-        GraphChange::SyncBarrier(c) => c.scope.to_string(),
+        GraphChange::NodeUpsert(c) => Cow::Borrowed(&c.node.id),
+        GraphChange::EdgeUpsert(c) => Cow::Borrowed(&c.edge.from.id),
+        GraphChange::Touch(c) => Cow::Borrowed(element_key(&c.element)),
+        GraphChange::Delete(c) => Cow::Borrowed(element_key(&c.element)),
+        GraphChange::SyncBarrier(c) => Cow::Owned(c.scope.to_string()),
     }
 }

@@ -17,6 +17,13 @@
 pub mod lifecycle;
 pub mod stage;
 
+/// Every binary links this crate, so the allocator is chosen once, here.
+/// The stages allocate on one thread and free on another (tokio workers,
+/// librdkafka's delivery callbacks); glibc's malloc spent a third of the
+/// normalizer's time consolidating and unlinking chunks under that pattern.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use opentelemetry::global;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};

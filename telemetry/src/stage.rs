@@ -52,6 +52,9 @@ impl StageMetrics {
 
     /// `n` records of `kind` ended with `outcome` (e.g. `published`, `touched`).
     pub fn records(&self, kind: &str, outcome: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
         let attrs = [KeyValue::new("stage", self.stage), KeyValue::new("kind", kind.to_owned()), KeyValue::new("outcome", outcome)];
         self.records.add(n, &attrs);
     }

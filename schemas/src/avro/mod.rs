@@ -218,9 +218,20 @@ impl Codec {
     }
 
     pub fn encode_graph_change(&self, change: &GraphChange) -> Result<Vec<u8>, CodecError> {
-        let mut buf = self.frame(RecordKind::GraphChange, 256)?;
-        encode::graph_change(&mut buf, change);
+        let mut buf = Vec::new();
+        self.encode_graph_change_into(change, &mut buf)?;
         Ok(buf)
+    }
+
+    /// Encodes into `buf`, replacing what it held: a stage that sends every
+    /// change right away reuses one buffer instead of allocating each time.
+    pub fn encode_graph_change_into(&self, change: &GraphChange, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+        let fp = self.fingerprint(RecordKind::GraphChange).ok_or_else(|| CodecError::Schema("this codec has no graph change schema".to_owned()))?;
+        buf.clear();
+        buf.extend_from_slice(&MAGIC);
+        buf.extend_from_slice(&fp.to_le_bytes());
+        encode::graph_change(buf, change);
+        Ok(())
     }
 
     /// The writer fingerprint in a message's header.
