@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use infragraph_bus::{Bus, KafkaArgs, KafkaBus, OutMessage, TopicSpec};
 use infragraph_schemas::{Codec, Observation, RelType, ResourceKind, ScopeRef};
+// Linked for its global allocator: collectors publish with it.
+use infragraph_telemetry as _;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;

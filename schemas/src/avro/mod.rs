@@ -99,6 +99,9 @@ pub struct Codec {
     own: HashMap<RecordKind, Own>,
     by_fingerprint: HashMap<u64, RecordKind>,
     foreign: RwLock<HashMap<u64, (RecordKind, apache_avro::Schema)>>,
+    /// The last observation's encoded length: the next buffer starts that
+    /// big (plus a quarter), so it rarely grows and copies while encoding.
+    observation_hint: std::sync::atomic::AtomicUsize,
 }
 
 fn parse(json: &str) -> Result<apache_avro::Schema, CodecError> {
@@ -127,6 +130,7 @@ impl Codec {
             own: HashMap::new(),
             by_fingerprint: HashMap::new(),
             foreign: RwLock::new(HashMap::new()),
+            observation_hint: std::sync::atomic::AtomicUsize::new(256),
         };
         for def in defs {
             codec.defs.insert(def.kind, def);
@@ -206,8 +210,10 @@ impl Codec {
 
     pub fn encode_observation(&self, obs: &Observation) -> Result<Vec<u8>, CodecError> {
         let def = self.defs.get(&obs.kind).ok_or_else(|| CodecError::Schema(format!("this codec has no {} schema", obs.kind)))?;
-        let mut buf = self.frame(RecordKind::Observation(obs.kind), 256)?;
+        let hint = self.observation_hint.load(std::sync::atomic::Ordering::Relaxed);
+        let mut buf = self.frame(RecordKind::Observation(obs.kind), hint + hint / 4)?;
         encode::observation(&mut buf, obs, def)?;
+        self.observation_hint.store(buf.len(), std::sync::atomic::Ordering::Relaxed);
         Ok(buf)
     }
 
