@@ -80,8 +80,11 @@ fn undeclared_or_mistyped_properties_never_leave_the_encoder() {
     let base = Observation::new(ScopeRef::new("procfs", "host:a"), 1, 1, ResourceKind::Process, "p");
     let err = codec.encode_observation(&base.clone().with("pid", "not a number")).unwrap_err();
     assert_eq!(err.to_string(), "cannot encode property or relationship pid: expected long, got string");
-    let err = codec.encode_observation(&base.clone().with("colour", "red")).unwrap_err();
-    assert!(err.to_string().contains("not a property of Process"), "{err}");
+    // Undeclared names sorting before, between and after the declared ones.
+    for name in ["aaa", "colour", "zzz"] {
+        let err = codec.encode_observation(&base.clone().with("pid", 7_i64).with(name, "red")).unwrap_err();
+        assert!(err.to_string().contains(name) && err.to_string().contains("not a property of Process"), "{err}");
+    }
     let host = Observation::new(ScopeRef::new("procfs", "host:a"), 1, 1, ResourceKind::Host, "h");
     let err = codec.encode_observation(&host.relate(RelType::ChildOf, "x")).unwrap_err();
     assert!(err.to_string().contains("Host does not declare"), "{err}");

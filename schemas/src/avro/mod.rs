@@ -13,6 +13,11 @@ pub mod schema;
 mod wire;
 
 use std::collections::HashMap;
+
+// The codec's own maps: a handful of fixed entries, looked up several times
+// per message, keyed by our own types or by fingerprints; SipHash cost more
+// than the lookups themselves.
+use rustc_hash::FxHashMap;
 use std::sync::RwLock;
 
 pub use wire::{HEADER_LEN, MAGIC, rabin_fingerprint};
@@ -95,9 +100,12 @@ struct Own {
 /// Encodes with the reader's own schemas; decodes those and any registered
 /// writer schema. Cheap to share: decoding takes `&self`.
 pub struct Codec {
-    defs: HashMap<ResourceKind, &'static ResourceDef>,
-    own: HashMap<RecordKind, Own>,
-    by_fingerprint: HashMap<u64, RecordKind>,
+    defs: FxHashMap<ResourceKind, &'static ResourceDef>,
+    /// Per resource type, its property indexes in name order: the encoder
+    /// walks them beside an observation's (name-sorted) properties.
+    name_order: FxHashMap<ResourceKind, Vec<usize>>,
+    own: FxHashMap<RecordKind, Own>,
+    by_fingerprint: FxHashMap<u64, RecordKind>,
     foreign: RwLock<HashMap<u64, (RecordKind, apache_avro::Schema)>>,
     /// The last observation's encoded length: the next buffer starts that
     /// big (plus a quarter), so it rarely grows and copies while encoding.
@@ -126,14 +134,18 @@ impl Codec {
         // cap it. Process-wide and first-set-wins, which is what we want.
         apache_avro::util::max_allocation_bytes(MAX_RESOLVED_LENGTH);
         let mut codec = Codec {
-            defs: HashMap::new(),
-            own: HashMap::new(),
-            by_fingerprint: HashMap::new(),
+            defs: FxHashMap::default(),
+            name_order: FxHashMap::default(),
+            own: FxHashMap::default(),
+            by_fingerprint: FxHashMap::default(),
             foreign: RwLock::new(HashMap::new()),
             observation_hint: std::sync::atomic::AtomicUsize::new(256),
         };
         for def in defs {
             codec.defs.insert(def.kind, def);
+            let mut order: Vec<usize> = (0..def.properties.len()).collect();
+            order.sort_by_key(|&i| def.properties[i].name);
+            codec.name_order.insert(def.kind, order);
             codec.add_own(RecordKind::Observation(def.kind), schema::observation(def))?;
         }
         codec.add_own(RecordKind::SyncMarker, schema::sync_marker())?;
@@ -212,7 +224,8 @@ impl Codec {
         let def = self.defs.get(&obs.kind).ok_or_else(|| CodecError::Schema(format!("this codec has no {} schema", obs.kind)))?;
         let hint = self.observation_hint.load(std::sync::atomic::Ordering::Relaxed);
         let mut buf = self.frame(RecordKind::Observation(obs.kind), hint + hint / 4)?;
-        encode::observation(&mut buf, obs, def)?;
+        let order = self.name_order.get(&obs.kind).map_or(&[][..], Vec::as_slice);
+        encode::observation(&mut buf, obs, def, order)?;
         self.observation_hint.store(buf.len(), std::sync::atomic::Ordering::Relaxed);
         Ok(buf)
     }
