@@ -202,6 +202,8 @@ pub fn graphql_base(api_url: &str) -> String {
 }
 
 /// Who the REST client acts as.
+// One per org, built once: the size of the app variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Rest {
     Ready(Octocrab),
     /// A GitHub App, acting as its installation on `org` once that is found.

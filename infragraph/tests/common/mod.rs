@@ -438,7 +438,7 @@ impl Pipeline {
         args.topic_namespace = self.namespace.clone();
         let bus = KafkaBus::connect(&args).expect("Kafka client");
         let changes = Topics::new(&self.namespace).graph_changes();
-        let mut reader = bus.consumer(&infragraph_test_support::unique("barrier-watch"), &[changes.clone()]).expect("a consumer of the changes topic");
+        let mut reader = bus.consumer(&infragraph_test_support::unique("barrier-watch"), std::slice::from_ref(&changes)).expect("a consumer of the changes topic");
         let codec = Codec::builtin();
         let offset = eventually(&format!("a {status:?} barrier of {scope} on the changes topic"), patience, async || {
             let msg = match tokio::time::timeout(Duration::from_secs(1), reader.recv()).await {

@@ -138,17 +138,15 @@ fn place<'a>(obs: &'a Observation, def: &ResourceDef, by_name: &[usize], slots: 
     let mut props = obs.properties.iter().peekable();
     for &i in by_name {
         let declared = def.properties[i].name;
-        while let Some((name, value)) = props.peek() {
-            match name.as_str().cmp(declared) {
-                // Smaller than every declared name still ahead: undeclared.
-                std::cmp::Ordering::Less => return Err(undeclared(obs, def)),
-                std::cmp::Ordering::Equal => {
-                    slots[i] = Some(*value);
-                    props.next();
-                    break;
-                }
-                std::cmp::Ordering::Greater => break,
+        let Some((name, value)) = props.peek() else { break };
+        match name.as_str().cmp(declared) {
+            // Between the previous declared name and this one: undeclared.
+            std::cmp::Ordering::Less => return Err(undeclared(obs, def)),
+            std::cmp::Ordering::Equal => {
+                slots[i] = Some(*value);
+                props.next();
             }
+            std::cmp::Ordering::Greater => {}
         }
     }
     match props.next() {

@@ -95,7 +95,9 @@ pub const FIXTURE_REQUESTS: u64 = 1 + 1 + 1 + 2 + 2 + 2 + 1 + 2 + 1;
 
 /// The fixture's repositories: name, counted languages (bytes) and direct
 /// collaborators with their role.
-const REPOS: [(&str, &[(&str, u64)], &[(&str, &str)]); 3] = [
+type RepoFixture = (&'static str, &'static [(&'static str, u64)], &'static [(&'static str, &'static str)]);
+
+const REPOS: [RepoFixture; 3] = [
     ("api", &[("Rust", 120_000), ("Shell", 800)], &[("bob", "admin"), ("oscar", "write")]),
     ("web", &[("TypeScript", 50_000)], &[]),
     ("tools", &[], &[]),
