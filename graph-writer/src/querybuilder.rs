@@ -92,12 +92,16 @@ fn refresh(with_props: bool) -> String {
 
 /// Records that `row.scope` asserts `v` as of `row.epoch`, keeping the
 /// newest epoch per scope.
+/// Most elements are asserted by one scope only: that case reads and
+/// writes one-element lists, and the list comprehension runs only for
+/// elements several scopes assert (CASE evaluates only the branch taken).
 fn assert_scope() -> String {
     "WITH v, row, coalesce(v._asserted_by, []) AS ss, coalesce(v._asserted_at, []) AS es\n\
-     WITH v, row, ss, es, [i IN range(0, size(ss) - 1) WHERE ss[i] = row.scope | i] AS at\n\
-     SET v._asserted_by = CASE WHEN size(at) = 0 THEN ss + [row.scope] ELSE ss END,\n    \
-     v._asserted_at = CASE WHEN size(at) = 0 THEN es + [row.epoch] \
-     ELSE [i IN range(0, size(es) - 1) | CASE WHEN i = at[0] AND es[i] < row.epoch THEN row.epoch ELSE es[i] END] END"
+     SET v._asserted_by = CASE WHEN row.scope IN ss THEN ss ELSE ss + [row.scope] END,\n    \
+     v._asserted_at = CASE \
+     WHEN size(ss) = 1 AND ss[0] = row.scope THEN [CASE WHEN es[0] < row.epoch THEN row.epoch ELSE es[0] END] \
+     WHEN NOT row.scope IN ss THEN es + [row.epoch] \
+     ELSE [i IN range(0, size(es) - 1) | CASE WHEN ss[i] = row.scope AND es[i] < row.epoch THEN row.epoch ELSE es[i] END] END"
         .to_owned()
 }
 
