@@ -1,7 +1,7 @@
 //! `infragraph-collect-cloudmap`: maps AWS Cloud Map namespaces, services
 //! and instances of one account and region onto the bus.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
 use infragraph_bus::{KafkaArgs, KafkaBus};
 use infragraph_collector::TopicLayout;
@@ -24,9 +24,6 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _telemetry = infragraph_telemetry::init("infragraph-collect-cloudmap", &cli.telemetry)?;
-    if cli.kafka.brokers.is_none() {
-        bail!("no Kafka brokers: pass --kafka-brokers HOST:PORT (or set INFRAGRAPH_KAFKA_BROKERS)");
-    }
     let bus = KafkaBus::connect(&cli.kafka).context("cannot set up the Kafka producer")?;
     let config = cli.cloudmap.config(TopicLayout::from(&cli.kafka));
     let shutdown = infragraph_telemetry::shutdown_on_signals();

@@ -1,6 +1,6 @@
 //! `infragraph-collect-github`: maps GitHub organisations onto the bus.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
 use infragraph_bus::{KafkaArgs, KafkaBus};
 use infragraph_collector::TopicLayout;
@@ -23,9 +23,6 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _telemetry = infragraph_telemetry::init("infragraph-collect-github", &cli.telemetry)?;
-    if cli.kafka.brokers.is_none() {
-        bail!("no Kafka brokers: pass --kafka-brokers HOST:PORT (or set INFRAGRAPH_KAFKA_BROKERS)");
-    }
     let config = cli.github.config(TopicLayout::from(&cli.kafka)).context("invalid GitHub settings")?;
     let bus = KafkaBus::connect(&cli.kafka).context("cannot set up the Kafka producer")?;
     let shutdown = infragraph_telemetry::shutdown_on_signals();
