@@ -116,15 +116,19 @@ fn rate_limit(status: StatusCode, headers: &HeaderMap, path: String, now_secs: u
         return Verdict::Retry { wait: Duration::from_secs(secs), why: RetryReason::SecondaryRateLimit };
     }
     if header_u64(headers, "x-ratelimit-remaining") == Some(0) {
-        let reset = header_u64(headers, "x-ratelimit-reset").unwrap_or(now_secs + 60);
-        // One second more: the reset time is rounded down.
-        let wait = Duration::from_secs(reset.saturating_sub(now_secs) + 1);
-        return Verdict::Retry { wait, why: RetryReason::PrimaryRateLimit };
+        return Verdict::Retry { wait: until_reset(headers, now_secs), why: RetryReason::PrimaryRateLimit };
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
         return Verdict::Retry { wait: Duration::from_secs(60), why: RetryReason::SecondaryRateLimit };
     }
     Verdict::Fail(GithubError::Forbidden { path })
+}
+
+/// How long until a spent primary limit resets (`x-ratelimit-reset`, else a
+/// minute), one second more since the reset time is rounded down.
+fn until_reset(headers: &HeaderMap, now_secs: u64) -> Duration {
+    let reset = header_u64(headers, "x-ratelimit-reset").unwrap_or(now_secs + 60);
+    Duration::from_secs(reset.saturating_sub(now_secs) + 1)
 }
 
 /// The URL in a `Link` header's `rel="next"` entry.
@@ -360,8 +364,7 @@ impl Api {
             if !response.errors.iter().any(|e| e.kind.as_deref() == Some("RATE_LIMITED")) {
                 return Ok(response);
             }
-            let reset = header_u64(&headers, "x-ratelimit-reset").unwrap_or(now_secs() + 60);
-            let wait = Duration::from_secs(reset.saturating_sub(now_secs()) + 1);
+            let wait = until_reset(&headers, now_secs());
             rate_waits += 1;
             self.check_wait(GRAPHQL_PATH, wait, rate_waits)?;
             self.wait_for_limit(GRAPHQL_PATH, wait, RetryReason::PrimaryRateLimit).await;
