@@ -213,11 +213,17 @@ impl Codec {
     }
 
     fn frame(&self, kind: RecordKind, body_hint: usize) -> Result<Vec<u8>, CodecError> {
-        let fp = self.fingerprint(kind).ok_or_else(|| CodecError::Schema(format!("this codec has no {kind} schema")))?;
         let mut buf = Vec::with_capacity(HEADER_LEN + body_hint);
+        self.put_header(kind, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// The single-object header: magic, then `kind`'s fingerprint.
+    fn put_header(&self, kind: RecordKind, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+        let fp = self.fingerprint(kind).ok_or_else(|| CodecError::Schema(format!("this codec has no {kind} schema")))?;
         buf.extend_from_slice(&MAGIC);
         buf.extend_from_slice(&fp.to_le_bytes());
-        Ok(buf)
+        Ok(())
     }
 
     pub fn encode_observation(&self, obs: &Observation) -> Result<Vec<u8>, CodecError> {
@@ -245,10 +251,8 @@ impl Codec {
     /// Encodes into `buf`, replacing what it held: a stage that sends every
     /// change right away reuses one buffer instead of allocating each time.
     pub fn encode_graph_change_into(&self, change: &GraphChange, buf: &mut Vec<u8>) -> Result<(), CodecError> {
-        let fp = self.fingerprint(RecordKind::GraphChange).ok_or_else(|| CodecError::Schema("this codec has no graph change schema".to_owned()))?;
         buf.clear();
-        buf.extend_from_slice(&MAGIC);
-        buf.extend_from_slice(&fp.to_le_bytes());
+        self.put_header(RecordKind::GraphChange, buf)?;
         encode::graph_change(buf, change);
         Ok(())
     }
