@@ -14,6 +14,8 @@
 //! - [`sqlite`]: the embedded store and its read API.
 //! - [`writer`]: the consumer loop ([`run`]): apply, clean up, then commit.
 //! - [`retry`]: backoff for transient failures.
+//! - [`progress`]: watching from outside which sync barriers the writer has
+//!   applied.
 //! - [`error`]: [`SinkError`] (transient vs rejected vs misconfigured) and
 //!   [`WriterError`].
 
@@ -22,6 +24,7 @@ pub mod bolt;
 pub mod config;
 pub mod error;
 pub mod plan;
+pub mod progress;
 pub mod querybuilder;
 pub mod retry;
 pub mod sink;

@@ -1,7 +1,9 @@
-//! Watching the pipeline from outside: which syncs the normalizer has closed
-//! with a barrier, and whether the writer has applied them.
+//! Watching the writer from outside: which syncs the normalizer has closed
+//! with a barrier on the changes topic, and whether the writer has applied
+//! them. `infragraph up --once` waits on it, and so do end-to-end tests.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use infragraph_bus::{Bus, BusError, Consumer};
@@ -19,7 +21,10 @@ pub struct Barriers<C: Consumer> {
 
 impl<C: Consumer> Barriers<C> {
     pub fn new<B: Bus<Consumer = C>>(bus: &B, names: &Topics) -> Result<Self, BusError> {
-        let group = format!("infragraph-watch-{}", std::process::id());
+        // Its own group each time: a watcher never commits, and reads the
+        // topic from the start.
+        static N: AtomicU64 = AtomicU64::new(0);
+        let group = format!("infragraph-watch-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
         let reader = bus.consumer(&group, &[names.graph_changes()])?;
         Ok(Barriers { reader, codec: Codec::builtin(), completed: 0, failed: 0, at: BTreeMap::new() })
     }

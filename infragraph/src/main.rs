@@ -4,12 +4,10 @@
 //!
 //! # Layout
 //! - `up.rs`: the pipeline in one process, with a live status line.
-//! - `progress.rs`: following syncs through the stages from outside.
 //! - `export.rs`: Cypher, JSON and GraphML writers over the embedded store.
 //! - `stages.rs`: the single-stage subcommands.
 
 mod export;
-mod progress;
 mod stages;
 mod up;
 

@@ -17,7 +17,7 @@ use infragraph_normalizer::NormalizerArgs;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::progress::{Barriers, applied};
+use infragraph_graph_writer::progress::{Barriers, applied};
 
 #[derive(clap::Args, Debug)]
 pub struct UpArgs {

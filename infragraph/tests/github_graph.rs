@@ -65,7 +65,7 @@ async fn a_github_org_reaches_the_graph_and_cartographys_queries_run_unchanged()
 
     // 1. One sync: Cartography's queries answer as they would on its graph.
     p.collect(&args, &token);
-    p.await_barrier(&scope, SyncStatus::Completed, PATIENCE).await;
+    let first = p.await_barrier(&scope, SyncStatus::Completed, None, PATIENCE).await;
     let (org_id, api, sre) = (web(&org), format!("{}/api", web(&org)), team_url(&org, "sre"));
     let q = async |cypher: &str, params: &[(&str, &str)]| column(&sink, cypher, params).await.expect("query the graph");
     assert_eq!(q(ORG_MEMBERS, &[("org", &org_id)]).await, ["alice", "bob", "carol"]);
@@ -82,7 +82,7 @@ async fn a_github_org_reaches_the_graph_and_cartographys_queries_run_unchanged()
     server.reset().await;
     mount(&server, &org, &OrgFixture { sre_members: &[], ..OrgFixture::default() }).await;
     p.collect(&args, &token);
-    p.await_barrier(&scope, SyncStatus::Completed, PATIENCE).await;
+    let second = p.await_barrier(&scope, SyncStatus::Completed, Some(first), PATIENCE).await;
     assert!(q(TEAM_MEMBERS, &[("team", &sre)]).await.is_empty(), "the removed membership is gone");
     assert_eq!(q(ORG_MEMBERS, &[("org", &org_id)]).await, ["alice", "bob", "carol"], "carol is still in the org");
     let after = org_elements(&sink, &org).await;
@@ -100,7 +100,7 @@ async fn a_github_org_reaches_the_graph_and_cartographys_queries_run_unchanged()
     mount(&server, &org, &OrgFixture { sre_members: &[], ..OrgFixture::default() }).await;
     let stderr = p.collect_failing(&args, &token);
     assert!(stderr.contains("401"), "the failure says why: {stderr}");
-    p.await_barrier(&scope, SyncStatus::Failed, PATIENCE).await;
+    p.await_barrier(&scope, SyncStatus::Failed, Some(second), PATIENCE).await;
     assert_eq!(org_elements(&sink, &org).await, after, "a sync cut short by a 401 changed the graph");
 
     normalizer.assert_running();

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use infragraph_bus::{Bus, Consumer, KafkaArgs, KafkaBus};
+use infragraph_bus::{KafkaArgs, KafkaBus};
+use infragraph_graph_writer::progress::{Barriers, applied};
 use infragraph_graph_writer::{BoltConfig, BoltSink, SqliteStore};
-use infragraph_schemas::{Codec, GraphChange, SyncStatus, Topics};
+use infragraph_schemas::{SyncStatus, Topics};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_infragraph");
 
@@ -82,12 +83,7 @@ impl Drop for Stage {
 /// Runs `infragraph ARGS` to completion; panics with its output unless it
 /// exits 0. Returns stdout.
 pub fn run_ok(args: &[String], envs: &[(&str, &str)]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run infragraph {args:?}: {e}"));
+    let out = run(args, envs);
     assert!(
         out.status.success(),
         "infragraph {args:?} exited with {}\nstdout:\n{}\nstderr:\n{}",
@@ -96,6 +92,16 @@ pub fn run_ok(args: &[String], envs: &[(&str, &str)]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("stdout is UTF-8")
+}
+
+/// Runs `infragraph ARGS` to completion, whatever its exit status.
+fn run(args: &[String], envs: &[(&str, &str)]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run infragraph {args:?}: {e}"))
 }
 
 pub fn strings(args: &[&str]) -> Vec<String> {
@@ -411,51 +417,51 @@ impl Pipeline {
     /// One complete sync by `infragraph collect ARGS --once`, on this
     /// pipeline's topics.
     pub fn collect(&self, args: &[&str], envs: &[(&str, &str)]) {
-        let mut all = strings(&["collect"]);
-        all.extend(strings(args));
-        all.push("--once".to_owned());
-        all.extend(self.kafka());
-        run_ok(&all, envs);
+        run_ok(&self.collect_args(args), envs);
     }
 
     /// A sync by `infragraph collect ARGS --once` that must fail (exit
     /// non-zero); returns what it printed on stderr.
     pub fn collect_failing(&self, args: &[&str], envs: &[(&str, &str)]) -> String {
-        let mut all = strings(&["collect"]);
-        all.extend(strings(args));
-        all.push("--once".to_owned());
-        all.extend(self.kafka());
-        let out = Command::new(BIN).args(&all).envs(envs.iter().copied()).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run infragraph {all:?}: {e}"));
+        let all = self.collect_args(args);
+        let out = run(&all, envs);
         assert!(!out.status.success(), "infragraph {all:?} was expected to fail but exited 0");
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    fn collect_args(&self, args: &[&str]) -> Vec<String> {
+        let mut all = strings(&["collect"]);
+        all.extend(strings(args));
+        all.push("--once".to_owned());
+        all.extend(self.kafka());
+        all
+    }
+
     /// Waits until this pipeline's writer has applied a sync barrier of
-    /// `scope` with `status`: everything the normalizer sent before it is
-    /// then in the graph, and the barrier's cleanup (if any) is done.
-    pub async fn await_barrier(&self, scope: &str, status: SyncStatus, patience: Duration) {
+    /// `scope` with `status` that comes after the changes topic's offset
+    /// `after` (an earlier call's answer; the topic is read from its start,
+    /// so an older barrier of the scope must not count). Everything the
+    /// normalizer sent before it is then in the graph, and its cleanup (if
+    /// any) is done. Returns the barrier's offset.
+    pub async fn await_barrier(&self, scope: &str, status: SyncStatus, after: Option<i64>, patience: Duration) -> i64 {
         let mut args = KafkaArgs::with_brokers(self.brokers.as_str());
         args.topic_namespace = self.namespace.clone();
         let bus = KafkaBus::connect(&args).expect("Kafka client");
-        let changes = Topics::new(&self.namespace).graph_changes();
-        let mut reader = bus.consumer(&infragraph_test_support::unique("barrier-watch"), std::slice::from_ref(&changes)).expect("a consumer of the changes topic");
-        let codec = Codec::builtin();
+        let names = Topics::new(&self.namespace);
+        let mut barriers = Barriers::new(&bus, &names).expect("a consumer of the changes topic");
         let offset = eventually(&format!("a {status:?} barrier of {scope} on the changes topic"), patience, async || {
-            let msg = match tokio::time::timeout(Duration::from_secs(1), reader.recv()).await {
-                Ok(msg) => msg.map_err(|e| e.to_string())?,
-                Err(_) => return Err("nothing new".to_owned()),
-            };
-            match codec.decode_graph_change(&msg.payload) {
-                Ok(GraphChange::SyncBarrier(b)) if b.scope.scope == scope && b.status == status => Ok(msg.offset),
-                _ => Err("not that barrier yet".to_owned()),
-            }
+            barriers.poll(Duration::from_secs(1)).await.map_err(|e| e.to_string())?;
+            let newer = barriers.at.iter().filter(|((s, _), (st, o))| s.scope == scope && *st == status && after.is_none_or(|a| *o > a));
+            newer.map(|(_, (_, o))| *o).max().ok_or_else(|| format!("barriers so far: {:?}", barriers.at))
         })
         .await;
-        eventually("the writer applies the barrier", patience, async || {
-            let committed = bus.group_committed(&self.writer_group, &[(changes.clone(), 0)]).await.map_err(|e| e.to_string())?;
-            if committed.first().copied().flatten().is_some_and(|next| next > offset) { Ok(()) } else { Err(format!("committed {committed:?}, barrier at {offset}")) }
+        eventually("the writer applies the barrier", patience, async || match applied(&bus, &names, &self.writer_group, offset).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("not yet past offset {offset}")),
+            Err(e) => Err(e.to_string()),
         })
         .await;
+        offset
     }
 
     /// One complete sync of `proc_root` as `host`, by the procfs collector.
