@@ -104,6 +104,19 @@ fn delivery_error(topic: &str, err: KafkaError) -> BusError {
     BusError::Delivery { topic: topic.to_owned(), reason: err.to_string(), retriable }
 }
 
+/// What librdkafka reported for one message, in the bus's terms. A failed
+/// message comes back whole, so the error can name its topic.
+pub(crate) fn delivered(
+    report: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, futures::channel::oneshot::Canceled>,
+) -> Result<Delivery, BusError> {
+    match report {
+        Ok(Ok(d)) => Ok(Delivery { partition: d.partition, offset: d.offset }),
+        Ok(Err((err, msg))) => Err(delivery_error(msg.topic(), err)),
+        // The producer went away with the message still queued.
+        Err(_) => Err(BusError::Closed),
+    }
+}
+
 impl Bus for KafkaBus {
     type Consumer = KafkaConsumer;
 
@@ -143,16 +156,7 @@ impl Bus for KafkaBus {
         }
         loop {
             match self.producer.send_result(record) {
-                Ok(fut) => {
-                    let topic = msg.topic.to_owned();
-                    return Ok(Box::pin(async move {
-                        match fut.await {
-                            Ok(Ok(d)) => Ok(Delivery { topic, partition: d.partition, offset: d.offset }),
-                            Ok(Err((err, _))) => Err(delivery_error(&topic, err)),
-                            Err(_) => Err(BusError::Closed),
-                        }
-                    }));
-                }
+                Ok(future) => return Ok(PendingDelivery::kafka(future)),
                 // The local queue is full: wait for deliveries to drain it.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;

@@ -128,8 +128,7 @@ impl Bus for MemoryBus {
         }));
         drop(state);
         self.inner.changed.notify_waiters();
-        let delivery = Delivery { topic: msg.topic.to_owned(), partition, offset };
-        Ok(Box::pin(async move { Ok(delivery) }))
+        Ok(PendingDelivery::ready(Ok(Delivery { partition, offset })))
     }
 
     async fn group_committed(&self, group: &str, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {

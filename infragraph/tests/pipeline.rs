@@ -92,7 +92,7 @@ async fn publish_partial_sync(bus: &KafkaBus, topics: &Topics, proc_root: &str, 
         let payload = codec.encode_observation(obs).expect("encode an observation");
         let topic = topics.observations(obs.kind);
         let d = bus.publish(OutMessage::new(&topic, obs.id.as_bytes(), &payload)).await.expect("publish an observation");
-        landed.push((d.topic, d.partition, d.offset));
+        landed.push((topic, d.partition, d.offset));
     }
     landed
 }

@@ -47,8 +47,9 @@ impl Encoded {
     }
 }
 
-/// Per (topic, partition): observations delivered and the highest offset.
-type Counts = BTreeMap<(String, i32), (i64, i64)>;
+/// Per (resource kind, partition): observations delivered and the highest
+/// offset. Each kind has one topic, named when the marker is written.
+type Counts = BTreeMap<(ResourceKind, i32), (i64, i64)>;
 
 /// Runs syncs against one bus. Cheap to share across collectors.
 #[derive(Clone)]
@@ -161,7 +162,10 @@ impl<B: Bus> Syncer<B> {
         let encoded = self.encode_all(&observations)?;
         drop(observations);
         let counts = self.deliver(&encoded).await?;
-        let counts: Vec<TopicCount> = counts.into_iter().map(|((topic, partition), (count, last_offset))| TopicCount { topic, partition, count, last_offset }).collect();
+        let counts: Vec<TopicCount> = counts
+            .into_iter()
+            .map(|((kind, partition), (count, last_offset))| TopicCount { topic: self.layout.names.observations(kind), partition, count, last_offset })
+            .collect();
         self.publish_marker(scope, epoch, SyncStatus::Completed, None, counts.clone()).await?;
         let mut published = BTreeMap::new();
         for e in &encoded {
@@ -197,7 +201,7 @@ impl<B: Bus> Syncer<B> {
         let mut round = 1;
         loop {
             let pending = self.send_all(msgs, &todo).await?;
-            let (failed, last) = Self::await_all(pending, &mut counts, msgs.len()).await?;
+            let (failed, last) = Self::await_all(msgs, pending, &mut counts).await?;
             let Some(err) = last else { return Ok(counts) };
             if round >= self.retry.max_attempts.max(1) {
                 return Err(SyncError::Delivery { failed: failed.len(), total: msgs.len(), source: err });
@@ -227,13 +231,14 @@ impl<B: Bus> Syncer<B> {
 
     /// Counts what was delivered; returns what failed retriably and the last
     /// such error. A non-retriable failure ends the sync at once.
-    async fn await_all(pending: Vec<(usize, PendingDelivery)>, counts: &mut Counts, total: usize) -> Result<(Vec<usize>, Option<BusError>), SyncError> {
+    async fn await_all(msgs: &[Encoded], pending: Vec<(usize, PendingDelivery)>, counts: &mut Counts) -> Result<(Vec<usize>, Option<BusError>), SyncError> {
+        let total = msgs.len();
         let mut failed = Vec::new();
         let mut last = None;
         for (i, p) in pending {
             match p.await {
                 Ok(d) => {
-                    let entry = counts.entry((d.topic, d.partition)).or_insert((0, d.offset));
+                    let entry = counts.entry((msgs[i].kind, d.partition)).or_insert((0, d.offset));
                     entry.0 += 1;
                     entry.1 = entry.1.max(d.offset);
                 }

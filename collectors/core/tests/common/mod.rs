@@ -96,7 +96,7 @@ impl Bus for FlakyBus {
         }
         if msg.topic.starts_with("infragraph.obs.") && take(&self.delivery_failures) {
             let err = unavailable(msg.topic);
-            return Ok(Box::pin(async move { Err(err) }));
+            return Ok(PendingDelivery::ready(Err(err)));
         }
         self.inner.send(msg).await
     }
