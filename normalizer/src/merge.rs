@@ -12,12 +12,14 @@
 //! observation's `previous_epoch`), so the element can not have been cleaned
 //! up in between; otherwise the full merged properties go out again.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use infragraph_schemas::{
     Direction, EdgeRef, EdgeUpsert, Element, GraphChange, Merge, NodeRef, NodeUpsert, Observation, Properties,
-    ScopeRef, Touch, Value,
+    PropertyDef, ResourceKind, ScopeRef, Touch, Value,
 };
+use rustc_hash::FxHashMap;
 
 use crate::cache::Bounded;
 
@@ -28,21 +30,70 @@ enum PropState {
 }
 
 impl PropState {
+    /// The state of a property seen for the first time.
+    fn first(rule: Merge, scope: &ScopeRef, at: i64, value: &Value) -> Self {
+        match (rule, value) {
+            (Merge::Union, Value::StringList(list)) => {
+                PropState::Union { by_scope: BTreeMap::from([(scope.clone(), (list.clone(), at))]) }
+            }
+            _ => PropState::Latest { value: value.clone(), at },
+        }
+    }
+
+    /// Folds in a newer observation; true if the merged value changed.
+    fn fold(&mut self, rule: Merge, scope: &ScopeRef, at: i64, value: &Value) -> bool {
+        match (rule, value, &mut *self) {
+            (Merge::Union, Value::StringList(list), PropState::Union { by_scope }) => {
+                let before: Vec<String> = Self::union(by_scope).into_iter().cloned().collect();
+                let slot = by_scope.entry(scope.clone()).or_insert((Vec::new(), i64::MIN));
+                if at >= slot.1 {
+                    *slot = (list.clone(), at);
+                }
+                !Self::union(by_scope).into_iter().eq(before.iter())
+            }
+            // A list where the state holds a single value: nothing to union with.
+            (Merge::Union, Value::StringList(_), PropState::Latest { .. }) => false,
+            (_, _, PropState::Latest { value: known, at: known_at }) => {
+                // An older value than the one known is ignored.
+                if at < *known_at {
+                    return false;
+                }
+                *known_at = at;
+                if known == value {
+                    return false;
+                }
+                *known = value.clone();
+                true
+            }
+            (_, _, state) => {
+                *state = PropState::Latest { value: value.clone(), at };
+                true
+            }
+        }
+    }
+
+    fn union(by_scope: &BTreeMap<ScopeRef, (Vec<String>, i64)>) -> BTreeSet<&String> {
+        by_scope.values().flat_map(|(l, _)| l).collect()
+    }
+
     fn merged(&self) -> Value {
         match self {
             PropState::Latest { value, .. } => value.clone(),
-            PropState::Union { by_scope } => {
-                let all: BTreeSet<&String> = by_scope.values().flat_map(|(l, _)| l).collect();
-                Value::StringList(all.into_iter().cloned().collect())
-            }
+            PropState::Union { by_scope } => Value::StringList(Self::union(by_scope).into_iter().cloned().collect()),
         }
     }
 }
 
+/// A property name: the registry's own string when declared, so remembering
+/// a property allocates nothing for its name.
+type Name = Cow<'static, str>;
+
 /// What the normalizer remembers of one node or relationship.
 #[derive(Debug, Default)]
 pub struct ElementState {
-    props: BTreeMap<String, PropState>,
+    /// Sorted by name, like an observation's properties, so merging walks
+    /// both side by side instead of searching one for each of the other.
+    props: Vec<(Name, PropState)>,
     /// The newest epoch in which each scope saw the element.
     seen: Vec<(ScopeRef, i64)>,
 }
@@ -59,59 +110,50 @@ impl ElementState {
         }
     }
 
-    /// Folds one observation's properties in; true if the merged view changed.
-    fn merge(&mut self, scope: &ScopeRef, at: i64, props: &Properties, rule: impl Fn(&str) -> Merge) -> bool {
-        let mut changed = false;
+    /// Folds one observation's properties in; true if the merged view
+    /// changed. `declared` is the resource type's properties sorted by name.
+    fn merge(&mut self, scope: &ScopeRef, at: i64, props: &Properties, declared: &[&'static PropertyDef]) -> bool {
+        let (mut changed, mut d, mut k) = (false, 0, 0);
         for (name, value) in props {
-            changed |= match (rule(name), value) {
-                (Merge::Union, Value::StringList(list)) => self.merge_union(name, scope, at, list),
-                _ => self.merge_latest(name, at, value),
-            };
+            while declared.get(d).is_some_and(|p| p.name < name.as_str()) {
+                d += 1;
+            }
+            let def = declared.get(d).filter(|p| p.name == name);
+            let rule = def.map_or(Merge::Latest, |p| p.merge);
+            while self.props.get(k).is_some_and(|(n, _)| n.as_ref() < name.as_str()) {
+                k += 1;
+            }
+            if self.props.get(k).is_some_and(|(n, _)| n == name) {
+                changed |= self.props[k].1.fold(rule, scope, at, value);
+            } else {
+                let key: Name = def.map_or_else(|| Cow::Owned(name.clone()), |p| Cow::Borrowed(p.name));
+                self.props.insert(k, (key, PropState::first(rule, scope, at, value)));
+                changed = true;
+            }
+            k += 1;
         }
         changed
     }
 
-    fn merge_latest(&mut self, name: &str, at: i64, value: &Value) -> bool {
-        match self.props.get_mut(name) {
-            Some(PropState::Latest { value: known, at: known_at }) => {
-                // An older value than the one known is ignored.
-                if at < *known_at {
-                    return false;
-                }
-                *known_at = at;
-                if known == value {
-                    return false;
-                }
-                *known = value.clone();
-                true
-            }
-            _ => {
-                self.props.insert(name.to_owned(), PropState::Latest { value: value.clone(), at });
-                true
-            }
-        }
-    }
-
-    fn merge_union(&mut self, name: &str, scope: &ScopeRef, at: i64, list: &[String]) -> bool {
-        let before = self.props.get(name).map(PropState::merged);
-        let entry = self.props.entry(name.to_owned()).or_insert(PropState::Union { by_scope: BTreeMap::new() });
-        if let PropState::Union { by_scope } = entry {
-            let slot = by_scope.entry(scope.clone()).or_insert((Vec::new(), i64::MIN));
-            if at >= slot.1 {
-                *slot = (list.to_vec(), at);
-            }
-        }
-        self.props.get(name).map(PropState::merged) != before
+    /// True if the merged view is exactly `props`: the same names, each
+    /// holding that single value.
+    fn holds_only(&self, props: &Properties) -> bool {
+        self.props.len() == props.len()
+            && self.props.iter().zip(props).all(|((name, state), (n, v))| {
+                name == n && matches!(state, PropState::Latest { value, .. } if value == v)
+            })
     }
 
     fn merged(&self) -> Properties {
-        self.props.iter().map(|(k, p)| (k.clone(), p.merged())).collect()
+        self.props.iter().map(|(k, p)| (k.clone().into_owned(), p.merged())).collect()
     }
 }
 
 /// The normalizer's memory and its rules, free of any I/O.
 pub struct Merger {
     state: Bounded<Element, ElementState>,
+    /// Per resource type, its declared properties sorted by name.
+    declared: FxHashMap<ResourceKind, Vec<&'static PropertyDef>>,
 }
 
 /// How the changes of one observation came out, for metrics and tests.
@@ -130,7 +172,15 @@ impl Outcome {
 
 impl Merger {
     pub fn new(capacity: usize) -> Self {
-        Merger { state: Bounded::new(capacity) }
+        let declared = ResourceKind::ALL
+            .iter()
+            .map(|&kind| {
+                let mut props: Vec<&'static PropertyDef> = kind.def().properties.iter().collect();
+                props.sort_by_key(|p| p.name);
+                (kind, props)
+            })
+            .collect();
+        Merger { state: Bounded::new(capacity), declared }
     }
 
     /// Elements remembered now (bounded by the capacity).
@@ -140,52 +190,67 @@ impl Merger {
 
     /// The changes one (valid) observation makes: its node first, then the
     /// relationships it asserts.
-    pub fn observe(&mut self, obs: &Observation, out: &mut Vec<GraphChange>) -> Outcome {
-        let def = obs.kind.def();
-        let node = NodeRef { kind: obs.kind, id: obs.id.clone() };
-        let rule = |name: &str| def.property(name).map_or(Merge::Latest, |(_, p)| p.merge);
+    pub fn observe(&mut self, obs: Observation, out: &mut Vec<GraphChange>) -> Outcome {
+        let Observation { scope, epoch, observed_at, previous_epoch, kind, id, properties, relationships } = obs;
+        let at = Sighting { scope: &scope, epoch, previous_epoch, observed_at };
+        let def = kind.def();
+        let node = NodeRef { kind, id };
+        let declared = self.declared.get(&kind).map_or(&[][..], Vec::as_slice);
+        let state = &mut self.state;
         let mut outcome = Outcome::default();
-        self.decide(Element::Node(node.clone()), obs, &obs.properties, rule, &mut outcome, out);
-        for rel in &obs.relationships {
+        Self::decide(state, Element::Node(node.clone()), &at, properties, declared, &mut outcome, out);
+        for rel in relationships {
             // Undeclared relationships were rejected when decoding.
             let Some(rd) = def.relationship(rel.rel_type) else { continue };
-            let target = NodeRef { kind: rd.target, id: rel.target_id.clone() };
+            let target = NodeRef { kind: rd.target, id: rel.target_id };
             let (from, to) = match rd.direction {
                 Direction::Outgoing => (node.clone(), target),
                 Direction::Incoming => (target, node.clone()),
             };
             let edge = Element::Edge(EdgeRef { rel_type: rel.rel_type, from, to });
-            self.decide(edge, obs, &rel.properties, |_| Merge::Latest, &mut outcome, out);
+            // Relationship properties are not declared: every one is latest-wins.
+            Self::decide(state, edge, &at, rel.properties, &[], &mut outcome, out);
         }
         outcome
     }
 
     fn decide(
-        &mut self,
+        state: &mut Bounded<Element, ElementState>,
         element: Element,
-        obs: &Observation,
-        props: &Properties,
-        rule: impl Fn(&str) -> Merge,
+        at: &Sighting<'_>,
+        props: Properties,
+        declared: &[&'static PropertyDef],
         outcome: &mut Outcome,
         out: &mut Vec<GraphChange>,
     ) {
-        let state = self.state.entry(&element);
-        let seen = state.seen_by(&obs.scope);
-        let changed = state.merge(&obs.scope, obs.observed_at, props, rule);
-        state.mark_seen(&obs.scope, obs.epoch);
-        let still_there = seen.is_some_and(|e| e >= obs.epoch || Some(e) == obs.previous_epoch);
+        let state = state.entry(&element);
+        let seen = state.seen_by(at.scope);
+        let changed = state.merge(at.scope, at.observed_at, &props, declared);
+        state.mark_seen(at.scope, at.epoch);
+        let still_there = seen.is_some_and(|e| e >= at.epoch || Some(e) == at.previous_epoch);
+        let (scope, epoch, observed_at) = (at.scope.clone(), at.epoch, at.observed_at);
         if !changed && still_there {
             outcome.touches += 1;
-            out.push(GraphChange::Touch(Touch { element, scope: obs.scope.clone(), epoch: obs.epoch }));
+            out.push(GraphChange::Touch(Touch { element, scope, epoch }));
             return;
         }
         outcome.upserts += 1;
-        let (scope, epoch, observed_at, properties) = (obs.scope.clone(), obs.epoch, obs.observed_at, state.merged());
+        // Usually this observation is all that is known of the element: its
+        // own properties are the merged view, and need no rebuilding.
+        let properties = if state.holds_only(&props) { props } else { state.merged() };
         out.push(match element {
             Element::Node(node) => GraphChange::NodeUpsert(NodeUpsert { node, scope, epoch, observed_at, properties }),
             Element::Edge(edge) => GraphChange::EdgeUpsert(EdgeUpsert { edge, scope, epoch, observed_at, properties }),
         });
     }
+}
+
+/// The parts of an observation that every change it makes repeats.
+struct Sighting<'a> {
+    scope: &'a ScopeRef,
+    epoch: i64,
+    previous_epoch: Option<i64>,
+    observed_at: i64,
 }
 
 #[cfg(test)]
@@ -199,7 +264,7 @@ mod tests {
 
     fn run(m: &mut Merger, obs: &Observation) -> Vec<GraphChange> {
         let mut out = Vec::new();
-        m.observe(obs, &mut out);
+        m.observe(obs.clone(), &mut out);
         out
     }
 

@@ -140,7 +140,7 @@ impl<B: Bus> Stage<B> {
         if let Some(reason) = validate::problem(&obs) {
             return self.reject(&msg, "invalid", &reason).await;
         }
-        let outcome = self.merger.observe(&obs, &mut self.changes);
+        let outcome = self.merger.observe(obs, &mut self.changes);
         match self.counts.get_mut(msg.topic.as_str()) {
             Some(sum) => sum.add(outcome),
             None => {
@@ -195,12 +195,15 @@ impl<B: Bus> Stage<B> {
     }
 
     async fn emit_changes(&mut self) -> Result<(), NormalizerError> {
-        for change in std::mem::take(&mut self.changes) {
+        // Taken and put back, so the buffer keeps its capacity across messages.
+        let mut changes = std::mem::take(&mut self.changes);
+        for change in changes.drain(..) {
             self.codec.encode_graph_change_into(&change, &mut self.encoded)?;
             let key = change_key(&change);
             let out = OutMessage::new(&self.changes_topic, key.as_bytes(), &self.encoded);
             self.in_flight.push(self.bus.send(out).await?);
         }
+        self.changes = changes;
         Ok(())
     }
 
