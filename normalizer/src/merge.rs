@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use infragraph_schemas::{
     Direction, EdgeRef, EdgeUpsert, Element, GraphChange, Merge, NodeRef, NodeUpsert, Observation, Properties,
@@ -94,16 +95,17 @@ pub struct ElementState {
     /// Sorted by name, like an observation's properties, so merging walks
     /// both side by side instead of searching one for each of the other.
     props: Vec<(Name, PropState)>,
-    /// The newest epoch in which each scope saw the element.
-    seen: Vec<(ScopeRef, i64)>,
+    /// The newest epoch in which each scope saw the element. Scopes are
+    /// shared, not copied: an element remembers one per scope asserting it.
+    seen: Vec<(Arc<ScopeRef>, i64)>,
 }
 
 impl ElementState {
     fn seen_by(&self, scope: &ScopeRef) -> Option<i64> {
-        self.seen.iter().find(|(s, _)| s == scope).map(|(_, e)| *e)
+        self.seen.iter().find(|(s, _)| **s == *scope).map(|(_, e)| *e)
     }
 
-    fn mark_seen(&mut self, scope: &ScopeRef, epoch: i64) {
+    fn mark_seen(&mut self, scope: &Arc<ScopeRef>, epoch: i64) {
         match self.seen.iter_mut().find(|(s, _)| s == scope) {
             Some((_, e)) => *e = (*e).max(epoch),
             None => self.seen.push((scope.clone(), epoch)),
@@ -126,6 +128,9 @@ impl ElementState {
             if self.props.get(k).is_some_and(|(n, _)| n == name) {
                 changed |= self.props[k].1.fold(rule, scope, at, value);
             } else {
+                if self.props.is_empty() {
+                    self.props.reserve_exact(props.len());
+                }
                 let key: Name = def.map_or_else(|| Cow::Owned(name.clone()), |p| Cow::Borrowed(p.name));
                 self.props.insert(k, (key, PropState::first(rule, scope, at, value)));
                 changed = true;
@@ -154,6 +159,9 @@ pub struct Merger {
     state: Bounded<Element, ElementState>,
     /// Per resource type, its declared properties sorted by name.
     declared: FxHashMap<ResourceKind, Vec<&'static PropertyDef>>,
+    /// The scope of the last observation: a sync's observations arrive
+    /// together, so consecutive ones share one copy.
+    last_scope: Option<Arc<ScopeRef>>,
 }
 
 /// How the changes of one observation came out, for metrics and tests.
@@ -180,7 +188,7 @@ impl Merger {
                 (kind, props)
             })
             .collect();
-        Merger { state: Bounded::new(capacity), declared }
+        Merger { state: Bounded::new(capacity), declared, last_scope: None }
     }
 
     /// Elements remembered now (bounded by the capacity).
@@ -192,6 +200,7 @@ impl Merger {
     /// relationships it asserts.
     pub fn observe(&mut self, obs: Observation, out: &mut Vec<GraphChange>) -> Outcome {
         let Observation { scope, epoch, observed_at, previous_epoch, kind, id, properties, relationships } = obs;
+        let scope = self.share(scope);
         let at = Sighting { scope: &scope, epoch, previous_epoch, observed_at };
         let def = kind.def();
         let node = NodeRef { kind, id };
@@ -214,6 +223,13 @@ impl Merger {
         outcome
     }
 
+    fn share(&mut self, scope: ScopeRef) -> Arc<ScopeRef> {
+        match &self.last_scope {
+            Some(last) if **last == scope => last.clone(),
+            _ => self.last_scope.insert(Arc::new(scope)).clone(),
+        }
+    }
+
     fn decide(
         state: &mut Bounded<Element, ElementState>,
         element: Element,
@@ -228,7 +244,7 @@ impl Merger {
         let changed = state.merge(at.scope, at.observed_at, &props, declared);
         state.mark_seen(at.scope, at.epoch);
         let still_there = seen.is_some_and(|e| e >= at.epoch || Some(e) == at.previous_epoch);
-        let (scope, epoch, observed_at) = (at.scope.clone(), at.epoch, at.observed_at);
+        let (scope, epoch, observed_at) = (ScopeRef::clone(at.scope), at.epoch, at.observed_at);
         if !changed && still_there {
             outcome.touches += 1;
             out.push(GraphChange::Touch(Touch { element, scope, epoch }));
@@ -247,7 +263,7 @@ impl Merger {
 
 /// The parts of an observation that every change it makes repeats.
 struct Sighting<'a> {
-    scope: &'a ScopeRef,
+    scope: &'a Arc<ScopeRef>,
     epoch: i64,
     previous_epoch: Option<i64>,
     observed_at: i64,
