@@ -5,22 +5,28 @@
 //! and young becomes old. Memory stays under `capacity` entries with O(1)
 //! work per lookup, and what was used recently survives. Forgetting an
 //! element is always safe: its next observation becomes a full upsert.
+//!
+//! A generation that grows past an eighth of its bound takes a table of the
+//! full bound at once: a large first sync otherwise spends a third of its
+//! time rehashing every entry at each doubling.
 
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
+use hashbrown::HashTable;
 // Keys are ids the normalizer itself hashes into a private map: a fast
 // non-keyed hash is enough, and SipHash was a tenth of its CPU time.
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::FxBuildHasher;
 
 pub struct Bounded<K, V> {
-    young: HashMap<K, V>,
-    old: HashMap<K, V>,
+    young: HashTable<(K, V)>,
+    old: HashTable<(K, V)>,
     half: usize,
+    hasher: FxBuildHasher,
 }
 
 impl<K: Hash + Eq + Clone, V: Default> Bounded<K, V> {
     pub fn new(capacity: usize) -> Self {
-        Bounded { young: HashMap::default(), old: HashMap::default(), half: (capacity / 2).max(1) }
+        Bounded { young: HashTable::new(), old: HashTable::new(), half: (capacity / 2).max(1), hasher: FxBuildHasher }
     }
 
     pub fn len(&self) -> usize {
@@ -31,17 +37,29 @@ impl<K: Hash + Eq + Clone, V: Default> Bounded<K, V> {
         self.len() == 0
     }
 
-    /// The entry for `key`, created empty if it is not remembered.
+    /// The entry for `key`, created empty if it is not remembered. The key
+    /// is hashed once, and cloned only when it is inserted.
     pub fn entry(&mut self, key: &K) -> &mut V {
-        if self.young.contains_key(key) {
-            // A hit costs a second lookup but no clone of the key.
-            return self.young.get_mut(key).expect("present: checked just above");
+        let Bounded { young, old, half, hasher } = self;
+        let hasher = *hasher;
+        let hash = hasher.hash_one(key);
+        let absent = match young.find_entry(hash, |(k, _)| k == key) {
+            Ok(hit) => return &mut hit.into_mut().1,
+            Err(absent) => absent,
+        };
+        let young = absent.into_table();
+        let value = match old.find_entry(hash, |(k, _)| k == key) {
+            Ok(found) => found.remove().0.1,
+            Err(_) => V::default(),
+        };
+        let rehash = move |(k, _): &(K, V)| hasher.hash_one(k);
+        if young.len() >= *half {
+            // The state is at its bound: the next generation will fill too.
+            *old = std::mem::replace(young, HashTable::with_capacity(*half));
+        } else if young.len() == *half / 8 {
+            young.reserve(*half - young.len(), rehash);
         }
-        if self.young.len() >= self.half {
-            self.old = std::mem::take(&mut self.young);
-        }
-        let value = self.old.remove(key).unwrap_or_default();
-        self.young.entry(key.clone()).or_insert(value)
+        &mut young.insert_unique(hash, (key.clone(), value), rehash).into_mut().1
     }
 }
 
