@@ -4,7 +4,8 @@
 //! - [`registry`]: every resource type, graph label, property and relationship
 //!   type, declared once. Everything else (Avro schemas, Cypher, cleanup,
 //!   documentation tables) is derived from it.
-//! - [`value`]: the typed property values that travel on the wire.
+//! - [`value`]: the typed property values that travel on the wire, and
+//!   [`properties`]: the name-sorted map of them every record carries.
 //! - [`records`]: the three record families: [`Observation`] (what a
 //!   collector saw), [`SyncMarker`] (a collector's sync started/ended) and
 //!   [`GraphChange`] (what the graph should say).
@@ -15,6 +16,7 @@
 
 pub mod avro;
 pub mod docs;
+pub mod properties;
 pub mod records;
 pub mod registry;
 pub mod topics;
@@ -30,7 +32,8 @@ pub use registry::{
     ResourceKind, ScopeKind,
 };
 pub use topics::Topics;
-pub use value::{Properties, Value};
+pub use properties::Properties;
+pub use value::Value;
 
 /// Topic carrying collectors' sync markers.
 pub const SYNC_TOPIC: &str = "infragraph.sync";

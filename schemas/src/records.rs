@@ -1,7 +1,8 @@
 //! The records that flow between stages.
 
 use crate::registry::{RelType, ResourceKind};
-use crate::value::{Properties, Value};
+use crate::properties::Properties;
+use crate::value::Value;
 
 /// Who asserts a fact: a collector (`source`) syncing one scope.
 /// Cleanup of one scope never touches what another scope asserts.

@@ -1,8 +1,6 @@
 //! Typed property values: the union every property and relationship value
 //! travels as on the wire.
 
-use std::collections::BTreeMap;
-
 use crate::registry::PropertyType;
 
 /// One property value. `Null` means "not observed".
@@ -15,9 +13,6 @@ pub enum Value {
     String(String),
     StringList(Vec<String>),
 }
-
-/// Properties by name, ordered so encodings and generated Cypher are stable.
-pub type Properties = BTreeMap<String, Value>;
 
 impl Value {
     /// The registry type this value has, or `None` for `Null`.

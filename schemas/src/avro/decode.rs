@@ -8,7 +8,8 @@ use crate::records::{
     Relationship, ScopeRef, SyncBarrier, SyncMarker, SyncStatus, TopicCount, Touch,
 };
 use crate::registry::{PropertyType, RelType, ResourceDef, ResourceKind};
-use crate::value::{Properties, Value};
+use crate::properties::Properties;
+use crate::value::Value;
 
 fn scope(r: &mut Reader<'_>) -> Result<(ScopeRef, i64), CodecError> {
     let source = r.string("source")?;
@@ -74,7 +75,8 @@ fn relationship(r: &mut Reader<'_>, def: &ResourceDef) -> Result<Relationship, C
     Ok(Relationship { rel_type, target_id, properties })
 }
 
-pub fn observation(r: &mut Reader<'_>, def: &ResourceDef) -> Result<Observation, CodecError> {
+/// `order` lists `def`'s property indexes in name order.
+pub fn observation(r: &mut Reader<'_>, def: &ResourceDef, order: &[usize]) -> Result<Observation, CodecError> {
     let (scope, epoch) = scope(r)?;
     let observed_at = r.long("observed_at")?;
     let previous_epoch = match r.branch("previous_epoch", 2)? {
@@ -86,10 +88,19 @@ pub fn observation(r: &mut Reader<'_>, def: &ResourceDef) -> Result<Observation,
         return Err(CodecError::invalid("resource_type", format!("{kind} in a {} record", def.label)));
     }
     let id = r.string("id")?;
-    let mut properties = Properties::new();
+    let mut found: Vec<Option<Value>> = Vec::with_capacity(def.properties.len());
     for p in def.properties {
-        if r.branch(p.name, 2)? == 1 {
-            properties.insert(p.name.to_owned(), typed(r, p.ty, p.name)?);
+        found.push(match r.branch(p.name, 2)? {
+            0 => None,
+            _ => Some(typed(r, p.ty, p.name)?),
+        });
+    }
+    debug_assert_eq!(order.len(), found.len(), "a name order for every property");
+    // Handed over in name order, each one is appended, never searched for.
+    let mut properties = Properties::with_capacity(found.len());
+    for &i in order {
+        if let Some(value) = found[i].take() {
+            properties.insert(def.properties[i].name.to_owned(), value);
         }
     }
     let mut relationships = Vec::new();

@@ -6,7 +6,8 @@ use super::CodecError;
 use super::wire::{put_block, put_bool, put_double, put_long, put_str};
 use crate::records::{Element, GraphChange, Observation, ScopeRef, SyncMarker, SyncStatus};
 use crate::registry::ResourceDef;
-use crate::value::{Properties, Value};
+use crate::properties::Properties;
+use crate::value::Value;
 
 fn put_scope(buf: &mut Vec<u8>, scope: &ScopeRef, epoch: i64) {
     put_str(buf, &scope.source);

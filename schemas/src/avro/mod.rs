@@ -102,7 +102,8 @@ struct Own {
 pub struct Codec {
     defs: FxHashMap<ResourceKind, &'static ResourceDef>,
     /// Per resource type, its property indexes in name order: the encoder
-    /// walks them beside an observation's (name-sorted) properties.
+    /// walks them beside an observation's (name-sorted) properties, and the
+    /// decoder hands properties over in that order.
     name_order: FxHashMap<ResourceKind, Vec<usize>>,
     own: FxHashMap<RecordKind, Own>,
     by_fingerprint: FxHashMap<u64, RecordKind>,
@@ -289,7 +290,10 @@ impl Codec {
     fn decode_body(&self, kind: RecordKind, body: &[u8]) -> Result<Decoded, CodecError> {
         let mut r = wire::Reader::new(body);
         let decoded = match kind {
-            RecordKind::Observation(k) => Decoded::Observation(decode::observation(&mut r, self.defs[&k])?),
+            RecordKind::Observation(k) => {
+                let order = self.name_order.get(&k).map_or(&[][..], Vec::as_slice);
+                Decoded::Observation(decode::observation(&mut r, self.defs[&k], order)?)
+            }
             RecordKind::SyncMarker => Decoded::SyncMarker(decode::sync_marker(&mut r)?),
             RecordKind::GraphChange => Decoded::GraphChange(decode::graph_change(&mut r)?),
         };

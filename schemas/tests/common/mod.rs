@@ -21,7 +21,7 @@ pub fn value() -> impl Strategy<Value = Value> {
 }
 
 pub fn properties() -> impl Strategy<Value = Properties> {
-    prop::collection::btree_map("[a-z_]{1,10}", value(), 0..5)
+    prop::collection::btree_map("[a-z_]{1,10}", value(), 0..5).prop_map(|m| m.into_iter().collect())
 }
 
 fn typed_value(ty: PropertyType) -> BoxedStrategy<Value> {
