@@ -85,12 +85,20 @@ impl<'a> Reader<'a> {
     }
 
     pub fn long(&mut self, field: &'static str) -> Result<i64, CodecError> {
+        let zigzag = |n: u64| ((n >> 1) as i64) ^ -((n & 1) as i64);
+        // Union branches, lengths and counts nearly always fit one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b & 0x80 == 0
+        {
+            self.pos += 1;
+            return Ok(zigzag(u64::from(b)));
+        }
         let mut n: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.take(1, field)?[0];
             n |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
-                return Ok(((n >> 1) as i64) ^ -((n & 1) as i64));
+                return Ok(zigzag(n));
             }
         }
         Err(CodecError::invalid(field, "varint longer than 10 bytes"))
