@@ -117,15 +117,9 @@ impl ElementState {
     fn merge(&mut self, scope: &ScopeRef, at: i64, props: &Properties, declared: &[&'static PropertyDef]) -> bool {
         let (mut changed, mut d, mut k) = (false, 0, 0);
         for (name, value) in props {
-            while declared.get(d).is_some_and(|p| p.name < name.as_str()) {
-                d += 1;
-            }
-            let def = declared.get(d).filter(|p| p.name == name);
+            let def = advance(declared, &mut d, |p| p.name, name).then(|| declared[d]);
             let rule = def.map_or(Merge::Latest, |p| p.merge);
-            while self.props.get(k).is_some_and(|(n, _)| n.as_ref() < name.as_str()) {
-                k += 1;
-            }
-            if self.props.get(k).is_some_and(|(n, _)| n == name) {
+            if advance(&self.props, &mut k, |(n, _)| n, name) {
                 changed |= self.props[k].1.fold(rule, scope, at, value);
             } else {
                 if self.props.is_empty() {
@@ -152,6 +146,19 @@ impl ElementState {
     fn merged(&self) -> Properties {
         self.props.iter().map(|(k, p)| (k.clone().into_owned(), p.merged())).collect()
     }
+}
+
+/// Moves `at` along the name-sorted `list` to the first entry not before
+/// `name`; true if that entry is `name`. One comparison per step.
+fn advance<T>(list: &[T], at: &mut usize, name_of: impl Fn(&T) -> &str, name: &str) -> bool {
+    while let Some(entry) = list.get(*at) {
+        match name_of(entry).cmp(name) {
+            std::cmp::Ordering::Less => *at += 1,
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Greater => return false,
+        }
+    }
+    false
 }
 
 /// The normalizer's memory and its rules, free of any I/O.
