@@ -1,19 +1,74 @@
 //! What makes a decoded observation unusable. Such observations go to the
 //! dead-letter topic with the reason instead of into the graph.
 
-use infragraph_schemas::Observation;
+use std::sync::OnceLock;
+
+use infragraph_schemas::{Observation, ResourceKind};
+use rustc_hash::FxHashMap;
 
 /// Why `obs` cannot become graph changes, if it cannot.
 pub fn problem(obs: &Observation) -> Option<String> {
     if obs.id.trim().is_empty() {
         return Some(format!("{} observation has an empty id", obs.kind));
     }
-    let def = obs.kind.def();
-    if let Some(p) = def.properties.iter().find(|p| p.required && !obs.properties.contains_key(p.name)) {
-        return Some(format!("{} {:?} lacks required property {}", obs.kind, obs.id, p.name));
+    if let Some(name) = missing_required(obs) {
+        return Some(format!("{} {:?} lacks required property {name}", obs.kind, obs.id));
     }
     if let Some(r) = obs.relationships.iter().find(|r| r.target_id.trim().is_empty()) {
         return Some(format!("{} {:?} asserts {} with an empty target id", obs.kind, obs.id, r.rel_type));
     }
     None
+}
+
+/// The first required property `obs` lacks, by name. Both lists are
+/// name-sorted, so one walk along the properties answers for all of them.
+fn missing_required(obs: &Observation) -> Option<&'static str> {
+    let mut present = obs.properties.keys().peekable();
+    for &name in required(obs.kind) {
+        while present.next_if(|k| k.as_str() < name).is_some() {}
+        if present.next_if(|k| k.as_str() == name).is_none() {
+            return Some(name);
+        }
+    }
+    None
+}
+
+/// Each resource type's required properties, sorted by name.
+fn required(kind: ResourceKind) -> &'static [&'static str] {
+    static REQUIRED: OnceLock<FxHashMap<ResourceKind, Vec<&'static str>>> = OnceLock::new();
+    let all = REQUIRED.get_or_init(|| {
+        let names = |k: ResourceKind| {
+            let mut v: Vec<&'static str> = k.def().properties.iter().filter(|p| p.required).map(|p| p.name).collect();
+            v.sort_unstable();
+            v
+        };
+        ResourceKind::ALL.iter().map(|&k| (k, names(k))).collect()
+    });
+    all.get(&kind).map_or(&[], Vec::as_slice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use infragraph_schemas::ScopeRef;
+
+    fn process() -> Observation {
+        Observation::new(ScopeRef::new("t", "a"), 1, 1, ResourceKind::Process, "p")
+            .with("host_id", "h")
+            .with("name", "x")
+            .with("pid", 7_i64)
+            .with("start_time", 1_i64)
+            .with("user", "root")
+    }
+
+    #[test]
+    fn names_each_missing_required_property_wherever_it_sorts() {
+        assert_eq!(problem(&process()), None);
+        for name in ["host_id", "name", "pid", "start_time"] {
+            let mut obs = process();
+            obs.properties.remove(name);
+            let reason = problem(&obs).expect("a problem");
+            assert!(reason.ends_with(&format!("lacks required property {name}")), "{reason}");
+        }
+    }
 }
