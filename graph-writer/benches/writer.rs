@@ -27,6 +27,8 @@ use neo4rs::{BoltList, BoltMap, BoltType, query};
 
 const WRITER_BATCH: usize = 5_000;
 const CARTOGRAPHY_BATCH: usize = 10_000;
+/// The minimal touch's update tag: not one of the syncs' (1, 2, 3).
+const TOUCH_TAG: i64 = 99;
 
 fn props(i: usize, sync: i64) -> Properties {
     // 5% of the resources change between syncs.
@@ -177,7 +179,9 @@ async fn per_row(g: &neo4rs::Graph, prefix: &str, n: usize) -> f64 {
 async fn cartography(g: &neo4rs::Graph, prefix: &str, n: usize, r: &mut Round) {
     let d1 = timed(run_unwind(g, CARTOGRAPHY, rows(prefix, 0..n, 1), 1, CARTOGRAPHY_BATCH)).await;
     let d2 = timed(run_unwind(g, CARTOGRAPHY, rows(prefix, 0..n, 2), 2, CARTOGRAPHY_BATCH)).await;
-    let dt = timed(run_unwind(g, MINIMAL_TOUCH, rows(prefix, 0..n, 2), 2, CARTOGRAPHY_BATCH)).await;
+    // A tag no sync uses: a touch that writes the value already there is
+    // not a write (ArcadeDB skips it), and would flatter the floor.
+    let dt = timed(run_unwind(g, MINIMAL_TOUCH, rows(prefix, 0..n, 2), TOUCH_TAG, CARTOGRAPHY_BATCH)).await;
     run_unwind(g, CARTOGRAPHY, rows(prefix, 0..n - n / 10, 3), 3, CARTOGRAPHY_BATCH).await;
     let dc = timed(async {
         loop {
@@ -205,14 +209,17 @@ async fn writer(sink: &BoltSink, prefix: &str, n: usize, r: &mut Round) {
     let (nodes2, edges2) = changes(prefix, n, 2, &scope);
     let dr = timed(apply(sink, &nodes2)).await;
     let dre = timed(apply(sink, &edges2)).await;
-    let touches: Vec<GraphChange> = nodes2.iter().filter(|c| matches!(c, GraphChange::Touch(_))).cloned().collect();
+    // Touches alone, of a sync not applied yet: each one moves the element's
+    // epoch, as a resync's touches do (re-applying epoch 2's touches would
+    // write nothing new, and the database skips such writes).
+    let touches: Vec<GraphChange> = changes(prefix, n, 3, &scope).0.into_iter().filter(|c| matches!(c, GraphChange::Touch(_))).collect();
     let dt = timed(apply(sink, &touches)).await;
-    let (nodes3, edges3) = changes(prefix, n, 3, &scope);
+    let (nodes4, edges4) = changes(prefix, n, 4, &scope);
     let keep = n - n / 10;
-    apply(sink, &nodes3[..keep]).await;
-    apply(sink, &edges3[..keep]).await;
+    apply(sink, &nodes4[..keep]).await;
+    apply(sink, &edges4[..keep]).await;
     let mut report = infragraph_graph_writer::CleanupReport::default();
-    let dc = timed(async { report = sink.cleanup(&scope, 3, 10_000).await.expect("cleanup runs") }).await;
+    let dc = timed(async { report = sink.cleanup(&scope, 4, 10_000).await.expect("cleanup runs") }).await;
     (r.writer_nodes, r.writer_edges, r.writer_resync, r.writer_resync_s) = (rate(n, dn), rate(n, de), rate(n, dr), dr.as_secs_f64());
     (r.writer_resync_edges, r.writer_touches) = (rate(n, dre), rate(touches.len(), dt));
     r.writer_cleanup = rate((report.unasserted as usize).max(1), dc);
