@@ -105,6 +105,12 @@ impl Connection {
 
         // Configure TCP keepalive on the raw socket
         Self::configure_tcp_keepalive(&stream, opts.tcp_keepalive)?;
+        // infragraph: a request larger than the write buffer goes out in
+        // several writes; with Nagle's algorithm the last one waits for the
+        // server's delayed ACK (40 ms on Linux), which the server holds back
+        // until the request is complete. Bolt requests are whole messages,
+        // so send every write at once.
+        stream.set_nodelay(true)?;
 
         Ok(match &opts.encryption {
             Some((connector, domain)) => {
