@@ -18,9 +18,8 @@ use std::sync::Arc;
 
 use infragraph_schemas::{
     Direction, EdgeRef, EdgeUpsert, Element, GraphChange, Merge, NodeRef, NodeUpsert, Observation, Properties,
-    PropertyDef, ResourceKind, ScopeRef, Touch, Value,
+    PropertyDef, ScopeRef, Touch, Value,
 };
-use rustc_hash::FxHashMap;
 
 use crate::cache::Bounded;
 
@@ -164,8 +163,6 @@ fn advance<T>(list: &[T], at: &mut usize, name_of: impl Fn(&T) -> &str, name: &s
 /// The normalizer's memory and its rules, free of any I/O.
 pub struct Merger {
     state: Bounded<Element, ElementState>,
-    /// Per resource type, its declared properties sorted by name.
-    declared: FxHashMap<ResourceKind, Vec<&'static PropertyDef>>,
     /// The scope of the last observation: a sync's observations arrive
     /// together, so consecutive ones share one copy.
     last_scope: Option<Arc<ScopeRef>>,
@@ -187,15 +184,7 @@ impl Outcome {
 
 impl Merger {
     pub fn new(capacity: usize) -> Self {
-        let declared = ResourceKind::ALL
-            .iter()
-            .map(|&kind| {
-                let mut props: Vec<&'static PropertyDef> = kind.def().properties.iter().collect();
-                props.sort_by_key(|p| p.name);
-                (kind, props)
-            })
-            .collect();
-        Merger { state: Bounded::new(capacity), declared, last_scope: None }
+        Merger { state: Bounded::new(capacity), last_scope: None }
     }
 
     /// Elements remembered now (bounded by the capacity).
@@ -211,7 +200,7 @@ impl Merger {
         let at = Sighting { scope: &scope, epoch, previous_epoch, observed_at };
         let def = kind.def();
         let node = NodeRef { kind, id };
-        let declared = self.declared.get(&kind).map_or(&[][..], Vec::as_slice);
+        let declared = kind.properties_by_name();
         let state = &mut self.state;
         let mut outcome = Outcome::default();
         Self::decide(state, Element::Node(node.clone()), &at, properties, declared, &mut outcome, out);

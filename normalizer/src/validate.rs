@@ -1,10 +1,7 @@
 //! What makes a decoded observation unusable. Such observations go to the
 //! dead-letter topic with the reason instead of into the graph.
 
-use std::sync::OnceLock;
-
-use infragraph_schemas::{Observation, ResourceKind};
-use rustc_hash::FxHashMap;
+use infragraph_schemas::Observation;
 
 /// Why `obs` cannot become graph changes, if it cannot.
 pub fn problem(obs: &Observation) -> Option<String> {
@@ -24,33 +21,19 @@ pub fn problem(obs: &Observation) -> Option<String> {
 /// name-sorted, so one walk along the properties answers for all of them.
 fn missing_required(obs: &Observation) -> Option<&'static str> {
     let mut present = obs.properties.keys().peekable();
-    for &name in required(obs.kind) {
-        while present.next_if(|k| k.as_str() < name).is_some() {}
-        if present.next_if(|k| k.as_str() == name).is_none() {
-            return Some(name);
+    for p in obs.kind.properties_by_name().iter().filter(|p| p.required) {
+        while present.next_if(|k| k.as_str() < p.name).is_some() {}
+        if present.next_if(|k| k.as_str() == p.name).is_none() {
+            return Some(p.name);
         }
     }
     None
 }
 
-/// Each resource type's required properties, sorted by name.
-fn required(kind: ResourceKind) -> &'static [&'static str] {
-    static REQUIRED: OnceLock<FxHashMap<ResourceKind, Vec<&'static str>>> = OnceLock::new();
-    let all = REQUIRED.get_or_init(|| {
-        let names = |k: ResourceKind| {
-            let mut v: Vec<&'static str> = k.def().properties.iter().filter(|p| p.required).map(|p| p.name).collect();
-            v.sort_unstable();
-            v
-        };
-        ResourceKind::ALL.iter().map(|&k| (k, names(k))).collect()
-    });
-    all.get(&kind).map_or(&[], Vec::as_slice)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use infragraph_schemas::ScopeRef;
+    use infragraph_schemas::{ResourceKind, ScopeRef};
 
     fn process() -> Observation {
         Observation::new(ScopeRef::new("t", "a"), 1, 1, ResourceKind::Process, "p")

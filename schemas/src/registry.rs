@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 /// Declares a closed set of names once: the enum, its wire names and parsing.
 macro_rules! named_enum {
@@ -225,6 +226,21 @@ impl ResourceKind {
             kind: "label",
             name: label.to_owned(),
         })
+    }
+
+    /// The declared properties sorted by name, the order `Properties` keeps,
+    /// so a reader can walk both side by side instead of searching.
+    pub fn properties_by_name(self) -> &'static [&'static PropertyDef] {
+        static SORTED: OnceLock<Vec<Vec<&'static PropertyDef>>> = OnceLock::new();
+        let all = SORTED.get_or_init(|| {
+            let sorted = |k: &ResourceKind| {
+                let mut props: Vec<&'static PropertyDef> = k.def().properties.iter().collect();
+                props.sort_by_key(|p| p.name);
+                props
+            };
+            Self::ALL.iter().map(sorted).collect()
+        });
+        Self::ALL.iter().position(|k| *k == self).map_or(&[], |i| all[i].as_slice())
     }
 }
 
