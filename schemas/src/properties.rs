@@ -28,10 +28,6 @@ impl Properties {
         self.find(name).ok().map(|i| &self.0[i].1)
     }
 
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
-        self.find(name).ok().map(|i| &mut self.0[i].1)
-    }
-
     pub fn contains_key(&self, name: &str) -> bool {
         self.find(name).is_ok()
     }
@@ -56,10 +52,6 @@ impl Properties {
         self.find(name).ok().map(|i| self.0.remove(i).1)
     }
 
-    pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut Value) -> bool) {
-        self.0.retain_mut(|(k, v)| keep(k, v));
-    }
-
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -75,10 +67,6 @@ impl Properties {
 
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
         self.0.iter().map(|(k, _)| k)
-    }
-
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator {
-        self.0.iter().map(|(_, v)| v)
     }
 }
 
