@@ -1,34 +1,48 @@
-# Real services for the test suite, on loopback: a Kafka-protocol broker
-# (nisshi), a Bolt graph database (ArcadeDB) and an AWS API server (moto).
-# Sourced by scripts/test. Installs are cached under $INFRAGRAPH_CACHE and
-# reused while the version matches; everything started is stopped on exit.
+# Real services for the test suite, on loopback: Apache Kafka (KRaft),
+# Neo4j 5 Community (Bolt, authentication on) and an AWS API server (moto).
+# Sourced by scripts/test, scripts/services and scripts/bench. Installs are
+# cached under $INFRAGRAPH_CACHE and reused while the version matches;
+# everything started is stopped on exit.
+#
+# The servers' jars come from Maven Central through the poms under
+# tests/services/ (which hold their versions); tests/services/kafka.sh and
+# neo4j.sh run them, here and in the tests that restart a server of their own.
 
 export INFRAGRAPH_CACHE="${INFRAGRAPH_CACHE:-$HOME/.cache/infragraph}"
-NISSHI_VERSION=0.8.1
-ARCADEDB_VERSION=26.10.2.post1
+SERVICES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/services" && pwd)"
 MOTO_VERSION=5.2.5
 FASTAVRO_VERSION=1.13.1
 
 KAFKA_PORT="${INFRAGRAPH_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${INFRAGRAPH_KAFKA_CONTROLLER_PORT:-19093}"
 BOLT_PORT="${INFRAGRAPH_BOLT_PORT:-17687}"
-ARCADEDB_HTTP_PORT="${INFRAGRAPH_ARCADEDB_HTTP_PORT:-12480}"
 AWS_PORT="${INFRAGRAPH_AWS_PORT:-15000}"
-BOLT_PASSWORD=infragraph-test
+NEO4J_PASSWORD=infragraph-test
 
 SERVICES_RUN="$(mktemp -d "${TMPDIR:-/tmp}/infragraph-services.XXXXXX")"
 SERVICES_PIDS=()
 
 say() { printf '[services] %s\n' "$*" >&2; }
 
-install_nisshi() {
-  local root="$INFRAGRAPH_CACHE/nisshi-$NISSHI_VERSION"
-  if [ ! -x "$root/bin/nisshi" ]; then
-    say "building nisshi $NISSHI_VERSION (once; about 12 minutes on 2 cores)"
-    cargo install nisshi --version "$NISSHI_VERSION" --locked --ignore-rust-version \
-      --no-default-features --features dynostore --root "$root" >"$SERVICES_RUN/nisshi-build.log" 2>&1 \
-      || { tail -n 30 "$SERVICES_RUN/nisshi-build.log"; return 1; }
+# pom_version NAME: the version the pom under tests/services/NAME pins.
+pom_version() {
+  sed -n "s:.*<$1.version>\(.*\)</$1.version>.*:\1:p" "$SERVICES_DIR/$1/pom.xml"
+}
+
+# install_jars NAME: the jars of tests/services/NAME/pom.xml, copied once
+# into $INFRAGRAPH_CACHE/NAME-<version>/lib; prints that directory. Maven's
+# own repository lives in the cache too, so nothing lands outside it.
+install_jars() {
+  local name="$1" dir
+  dir="$INFRAGRAPH_CACHE/$name-$(pom_version "$name")"
+  if [ ! -f "$dir/.complete" ]; then
+    say "installing $name $(pom_version "$name") from Maven Central into $dir"
+    rm -rf "$dir"
+    mvn -q -B -Dstyle.color=never -f "$SERVICES_DIR/$name/pom.xml" -Dmaven.repo.local="$INFRAGRAPH_CACHE/m2" \
+      dependency:copy-dependencies -DoutputDirectory="$dir/lib" >&2 \
+      && touch "$dir/.complete" || { say "could not install $name (is Maven Central reachable?)"; return 1; }
   fi
-  NISSHI="$root/bin/nisshi"
+  printf '%s\n' "$dir/lib"
 }
 
 # A virtualenv per package version, so a version bump installs afresh.
@@ -43,9 +57,13 @@ install_venv() {
 
 install_services() {
   mkdir -p "$INFRAGRAPH_CACHE"
-  install_nisshi
-  install_venv "$INFRAGRAPH_CACHE/arcadedb-$ARCADEDB_VERSION" "arcadedb-embedded==$ARCADEDB_VERSION"
-  install_venv "$INFRAGRAPH_CACHE/moto-$MOTO_VERSION-fastavro-$FASTAVRO_VERSION" "moto==$MOTO_VERSION" flask flask-cors "fastavro==$FASTAVRO_VERSION"
+  command -v java >/dev/null && command -v mvn >/dev/null \
+    || { say "Kafka and Neo4j need java (17) and mvn on PATH"; return 1; }
+  KAFKA_LIB="$(install_jars kafka)"
+  NEO4J_LIB="$(install_jars neo4j)"
+  CYPHER_SHELL_LIB="$(install_jars cypher-shell)"
+  MOTO_VENV="$INFRAGRAPH_CACHE/moto-$MOTO_VERSION-fastavro-$FASTAVRO_VERSION"
+  install_venv "$MOTO_VENV" "moto==$MOTO_VERSION" flask flask-cors "fastavro==$FASTAVRO_VERSION"
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -74,40 +92,33 @@ start() {
   SERVICES_PIDS+=($!)
 }
 
-arcadedb_ready() {
-  grep -q "Exception in thread" "$SERVICES_RUN/arcadedb.log" && return 1
-  grep -q "ArcadeDB Server started" "$SERVICES_RUN/arcadedb.log" && port_open "$BOLT_PORT"
-}
+kafka_ready() { grep -q "Kafka Server started" "$SERVICES_RUN/kafka.log" && port_open "$KAFKA_PORT"; }
+# Bolt listens before the default database is open; "Started." follows it.
+neo4j_ready() { grep -q "Started\." "$SERVICES_RUN/neo4j/logs/neo4j.log" 2>/dev/null && port_open "$BOLT_PORT"; }
 
 start_services() {
-  start kafka "$KAFKA_PORT" "$NISSHI" broker \
-    --listener-url "tcp://127.0.0.1:$KAFKA_PORT" --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-    --storage-engine memory://nisshi/ --group-initial-rebalance-delay 0s
-  local venv="$INFRAGRAPH_CACHE/arcadedb-$ARCADEDB_VERSION"
-  local pkg
-  pkg="$("$venv/bin/python" -c 'import arcadedb_embedded, os; print(os.path.dirname(arcadedb_embedded.__file__))')"
-  start arcadedb "$BOLT_PORT" "$pkg/jre/bin/java" -Xmx1g --add-modules jdk.incubator.vector \
-    -Darcadedb.server.rootPath="$SERVICES_RUN/arcadedb" \
-    -Darcadedb.server.databaseDirectory="$SERVICES_RUN/arcadedb/databases" \
-    -Darcadedb.server.rootPassword="$BOLT_PASSWORD" \
-    -Darcadedb.server.defaultDatabases='graph[root]' \
-    -Darcadedb.server.httpIncomingHost=127.0.0.1 -Darcadedb.server.httpIncomingPort="$ARCADEDB_HTTP_PORT" \
-    -Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin \
-    -Darcadedb.bolt.host=127.0.0.1 -Darcadedb.bolt.port="$BOLT_PORT" \
-    -cp "$pkg/jars/*" com.arcadedb.server.ArcadeDBServer
-  local moto="$INFRAGRAPH_CACHE/moto-$MOTO_VERSION-fastavro-$FASTAVRO_VERSION"
-  start aws "$AWS_PORT" "$moto/bin/python" -m moto.server -H 127.0.0.1 -p "$AWS_PORT"
+  start kafka "$KAFKA_PORT" env KAFKA_LIB="$KAFKA_LIB" "$SERVICES_DIR/kafka.sh" \
+    "$SERVICES_RUN/kafka" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+  start neo4j "$BOLT_PORT" env NEO4J_LIB="$NEO4J_LIB" "$SERVICES_DIR/neo4j.sh" \
+    "$SERVICES_RUN/neo4j" "$BOLT_PORT" "$NEO4J_PASSWORD"
+  start aws "$AWS_PORT" "$MOTO_VENV/bin/python" -m moto.server -H 127.0.0.1 -p "$AWS_PORT"
 
-  wait_for kafka 30 port_open "$KAFKA_PORT"
-  wait_for arcadedb 90 arcadedb_ready
+  wait_for kafka 90 kafka_ready
+  wait_for neo4j 120 neo4j_ready
   wait_for aws 60 curl -sf -o /dev/null "http://127.0.0.1:$AWS_PORT/moto-api/"
 
   export INFRAGRAPH_TEST_KAFKA="127.0.0.1:$KAFKA_PORT"
   export INFRAGRAPH_TEST_BOLT="bolt://127.0.0.1:$BOLT_PORT"
-  export INFRAGRAPH_TEST_BOLT_AUTH="root:$BOLT_PASSWORD"
+  export INFRAGRAPH_TEST_BOLT_AUTH="neo4j:$NEO4J_PASSWORD"
+  export INFRAGRAPH_TEST_BOLT_DATABASE=neo4j
   export INFRAGRAPH_TEST_AWS="http://127.0.0.1:$AWS_PORT"
-  export INFRAGRAPH_TEST_PYTHON="$moto/bin/python"
-  say "kafka $INFRAGRAPH_TEST_KAFKA, bolt $INFRAGRAPH_TEST_BOLT, aws $INFRAGRAPH_TEST_AWS (logs in $SERVICES_RUN)"
+  export INFRAGRAPH_TEST_PYTHON="$MOTO_VENV/bin/python"
+  # For tests that run a server of their own (restarts) or cypher-shell.
+  export INFRAGRAPH_TEST_SERVICES="$SERVICES_DIR"
+  export INFRAGRAPH_TEST_KAFKA_LIB="$KAFKA_LIB"
+  export INFRAGRAPH_TEST_NEO4J_LIB="$NEO4J_LIB"
+  export INFRAGRAPH_TEST_CYPHER_SHELL_LIB="$CYPHER_SHELL_LIB"
+  say "kafka $INFRAGRAPH_TEST_KAFKA, neo4j $INFRAGRAPH_TEST_BOLT, aws $INFRAGRAPH_TEST_AWS (logs in $SERVICES_RUN)"
 }
 
 stop_services() {

@@ -1,7 +1,7 @@
 //! Crashes and outages: the writer SIGKILLed mid-batch and restarted (its
 //! own process, the real broker), and the database stopped and restarted
-//! while changes flow (a private ArcadeDB). Both must end with the graph a
-//! run without trouble makes.
+//! while changes flow (a private Neo4j). Both must end with the graph a run
+//! without trouble makes.
 
 mod common;
 
@@ -9,11 +9,11 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::arcadedb::ArcadeDb;
 use common::{Changes, host, write};
 use infragraph_bus::{Bus, KafkaArgs, KafkaBus, MemoryBus, OutMessage, TopicSpec};
 use infragraph_graph_writer::{BoltConfig, BoltSink, Sink, Snapshot, SqliteStore};
 use infragraph_schemas::{Codec, Element, GraphChange, RelType, ResourceKind, SyncStatus, Value};
+use infragraph_test_support::servers::{NEO4J_PASSWORD, Server};
 
 /// Two syncs of one scope: the second changes, touches and drops some
 /// processes, so the run exercises upserts, touches, edges and cleanup.
@@ -139,16 +139,16 @@ async fn a_writer_killed_mid_batch_and_restarted_ends_with_the_same_graph() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_stopped_and_restarted_while_changes_flow_loses_nothing() {
-    let Some(mut db) = ArcadeDb::install() else { return };
+    let Some(mut db) = Server::neo4j() else { return };
     db.start();
     let c = Changes::new("dbrestart");
     let changes = workload(&c, 600);
     let expected = reference(&changes, &c.prefix).await;
     let bolt = BoltConfig {
-        uri: db.uri(),
-        user: "root".into(),
-        password: db.password().into(),
-        database: "graph".into(),
+        uri: db.bolt_uri(),
+        user: "neo4j".into(),
+        password: NEO4J_PASSWORD.into(),
+        database: "neo4j".into(),
         timeout: Duration::from_secs(60),
     };
     let sink = Arc::new(BoltSink::connect(&bolt).unwrap());

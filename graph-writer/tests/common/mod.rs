@@ -3,8 +3,6 @@
 //! writer loop over an in-memory bus until everything is committed.
 #![allow(dead_code)]
 
-pub mod arcadedb;
-
 use std::time::Duration;
 
 use infragraph_bus::{Bus, MemoryBus, OutMessage};

@@ -10,13 +10,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub mod github;
 pub mod hosts;
 pub mod process;
+pub mod servers;
 
-/// Kafka-protocol broker, `host:port`.
+/// Apache Kafka broker, `host:port`.
 pub const KAFKA: &str = "INFRAGRAPH_TEST_KAFKA";
-/// Bolt graph database, `bolt://host:port`.
+/// Neo4j (or another Bolt graph database), `bolt://host:port`.
 pub const BOLT: &str = "INFRAGRAPH_TEST_BOLT";
 /// Bolt user and password, `user:password`.
 pub const BOLT_AUTH: &str = "INFRAGRAPH_TEST_BOLT_AUTH";
+/// The database to write in; Neo4j's default `neo4j` when unset.
+pub const BOLT_DATABASE: &str = "INFRAGRAPH_TEST_BOLT_DATABASE";
 /// AWS API server (moto), `http://host:port`.
 pub const AWS: &str = "INFRAGRAPH_TEST_AWS";
 /// A Python interpreter with fastavro installed.
@@ -73,7 +76,7 @@ pub struct BoltTarget {
     pub uri: String,
     pub user: String,
     pub password: String,
-    /// The database the test services create.
+    /// The database the test services write in.
     pub database: String,
 }
 
@@ -81,6 +84,7 @@ pub struct BoltTarget {
 pub fn bolt_target() -> Option<BoltTarget> {
     let uri = service(BOLT, "Bolt graph database")?;
     let auth = std::env::var(BOLT_AUTH).unwrap_or_default();
-    let (user, password) = auth.split_once(':').unwrap_or(("root", ""));
-    Some(BoltTarget { uri, user: user.to_owned(), password: password.to_owned(), database: "graph".to_owned() })
+    let (user, password) = auth.split_once(':').unwrap_or(("neo4j", ""));
+    let database = std::env::var(BOLT_DATABASE).ok().filter(|d| !d.is_empty()).unwrap_or_else(|| "neo4j".to_owned());
+    Some(BoltTarget { uri, user: user.to_owned(), password: password.to_owned(), database })
 }
