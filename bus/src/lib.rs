@@ -42,6 +42,9 @@ pub enum BusError {
     Delivery { topic: String, reason: String, retriable: bool },
     #[error("bus setting {key}: {reason}")]
     Config { key: String, reason: String },
+    /// The group is rebalancing and refuses commits until it settles.
+    #[error("group {group} is rebalancing")]
+    Rebalancing { group: String },
     #[error("the bus was shut down")]
     Closed,
 }
@@ -52,6 +55,7 @@ impl BusError {
     pub fn is_retriable(&self) -> bool {
         match self {
             BusError::Kafka { retriable, .. } | BusError::Delivery { retriable, .. } => *retriable,
+            BusError::Rebalancing { .. } => true,
             BusError::Config { .. } | BusError::Closed => false,
         }
     }
@@ -225,5 +229,13 @@ impl OffsetTracker {
     /// The positions to commit, leaving the tracker empty.
     pub fn take(&mut self) -> Vec<Offset> {
         self.next.drain().map(|((topic, partition), next)| Offset { topic, partition, next }).collect()
+    }
+
+    /// Puts back positions whose commit failed, so the next commit carries
+    /// them (a partition that stays idle would otherwise never commit them).
+    pub fn restore(&mut self, offsets: impl IntoIterator<Item = Offset>) {
+        for o in offsets {
+            self.processed_at(&o.topic, o.partition, o.next - 1);
+        }
     }
 }

@@ -40,6 +40,9 @@ struct Group {
     /// Member id → subscribed topics. Ordered so assignment is deterministic.
     members: BTreeMap<u64, Vec<String>>,
     committed: HashMap<(String, i32), i64>,
+    /// Set by [`MemoryBus::refuse_commits`]: commits fail as they do on
+    /// Kafka while a group rebalances.
+    refusing: bool,
 }
 
 /// FNV-1a: stable across runs and platforms, so a key always maps to the
@@ -64,6 +67,12 @@ impl MemoryBus {
             state.topics.insert(name.to_owned(), vec![Vec::new(); partitions.max(1) as usize]);
             state.layout += 1;
         }
+    }
+
+    /// Makes the group's commits fail (retriably) or succeed again, as a
+    /// Kafka group refuses them while it rebalances: for tests.
+    pub fn refuse_commits(&self, group: &str, refuse: bool) {
+        self.lock().groups.entry(group.to_owned()).or_default().refusing = refuse;
     }
 
     /// Messages in a topic, all partitions: for tests and status displays.
@@ -253,6 +262,9 @@ impl Consumer for MemoryConsumer {
     async fn commit(&mut self, offsets: &[Offset]) -> Result<(), BusError> {
         let mut state = self.bus.lock();
         let group = state.groups.entry(self.group.clone()).or_default();
+        if group.refusing && !offsets.is_empty() {
+            return Err(BusError::Rebalancing { group: self.group.clone() });
+        }
         for o in offsets {
             group.committed.insert((o.topic.clone(), o.partition), o.next);
         }

@@ -232,11 +232,28 @@ impl<B: Bus> Stage<B> {
                 .map(|(partition, next)| Offset { topic: self.sync_topic.clone(), partition, next }),
         );
         match self.consumer.commit(&offsets).await {
-            // A rebalance took the partitions: their new owner resumes from
-            // the previous commit, so some changes repeat, none is lost.
-            Err(e) if e.is_retriable() => self.metrics.failure("commit", &e),
+            Err(e) if e.is_retriable() => {
+                self.metrics.failure("commit", &e);
+                self.retry_commit_later(offsets)?;
+            }
             other => other?,
         }
+        Ok(())
+    }
+
+    /// Keeps the observation positions of a failed commit for the next one,
+    /// for the partitions this instance still owns. A group that is
+    /// rebalancing refuses commits until it settles, and a partition that
+    /// stays here and goes quiet would never be committed again, holding
+    /// its syncs' barriers forever. A partition that moved needs nothing:
+    /// its new owner resumes from the previous commit, so some changes
+    /// repeat and none is lost.
+    fn retry_commit_later(&mut self, offsets: Vec<Offset>) -> Result<(), NormalizerError> {
+        let owned = self.consumer.assignment()?;
+        let kept = offsets
+            .into_iter()
+            .filter(|o| o.topic != self.sync_topic && owned.iter().any(|(t, p)| *t == o.topic && *p == o.partition));
+        self.offsets.restore(kept);
         Ok(())
     }
 

@@ -471,6 +471,35 @@ on_both_buses!(
     a_newer_collectors_messages_are_resolved_through_the_schemas_topic,
 );
 
+/// A Kafka group refuses commits while it rebalances (here, seconds while
+/// the coordinator waits for a killed member). The instance that keeps its
+/// partitions must commit those positions once the group settles, even if
+/// nothing more arrives on them, or their sync's barrier never passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_commits_refused_during_a_rebalance_are_made_later() {
+    let bus = infragraph_bus::MemoryBus::new();
+    let layout = setup(&bus).await;
+    let group = support::unique("norm");
+    let n = start(&bus, &layout, &group);
+    let s = scope();
+    let h = support::unique("h");
+    let observations: Vec<Observation> = (1..=50).map(|pid| process(&s, 8000, &h, pid)).collect();
+    let mut changes = Changes::new(&bus, &layout, &s);
+    bus.refuse_commits(&group, true);
+    Source::new(&bus, &layout, &s).sync(8000, &observations).await;
+    let mut seen = Vec::new();
+    while node_upserts(&seen).len() < 50 {
+        seen.push(changes.next().await);
+    }
+    // Several commit intervals pass while the group refuses.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    bus.refuse_commits(&group, false);
+    let (rest, barrier) = changes.until_barrier(8000).await;
+    assert_eq!(barrier.status, SyncStatus::Completed);
+    assert!(node_upserts(&rest).is_empty(), "nothing was emitted twice: {rest:?}");
+    n.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_a_killed_instance_loses_nothing() {
     let bus = infragraph_bus::MemoryBus::new();
