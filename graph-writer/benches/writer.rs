@@ -12,7 +12,8 @@
 //! printed. INFRAGRAPH_BENCH_ROUNDS sets the rounds (default 3).
 //!
 //! Runs against INFRAGRAPH_TEST_BOLT (user:password in
-//! INFRAGRAPH_TEST_BOLT_AUTH, database `graph`); skips without it.
+//! INFRAGRAPH_TEST_BOLT_AUTH, database INFRAGRAPH_TEST_BOLT_DATABASE,
+//! default `neo4j`); skips without it.
 //! INFRAGRAPH_BENCH_ROWS sets the row count (default 5000).
 //! `cargo bench -p infragraph-graph-writer --bench writer`
 
@@ -83,8 +84,8 @@ async fn timed<F: std::future::Future<Output = ()>>(f: F) -> Duration {
 }
 
 /// Each batch in its own explicit transaction, as Cartography's loader
-/// (`write_transaction`) and this writer do; ArcadeDB runs auto-commit
-/// `UNWIND` writes about half as fast.
+/// (`write_transaction`) and this writer do: auto-commit writes would
+/// measure a path neither takes.
 async fn run_unwind(g: &neo4rs::Graph, text: &str, rows: Vec<BoltType>, tag: i64, batch: usize) {
     for chunk in rows.chunks(batch) {
         let q = query(text).param("rows", BoltType::List(BoltList { value: chunk.to_vec() })).param("tag", tag);
@@ -179,8 +180,9 @@ async fn per_row(g: &neo4rs::Graph, prefix: &str, n: usize) -> f64 {
 async fn cartography(g: &neo4rs::Graph, prefix: &str, n: usize, r: &mut Round) {
     let d1 = timed(run_unwind(g, CARTOGRAPHY, rows(prefix, 0..n, 1), 1, CARTOGRAPHY_BATCH)).await;
     let d2 = timed(run_unwind(g, CARTOGRAPHY, rows(prefix, 0..n, 2), 2, CARTOGRAPHY_BATCH)).await;
-    // A tag no sync uses: a touch that writes the value already there is
-    // not a write (ArcadeDB skips it), and would flatter the floor.
+    // A tag no sync uses: a touch that writes the value already there may
+    // be skipped by the database as a write that changes nothing, and
+    // would flatter the floor.
     let dt = timed(run_unwind(g, MINIMAL_TOUCH, rows(prefix, 0..n, 2), TOUCH_TAG, CARTOGRAPHY_BATCH)).await;
     run_unwind(g, CARTOGRAPHY, rows(prefix, 0..n - n / 10, 3), 3, CARTOGRAPHY_BATCH).await;
     let dc = timed(async {

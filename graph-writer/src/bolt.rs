@@ -1,4 +1,4 @@
-//! The Bolt sink: Neo4j 5 (and ArcadeDB's Bolt server) through `neo4rs`.
+//! The Bolt sink: Neo4j 5 through `neo4rs`.
 //! Each segment group is one `UNWIND $rows` statement; a batch is one
 //! explicit transaction.
 

@@ -3,11 +3,11 @@
 //! in segments that keep the log's order wherever order matters.
 //!
 //! One `UNWIND` statement reads every row before it writes (Cypher's clause
-//! semantics, and ArcadeDB's evaluation), so two rows for one element in the
-//! same statement would both see the old state. The planner therefore never
-//! puts one element twice in a segment, and never lets a node delete share a
-//! segment with anything else naming that node: such a change starts the
-//! next segment. Segments run in order within one transaction.
+//! semantics), so two rows for one element in the same statement would both
+//! see the old state. The planner therefore never puts one element twice in
+//! a segment, and never lets a node delete share a segment with anything
+//! else naming that node: such a change starts the next segment. Segments
+//! run in order within one transaction.
 
 use std::collections::{BTreeMap, HashSet};
 

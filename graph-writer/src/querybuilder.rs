@@ -5,7 +5,7 @@
 //!
 //! Bookkeeping per element (see the README): `_asserted_by` lists the scopes
 //! asserting it, `_asserted_at` the newest epoch each asserted it in
-//! (parallel lists: Neo4j and ArcadeDB reject nested maps as properties),
+//! (parallel lists: Neo4j rejects nested maps as properties),
 //! `_props_at` the epoch of the properties it holds.
 
 use infragraph_schemas::{RelType, ResourceKind};

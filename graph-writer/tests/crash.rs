@@ -98,7 +98,7 @@ fn spawn_writer(bolt: &BoltConfig, brokers: &str, namespace: &str, group: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_killed_mid_batch_and_restarted_ends_with_the_same_graph() {
-    infragraph_test_support::require!(brokers = infragraph_test_support::KAFKA, "Kafka-protocol broker");
+    infragraph_test_support::require!(brokers = infragraph_test_support::KAFKA, "Kafka broker");
     let Some(bolt) = common::bolt_config() else { return };
     let c = Changes::new("sigkill");
     let changes = workload(&c, 1500);

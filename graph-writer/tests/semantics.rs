@@ -1,5 +1,5 @@
 //! The writer's semantics, run through the real consumer loop against both
-//! sinks: the embedded store and a Bolt database (ArcadeDB in CI).
+//! sinks: the embedded store and a Bolt database (Neo4j in CI).
 
 mod common;
 

@@ -98,7 +98,7 @@ async fn instances(sink: &infragraph_graph_writer::BoltSink, service: &str) -> R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloud_map_instance_at_a_listeners_address_joins_its_service_to_that_process() {
-    require!(brokers = support::KAFKA, "Kafka-protocol broker");
+    require!(brokers = support::KAFKA, "Kafka broker");
     require!(aws = support::AWS, "AWS API server (moto)");
     let Some(bolt_cfg) = bolt_config() else { return };
     let sink = bolt(&bolt_cfg);

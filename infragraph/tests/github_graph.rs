@@ -49,7 +49,7 @@ async fn org_elements(sink: &infragraph_graph_writer::BoltSink, org: &str) -> El
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_github_org_reaches_the_graph_and_cartographys_queries_run_unchanged() {
-    require!(brokers = support::KAFKA, "Kafka-protocol broker");
+    require!(brokers = support::KAFKA, "Kafka broker");
     let Some(bolt_cfg) = bolt_config() else { return };
     let sink = bolt(&bolt_cfg);
     // Unique per run: the test database is shared and never reset.

@@ -62,7 +62,7 @@ async fn the_graph_names_which_process_on_b_talks_to_which_on_a() {
     if !hosts::root_or_skip() {
         return;
     }
-    require!(brokers = support::KAFKA, "Kafka-protocol broker");
+    require!(brokers = support::KAFKA, "Kafka broker");
     let Some(bolt_cfg) = bolt_config() else { return };
     let sink = bolt(&bolt_cfg);
 

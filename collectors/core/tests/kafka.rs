@@ -1,4 +1,4 @@
-//! The sync runner against a real Kafka-protocol broker.
+//! The sync runner against a real Kafka broker.
 
 mod common;
 
