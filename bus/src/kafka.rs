@@ -34,13 +34,21 @@ fn retriable(code: RDKafkaErrorCode) -> bool {
             | NotCoordinator
             | CoordinatorNotAvailable
             | CoordinatorLoadInProgress
+            | WaitingForCoordinator
             | RebalanceInProgress
             | OperationTimedOut
             // The group moved on while we committed: the new owner re-reads
             // from the last commit, so giving up this commit loses nothing.
             | IllegalGeneration
             | UnknownMemberId
+            | AssignmentLost
     )
+}
+
+/// The group refused a commit because it rebalances or moved on without us.
+pub(crate) fn superseded(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(code, RebalanceInProgress | IllegalGeneration | UnknownMemberId | AssignmentLost)
 }
 
 impl From<KafkaError> for BusError {
@@ -186,7 +194,7 @@ impl Bus for KafkaBus {
         let consumer: StreamConsumer = cfg.create()?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;
-        Ok(KafkaConsumer { inner: Arc::new(consumer) })
+        Ok(KafkaConsumer { inner: Arc::new(consumer), away: false })
     }
 }
 
@@ -215,11 +223,40 @@ where
 /// A member of a consumer group on Kafka.
 pub struct KafkaConsumer {
     inner: Arc<StreamConsumer>,
+    /// Set while the broker is out of reach, so an outage is reported once
+    /// when it starts and once when it ends.
+    away: bool,
+}
+
+impl KafkaConsumer {
+    /// The next message, waiting through faults librdkafka recovers from
+    /// by itself (a broker away or restarting, a coordinator moving).
+    async fn next(&mut self) -> Result<rdkafka::message::BorrowedMessage<'_>, BusError> {
+        loop {
+            match self.inner.recv().await {
+                Ok(m) => {
+                    if std::mem::take(&mut self.away) {
+                        tracing::info!("consuming again: the broker is back");
+                    }
+                    return Ok(m);
+                }
+                Err(e) => {
+                    let e = BusError::from(e);
+                    if !e.is_retriable() {
+                        return Err(e);
+                    }
+                    if !std::mem::replace(&mut self.away, true) {
+                        tracing::warn!(error = %e, "the broker is out of reach; the consumer waits for it");
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Consumer for KafkaConsumer {
     async fn recv(&mut self) -> Result<Message, BusError> {
-        let m = self.inner.recv().await?;
+        let m = self.next().await?;
         let headers = m
             .headers()
             .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec())).collect())

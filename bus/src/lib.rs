@@ -59,6 +59,19 @@ impl BusError {
             BusError::Config { .. } | BusError::Closed => false,
         }
     }
+
+    /// A commit the group refused because it is rebalancing or moved on
+    /// without this member. Retrying it in place never succeeds: the member
+    /// rejoins only while it keeps consuming. Drop it instead: whoever owns
+    /// the partition next resumes from the previous commit, and a later
+    /// commit of a partition that stayed covers it.
+    pub fn is_commit_superseded(&self) -> bool {
+        match self {
+            BusError::Kafka { source, .. } => source.rdkafka_error_code().is_some_and(kafka::superseded),
+            BusError::Rebalancing { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 /// A message to publish. The key picks the partition, so every message of

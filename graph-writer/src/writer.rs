@@ -243,6 +243,11 @@ impl<B: Bus, S: Sink> Writer<B, S> {
         loop {
             match consumer.commit(&offsets).await {
                 Ok(()) => return Ok(Flow::Go),
+                // The batch is in the graph: a replay of it changes nothing.
+                Err(e) if e.is_commit_superseded() => {
+                    self.metrics.failure("commit_superseded", &e);
+                    return Ok(Flow::Go);
+                }
                 Err(e) if e.is_retriable() => {
                     self.metrics.failure("commit_transient", &e);
                     if self.pause(backoff.pause()).await == Flow::Stop {

@@ -263,7 +263,16 @@ impl<B: Bus> Stage<B> {
             return Ok(());
         }
         let partitions = self.barriers.partitions();
-        let committed = self.consumer.committed(&partitions).await?;
+        let committed = match self.consumer.committed(&partitions).await {
+            Ok(c) => c,
+            // The broker or the group's coordinator is away: ask again at
+            // the next tick; the markers wait meanwhile.
+            Err(e) if e.is_retriable() => {
+                self.metrics.failure("committed offsets", &e);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let by_partition: HashMap<(String, i32), Option<i64>> = partitions.into_iter().zip(committed).collect();
         let ready = self.barriers.ready(|t, p| by_partition.get(&(t.to_owned(), p)).copied().flatten());
         for pending in &ready {
