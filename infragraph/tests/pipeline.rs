@@ -15,7 +15,6 @@ use common::*;
 use infragraph_bus::{Bus, KafkaArgs, KafkaBus, OutMessage};
 use infragraph_collector::{Collector, SyncContext, SystemClock};
 use infragraph_collector_procfs::{ProcfsCollector, ProcfsConfig};
-use infragraph_graph_writer::SqliteStore;
 use infragraph_schemas::{Codec, ScopeRef, SyncMarker, SyncStatus, Topics};
 use infragraph_test_support::{self as support, require};
 
@@ -51,9 +50,7 @@ fn tcp_rows(with_worker: bool) -> Vec<Tcp> {
 
 /// What `up --once` on `proc_root` puts in a fresh embedded store for `host`.
 fn embedded(proc_root: &str, host: &str) -> Counts {
-    let data = TempDir::new("e2e-embedded");
-    run_ok(&strings(&["up", "--once", "--proc-root", proc_root, "--host-id", host, "--data-dir", &data.str()]), &[]);
-    store_counts(&SqliteStore::open(data.path()).expect("open the embedded store"), host)
+    embedded_elements(proc_root, host).counts()
 }
 
 fn counts(nodes: &[(&str, u64)], edges: &[(&str, u64)]) -> Counts {
@@ -99,7 +96,7 @@ async fn publish_partial_sync(bus: &KafkaBus, topics: &Topics, proc_root: &str, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collectors_broker_two_normalizers_writer_and_bolt_agree_with_the_embedded_run() {
-    require!(brokers = support::KAFKA, "Kafka-protocol broker");
+    require!(brokers = support::KAFKA, "Kafka broker");
     let Some(bolt_cfg) = bolt_config() else { return };
     let host = support::unique("e2e-host");
     let sentinel = support::unique("e2e-sentinel");

@@ -237,12 +237,12 @@ pub fn owned_by(id: &str, host: &str) -> bool {
 
 /// The nodes of `host` in the embedded store, and every relationship with
 /// at least one end among them.
-pub fn store_counts(store: &SqliteStore, host: &str) -> Counts {
-    let mut c = Counts::default();
+pub fn store_elements(store: &SqliteStore, host: &str) -> Elements {
+    let mut el = Elements::default();
     store
         .for_each_node(|n| {
             if owned_by(&n.id, host) {
-                *c.nodes.entry(n.kind.label().to_owned()).or_insert(0) += 1;
+                el.nodes.insert((n.kind.label().to_owned(), n.id.clone()));
             }
             Ok::<_, infragraph_graph_writer::SinkError>(())
         })
@@ -250,12 +250,25 @@ pub fn store_counts(store: &SqliteStore, host: &str) -> Counts {
     store
         .for_each_edge(|e| {
             if owned_by(&e.from.id, host) || owned_by(&e.to.id, host) {
-                *c.edges.entry(e.rel.as_str().to_owned()).or_insert(0) += 1;
+                el.edges.insert((e.rel.as_str().to_owned(), e.from.id.clone(), e.to.id.clone()));
             }
             Ok::<_, infragraph_graph_writer::SinkError>(())
         })
         .expect("read relationships from the store");
-    c
+    el
+}
+
+/// [`store_elements`], counted.
+pub fn store_counts(store: &SqliteStore, host: &str) -> Counts {
+    store_elements(store, host).counts()
+}
+
+/// What `infragraph up --once` on `proc_root` puts in a fresh embedded
+/// store for `host`: what the real pipeline must end with too.
+pub fn embedded_elements(proc_root: &str, host: &str) -> Elements {
+    let data = TempDir::new("e2e-embedded");
+    run_ok(&strings(&["up", "--once", "--proc-root", proc_root, "--host-id", host, "--data-dir", &data.str()]), &[]);
+    store_elements(&SqliteStore::open(data.path()).expect("open the embedded store"), host)
 }
 
 /// The Bolt database of the test services, or `None` to skip.
@@ -412,6 +425,14 @@ impl Pipeline {
         args.extend(bolt_flags(bolt));
         args.extend(self.consumer());
         Stage::spawn("writer", &args, &[("INFRAGRAPH_NEO4J_PASSWORD", &bolt.password)])
+    }
+
+    /// `infragraph ARGS` running until stopped (a collector without
+    /// `--once`), on this pipeline's topics.
+    pub fn stage(&self, name: &str, args: &[&str]) -> Stage {
+        let mut all = strings(args);
+        all.extend(self.kafka());
+        Stage::spawn(name, &all, &[])
     }
 
     /// One complete sync by `infragraph collect ARGS --once`, on this
