@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use infragraph_bus::{Bus, KafkaArgs, KafkaBus, OutMessage, TopicLayout};
+use infragraph_bus::{Bus, KafkaArgs, KafkaBus, OutMessage, TopicLayout, TopicSpec};
 use infragraph_collector::{Collector, ManualClock, SyncContext, Syncer};
 use infragraph_normalizer::{Merger, NormalizerArgs, Outcome, run, validate};
 use infragraph_schemas::*;
@@ -218,6 +218,9 @@ async fn bench_raw(brokers: &str, messages: &[Vec<u8>], fanout: usize, round: us
     let bus = KafkaBus::connect(&KafkaArgs::with_brokers(brokers)).expect("bus");
     let from = format!("bench-raw-in-{fanout}-{}-{round}", std::process::id());
     let to = format!("bench-raw-out-{fanout}-{}-{round}", std::process::id());
+    // The stage's shapes: an observation topic of 4 partitions in, the
+    // one-partition changes topic out.
+    bus.ensure_topics(&[TopicSpec::new(&from, 4), TopicSpec::new(&to, 1)]).await.expect("topics");
     publish_all(&bus, &from, messages, |i| format!("bench/{i}/1000")).await;
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
