@@ -28,16 +28,13 @@ pub fn nodes(op: Op, kind: ResourceKind) -> String {
         Op::UpsertNodes => format!(
             "UNWIND $rows AS row\n\
              MERGE (v:{label} {{id: row.id}})\n\
-             ON CREATE SET v.firstseen = row.epoch\n\
-             REMOVE v._stub\n{}{}",
-            refresh(true),
-            assert_scope()
+             ON CREATE SET v.firstseen = row.epoch\n{}",
+            update(Update { props: true, unstub: true })
         ),
         Op::TouchNodes => format!(
             "UNWIND $rows AS row\n\
-             MATCH (v:{label} {{id: row.id}})\n{}{}",
-            refresh(false),
-            assert_scope()
+             MATCH (v:{label} {{id: row.id}})\n{}",
+            update(Update { props: false, unstub: false })
         ),
         _ => format!(
             "UNWIND $rows AS row\n\
@@ -59,15 +56,13 @@ pub fn edges(op: Op, shape: EdgeShape) -> String {
              MERGE (b:{to} {{id: row.to}})\n\
              ON CREATE SET b.firstseen = row.epoch, b.lastupdated = row.epoch, b._stub = true\n\
              MERGE (a)-[v:{rel}]->(b)\n\
-             ON CREATE SET v.firstseen = row.epoch\n{}{}",
-            refresh(true),
-            assert_scope()
+             ON CREATE SET v.firstseen = row.epoch\n{}",
+            update(Update { props: true, unstub: false })
         ),
         Op::TouchEdges => format!(
             "UNWIND $rows AS row\n\
-             MATCH (:{from} {{id: row.from}})-[v:{rel}]->(:{to} {{id: row.to}})\n{}{}",
-            refresh(false),
-            assert_scope()
+             MATCH (:{from} {{id: row.from}})-[v:{rel}]->(:{to} {{id: row.to}})\n{}",
+            update(Update { props: false, unstub: false })
         ),
         _ => format!(
             "UNWIND $rows AS row\n\
@@ -78,31 +73,39 @@ pub fn edges(op: Op, shape: EdgeShape) -> String {
     }
 }
 
-/// Moves `lastupdated` forward only, and applies the row's properties only
-/// if they are not older than those held (invariant 4). A touch says the
-/// element was seen unchanged, so its properties are current as of then.
-fn refresh(with_props: bool) -> String {
-    let props = if with_props { "v += CASE WHEN fresh THEN row.props ELSE {} END,\n    " } else { "" };
-    format!(
-        "WITH v, row, coalesce(v._props_at, row.epoch) <= row.epoch AS fresh\n\
-         SET {props}v._props_at = CASE WHEN fresh THEN row.epoch ELSE v._props_at END,\n    \
-         v.lastupdated = CASE WHEN coalesce(v.lastupdated, row.epoch) <= row.epoch THEN row.epoch ELSE v.lastupdated END\n"
-    )
+/// What an upsert or touch writes besides the bookkeeping.
+struct Update {
+    /// Apply the row's properties (an upsert; a touch has none).
+    props: bool,
+    /// The node is now asserted itself, no longer only a relationship's end.
+    unstub: bool,
 }
 
-/// Records that `row.scope` asserts `v` as of `row.epoch`, keeping the
-/// newest epoch per scope.
-/// Most elements are asserted by one scope only: that case reads and
-/// writes one-element lists, and the list comprehension runs only for
-/// elements several scopes assert (CASE evaluates only the branch taken).
-fn assert_scope() -> String {
-    "WITH v, row, coalesce(v._asserted_by, []) AS ss, coalesce(v._asserted_at, []) AS es\n\
-     SET v._asserted_by = CASE WHEN row.scope IN ss THEN ss ELSE ss + [row.scope] END,\n    \
-     v._asserted_at = CASE \
-     WHEN size(ss) = 1 AND ss[0] = row.scope THEN [CASE WHEN es[0] < row.epoch THEN row.epoch ELSE es[0] END] \
-     WHEN NOT row.scope IN ss THEN es + [row.epoch] \
-     ELSE [i IN range(0, size(es) - 1) | CASE WHEN ss[i] = row.scope AND es[i] < row.epoch THEN row.epoch ELSE es[i] END] END"
-        .to_owned()
+/// One `SET` for the whole update, so Neo4j plans one write step per row:
+/// - `lastupdated` moves forward only, and the row's properties apply only
+///   if they are not older than those held (invariant 4); a touch says the
+///   element was seen unchanged, so its properties are current as of then;
+/// - `row.scope` asserts `v` as of `row.epoch`, keeping the newest epoch per
+///   scope. Most elements are asserted by one scope only: that case reads
+///   and writes one-element lists, and the list comprehension runs only for
+///   elements several scopes assert (CASE evaluates only the branch taken).
+///
+/// Each right-hand side reads only what the `WITH` bound or the old value
+/// of the property it replaces, so the order of the items does not matter.
+fn update(u: Update) -> String {
+    let props = if u.props { "v += CASE WHEN fresh THEN row.props ELSE {} END,\n    " } else { "" };
+    let unstub = if u.unstub { "v._stub = null,\n    " } else { "" };
+    format!(
+        "WITH v, row, coalesce(v._props_at, row.epoch) <= row.epoch AS fresh, \
+         coalesce(v._asserted_by, []) AS ss, coalesce(v._asserted_at, []) AS es\n\
+         SET {props}{unstub}v._props_at = CASE WHEN fresh THEN row.epoch ELSE v._props_at END,\n    \
+         v.lastupdated = CASE WHEN coalesce(v.lastupdated, row.epoch) <= row.epoch THEN row.epoch ELSE v.lastupdated END,\n    \
+         v._asserted_by = CASE WHEN row.scope IN ss THEN ss ELSE ss + [row.scope] END,\n    \
+         v._asserted_at = CASE \
+         WHEN size(ss) = 1 AND ss[0] = row.scope THEN [CASE WHEN es[0] < row.epoch THEN row.epoch ELSE es[0] END] \
+         WHEN NOT row.scope IN ss THEN es + [row.epoch] \
+         ELSE [i IN range(0, size(es) - 1) | CASE WHEN ss[i] = row.scope AND es[i] < row.epoch THEN row.epoch ELSE es[i] END] END"
+    )
 }
 
 /// Drops `row.scope`'s assertion unless it is newer than the row (a late,
