@@ -231,29 +231,32 @@ impl<B: Bus> Stage<B> {
                 .into_iter()
                 .map(|(partition, next)| Offset { topic: self.sync_topic.clone(), partition, next }),
         );
+        self.keep_owned(&mut offsets)?;
         match self.consumer.commit(&offsets).await {
+            // A group that is rebalancing refuses commits until it settles,
+            // and a partition that stays here and goes quiet would never be
+            // committed again, holding its syncs' barriers forever: the
+            // observation positions go back for the next commit. (Sync-topic
+            // positions are recomputed from the barriers each time.)
             Err(e) if e.is_retriable() => {
                 self.metrics.failure("commit", &e);
-                self.retry_commit_later(offsets)?;
+                let sync_topic = &self.sync_topic;
+                self.offsets.restore(offsets.into_iter().filter(|o| o.topic != *sync_topic));
             }
             other => other?,
         }
         Ok(())
     }
 
-    /// Keeps the observation positions of a failed commit for the next one,
-    /// for the partitions this instance still owns. A group that is
-    /// rebalancing refuses commits until it settles, and a partition that
-    /// stays here and goes quiet would never be committed again, holding
-    /// its syncs' barriers forever. A partition that moved needs nothing:
-    /// its new owner resumes from the previous commit, so some changes
-    /// repeat and none is lost.
-    fn retry_commit_later(&mut self, offsets: Vec<Offset>) -> Result<(), NormalizerError> {
+    /// Drops the positions of partitions this instance no longer owns. Their
+    /// new owner resumes from the previous commit (some changes repeat, none
+    /// is lost); committing them from here could move its commit backwards.
+    fn keep_owned(&self, offsets: &mut Vec<Offset>) -> Result<(), NormalizerError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
         let owned = self.consumer.assignment()?;
-        let kept = offsets
-            .into_iter()
-            .filter(|o| o.topic != self.sync_topic && owned.iter().any(|(t, p)| *t == o.topic && *p == o.partition));
-        self.offsets.restore(kept);
+        offsets.retain(|o| owned.iter().any(|(t, p)| *t == o.topic && *p == o.partition));
         Ok(())
     }
 
