@@ -18,70 +18,73 @@ pub struct Server {
     script: PathBuf,
     lib: (&'static str, String),
     pub dir: PathBuf,
+    /// The script's arguments after the directory.
     args: Vec<String>,
     /// The file whose `marker` lines count completed starts.
     ready_log: PathBuf,
     marker: &'static str,
-    ports: Vec<u16>,
+    port: u16,
     starts: usize,
     child: Option<Child>,
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
 }
 
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../services")
-        .join(name)
+/// How one kind of server is run and known to be ready.
+struct Kind {
+    what: &'static str,
+    script: &'static str,
+    /// The variable naming its jars, for the script and for the test.
+    lib: (&'static str, &'static str),
+    /// Under the server's directory.
+    ready_log: &'static str,
+    marker: &'static str,
 }
 
 impl Server {
     /// A private Kafka node (KRaft), or `None` (a skip locally, a failure in CI).
     pub fn kafka() -> Option<Server> {
-        let lib = crate::service("INFRAGRAPH_TEST_KAFKA_LIB", "Kafka's jars")?;
-        let dir = std::env::temp_dir().join(crate::unique("kafka"));
-        let (port, controller) = (free_port(), free_port());
-        Some(Server {
+        let kind = Kind {
             what: "Kafka",
-            script: script("kafka.sh"),
-            lib: ("KAFKA_LIB", lib),
-            ready_log: dir.join("server.log"),
+            script: "kafka.sh",
+            lib: ("KAFKA_LIB", "INFRAGRAPH_TEST_KAFKA_LIB"),
+            ready_log: "server.log",
             marker: "Kafka Server started",
-            args: vec![
-                dir.display().to_string(),
-                port.to_string(),
-                controller.to_string(),
-            ],
-            ports: vec![port, controller],
-            dir,
-            starts: 0,
-            child: None,
-        })
+        };
+        Server::new(kind, vec![free_port().to_string()])
     }
 
     /// A private Neo4j with authentication on ([`NEO4J_PASSWORD`]), or `None`.
     pub fn neo4j() -> Option<Server> {
-        let lib = crate::service("INFRAGRAPH_TEST_NEO4J_LIB", "Neo4j's jars")?;
-        let dir = std::env::temp_dir().join(crate::unique("neo4j"));
-        let port = free_port();
-        Some(Server {
+        let kind = Kind {
             what: "Neo4j",
-            script: script("neo4j.sh"),
-            lib: ("NEO4J_LIB", lib),
-            ready_log: dir.join("logs/neo4j.log"),
+            script: "neo4j.sh",
+            lib: ("NEO4J_LIB", "INFRAGRAPH_TEST_NEO4J_LIB"),
+            ready_log: "logs/neo4j.log",
             marker: "Started.",
-            args: vec![
-                dir.display().to_string(),
-                port.to_string(),
-                NEO4J_PASSWORD.to_owned(),
-            ],
-            ports: vec![port],
+        };
+        Server::new(kind, vec![NEO4J_PASSWORD.to_owned()])
+    }
+
+    /// A server of `kind` on a free client port; `extra` follows the
+    /// directory and that port on the script's command line.
+    fn new(kind: Kind, extra: Vec<String>) -> Option<Server> {
+        let lib = crate::service(kind.lib.1, &format!("{}'s jars", kind.what))?;
+        let dir = std::env::temp_dir().join(crate::unique(&kind.what.to_lowercase()));
+        let port = free_port();
+        let mut args = vec![dir.display().to_string(), port.to_string()];
+        args.extend(extra);
+        Some(Server {
+            what: kind.what,
+            script: Path::new(env!("CARGO_MANIFEST_DIR")).join("../services").join(kind.script),
+            lib: (kind.lib.0, lib),
+            ready_log: dir.join(kind.ready_log),
+            marker: kind.marker,
+            args,
             dir,
+            port,
             starts: 0,
             child: None,
         })
@@ -89,7 +92,7 @@ impl Server {
 
     /// The client port: Kafka's `host:port`, or Neo4j's Bolt port.
     pub fn port(&self) -> u16 {
-        self.ports[0]
+        self.port
     }
 
     pub fn address(&self) -> String {
