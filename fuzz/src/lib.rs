@@ -105,13 +105,13 @@ fn graph_changes() -> Vec<GraphChange> {
         GraphChange::EdgeUpsert(EdgeUpsert { edge: edge.clone(), scope: s.clone(), epoch: e, observed_at: 2, properties: every_value() }),
         GraphChange::Touch(Touch { element: Element::Node(node), scope: s.clone(), epoch: e }),
         GraphChange::Delete(Delete { element: Element::Edge(edge), scope: s.clone(), epoch: e }),
-        GraphChange::SyncBarrier(SyncBarrier { scope: s, epoch: e, status: SyncStatus::Failed, reason: Some("timeout".into()) }),
+        GraphChange::SyncBarrier(SyncBarrier { scope: s, epoch: e, status: SyncStatus::Failed, reason: Some("timeout".into()), kind: SyncKind::Delta }),
     ]
 }
 
 fn sync_marker() -> SyncMarker {
     let count = TopicCount { topic: "infragraph.obs.host".into(), partition: 0, count: 1, last_offset: 9 };
-    SyncMarker { scope: scope(), epoch: 1, status: SyncStatus::Completed, reason: None, counts: vec![count], emitted_at: 3 }
+    SyncMarker { scope: scope(), epoch: 1, status: SyncStatus::Completed, reason: None, counts: vec![count], emitted_at: 3, kind: SyncKind::Delta }
 }
 
 /// One real message of every record family and variant, named for the

@@ -10,7 +10,7 @@ use futures::FutureExt;
 use futures::future::Shared;
 
 use infragraph_bus::{TopicLayout, Bus, BusError, Consumer, DeadLetters, OffsetTracker, TopicSpec};
-use infragraph_schemas::{Codec, SyncBarrier, SyncStatus};
+use infragraph_schemas::{Codec, SyncBarrier, SyncKind, SyncStatus};
 use infragraph_telemetry::StageMetrics;
 
 use crate::batch::{Batch, Interrupted, Item, next_batch};
@@ -195,9 +195,14 @@ impl<B: Bus, S: Sink> Writer<B, S> {
         })
     }
 
-    /// A completed sync's cleanup; a failed sync deletes nothing.
+    /// A completed reconciliation's cleanup. A completed delta sync has
+    /// retracted what vanished already, and a failed sync deletes nothing.
     async fn barrier(&self, b: &SyncBarrier, item: &Item) -> Result<Flow, WriterError> {
         match b.status {
+            SyncStatus::Completed if b.kind == SyncKind::Delta => {
+                self.metrics.records("barrier", "delta_sync", 1);
+                return Ok(Flow::Go);
+            }
             SyncStatus::Completed => {}
             SyncStatus::Failed => {
                 tracing::info!(scope = %b.scope, epoch = b.epoch, reason = ?b.reason, "sync failed: nothing cleaned up");

@@ -15,7 +15,7 @@ use common::*;
 use infragraph_bus::{Bus, KafkaArgs, KafkaBus, OutMessage};
 use infragraph_collector::{Collector, SyncContext, SystemClock};
 use infragraph_collector_procfs::{ProcfsCollector, ProcfsConfig};
-use infragraph_schemas::{Codec, ScopeRef, SyncMarker, SyncStatus, Topics};
+use infragraph_schemas::{Codec, ScopeRef, SyncKind, SyncMarker, SyncStatus, Topics};
 use infragraph_test_support::{self as support, require};
 
 /// Generous: two normalizers joining one group rebalance before work starts.
@@ -80,7 +80,7 @@ async fn publish_partial_sync(bus: &KafkaBus, topics: &Topics, proc_root: &str, 
     assert!(observations.len() > keep, "the partial sync leaves something out ({} observations)", observations.len());
 
     let codec = Codec::builtin();
-    let started = SyncMarker { scope: scope.clone(), epoch, status: SyncStatus::Started, reason: None, counts: Vec::new(), emitted_at: epoch };
+    let started = SyncMarker { scope: scope.clone(), epoch, status: SyncStatus::Started, reason: None, counts: Vec::new(), emitted_at: epoch, kind: SyncKind::Reconciliation };
     let payload = codec.encode_sync_marker(&started).expect("encode the STARTED marker");
     let (sync_topic, key) = (topics.sync(), scope.to_string());
     bus.publish(OutMessage::new(&sync_topic, key.as_bytes(), &payload)).await.expect("publish STARTED");

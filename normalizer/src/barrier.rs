@@ -84,10 +84,10 @@ impl Barriers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use infragraph_schemas::{ScopeRef, SyncStatus};
+    use infragraph_schemas::{ScopeRef, SyncKind, SyncStatus};
 
     fn marker(counts: Vec<TopicCount>) -> SyncMarker {
-        SyncMarker { scope: ScopeRef::new("s", "c"), epoch: 1, status: SyncStatus::Completed, reason: None, counts, emitted_at: 0 }
+        SyncMarker { scope: ScopeRef::new("s", "c"), epoch: 1, status: SyncStatus::Completed, reason: None, counts, emitted_at: 0, kind: SyncKind::Delta }
     }
 
     fn count(partition: i32, last_offset: i64) -> TopicCount {

@@ -7,18 +7,23 @@
 //! of every scope's newest list. An observation older than what is known
 //! changes nothing.
 //!
-//! A touch is sent only when the merged properties did not change and the
-//! scope saw the element in this sync or in its previous one (the
-//! observation's `previous_epoch`), so the element can not have been cleaned
-//! up in between; otherwise the full merged properties go out again.
+//! An element whose merged properties did not change, and which the scope
+//! saw in this sync or in its previous one (the observation's
+//! `previous_epoch`, so it can not have been cleaned up in between), is
+//! still as the graph has it: a delta sync sends nothing for it, and a
+//! reconciliation sends a compact touch, re-asserting it at the new epoch.
+//! Otherwise the full merged properties go out again.
+//!
+//! What the collector says vanished (a `gone` resource, `retracted`
+//! relationships) becomes a `Delete` for that scope only.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use infragraph_schemas::{
-    Direction, EdgeRef, EdgeUpsert, Element, GraphChange, Merge, NodeRef, NodeUpsert, Observation, Properties,
-    PropertyDef, ScopeRef, Touch, Value,
+    Delete, Direction, EdgeRef, EdgeUpsert, Element, GraphChange, Merge, NodeRef, NodeUpsert, Observation, Properties,
+    PropertyDef, Relationship, ResourceDef, ScopeRef, SyncKind, Touch, Value,
 };
 
 use crate::cache::Bounded;
@@ -94,20 +99,62 @@ pub struct ElementState {
     /// Sorted by name, like an observation's properties, so merging walks
     /// both side by side instead of searching one for each of the other.
     props: Vec<(Name, PropState)>,
-    /// The newest epoch in which each scope saw the element. Scopes are
-    /// shared, not copied: an element remembers one per scope asserting it.
-    seen: Vec<(Arc<ScopeRef>, i64)>,
+    /// Per scope asserting the element, the newest epoch it saw it in or
+    /// retracted it at. Scopes are shared, not copied.
+    seen: Vec<(Arc<ScopeRef>, Sighted)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sighted {
+    At(i64),
+    /// The scope retracted the element in this epoch: an older sighting
+    /// arriving late (a delivery retried after an outage) must not bring
+    /// it back, and a newer one sends it whole.
+    RetractedAt(i64),
 }
 
 impl ElementState {
-    fn seen_by(&self, scope: &ScopeRef) -> Option<i64> {
+    fn sighted(&self, scope: &ScopeRef) -> Option<Sighted> {
         self.seen.iter().find(|(s, _)| **s == *scope).map(|(_, e)| *e)
+    }
+
+    fn seen_by(&self, scope: &ScopeRef) -> Option<i64> {
+        match self.sighted(scope) {
+            Some(Sighted::At(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// True if the scope retracted the element at `epoch` or later.
+    fn retracted_since(&self, scope: &ScopeRef, epoch: i64) -> bool {
+        matches!(self.sighted(scope), Some(Sighted::RetractedAt(r)) if r >= epoch)
+    }
+
+    /// Records the retraction; false if a newer sync of the scope saw the
+    /// element (syncs that overlapped), which then stays.
+    fn retract(&mut self, scope: &Arc<ScopeRef>, epoch: i64) -> bool {
+        match self.seen.iter_mut().find(|(s, _)| s == scope) {
+            Some((_, Sighted::At(e))) if *e > epoch => false,
+            Some((_, Sighted::RetractedAt(e))) => {
+                *e = (*e).max(epoch);
+                true
+            }
+            Some((_, sighted)) => {
+                *sighted = Sighted::RetractedAt(epoch);
+                true
+            }
+            None => {
+                self.seen.push((scope.clone(), Sighted::RetractedAt(epoch)));
+                true
+            }
+        }
     }
 
     fn mark_seen(&mut self, scope: &Arc<ScopeRef>, epoch: i64) {
         match self.seen.iter_mut().find(|(s, _)| s == scope) {
-            Some((_, e)) => *e = (*e).max(epoch),
-            None => self.seen.push((scope.clone(), epoch)),
+            Some((_, Sighted::At(e))) => *e = (*e).max(epoch),
+            Some((_, sighted)) => *sighted = Sighted::At(epoch),
+            None => self.seen.push((scope.clone(), Sighted::At(epoch))),
         }
     }
 
@@ -173,12 +220,17 @@ pub struct Merger {
 pub struct Outcome {
     pub upserts: u64,
     pub touches: u64,
+    /// Elements a delta sync saw as the graph has them: no change sent.
+    pub unchanged: u64,
+    pub retractions: u64,
 }
 
 impl Outcome {
     pub fn add(&mut self, other: Outcome) {
         self.upserts += other.upserts;
         self.touches += other.touches;
+        self.unchanged += other.unchanged;
+        self.retractions += other.retractions;
     }
 }
 
@@ -195,26 +247,30 @@ impl Merger {
     /// The changes one (valid) observation makes: its node first, then the
     /// relationships it asserts.
     pub fn observe(&mut self, obs: Observation, out: &mut Vec<GraphChange>) -> Outcome {
-        let Observation { scope, epoch, observed_at, previous_epoch, kind, id, properties, relationships } = obs;
+        let Observation { scope, epoch, observed_at, previous_epoch, kind, id, properties, relationships, sync_kind, retracted, gone } =
+            obs;
         let scope = self.share(scope);
-        let at = Sighting { scope: &scope, epoch, previous_epoch, observed_at };
+        let at = Sighting { scope: &scope, epoch, previous_epoch, observed_at, kind: sync_kind };
         let def = kind.def();
         let node = NodeRef { kind, id };
         let declared = kind.properties_by_name();
-        let state = &mut self.state;
         let mut outcome = Outcome::default();
-        Self::decide(state, Element::Node(node.clone()), &at, properties, declared, &mut outcome, out);
+        if !gone {
+            Self::decide(&mut self.state, Element::Node(node.clone()), &at, properties, declared, &mut outcome, out);
+        }
         for rel in relationships {
-            // Undeclared relationships were rejected when decoding.
-            let Some(rd) = def.relationship(rel.rel_type) else { continue };
-            let target = NodeRef { kind: rd.target, id: rel.target_id };
-            let (from, to) = match rd.direction {
-                Direction::Outgoing => (node.clone(), target),
-                Direction::Incoming => (target, node.clone()),
-            };
-            let edge = Element::Edge(EdgeRef { rel_type: rel.rel_type, from, to });
+            let Some(edge) = edge(def, &node, rel.rel_type, rel.target_id) else { continue };
             // Relationship properties are not declared: every one is latest-wins.
-            Self::decide(state, edge, &at, rel.properties, &[], &mut outcome, out);
+            Self::decide(&mut self.state, edge, &at, rel.properties, &[], &mut outcome, out);
+        }
+        let retracted = retracted.into_iter().filter_map(|Relationship { rel_type, target_id, .. }| edge(def, &node, rel_type, target_id));
+        // Relationships first: a node's delete must not leave them dangling.
+        for element in retracted.chain(gone.then(|| Element::Node(node.clone()))) {
+            if !self.state.entry(&element).retract(&scope, epoch) {
+                continue;
+            }
+            outcome.retractions += 1;
+            out.push(GraphChange::Delete(Delete { element, scope: ScopeRef::clone(&scope), epoch }));
         }
         outcome
     }
@@ -236,10 +292,18 @@ impl Merger {
         out: &mut Vec<GraphChange>,
     ) {
         let state = state.entry(&element);
+        if state.retracted_since(at.scope, at.epoch) {
+            outcome.unchanged += 1;
+            return;
+        }
         let seen = state.seen_by(at.scope);
         let changed = state.merge(at.scope, at.observed_at, &props, declared);
         state.mark_seen(at.scope, at.epoch);
         let still_there = seen.is_some_and(|e| e >= at.epoch || Some(e) == at.previous_epoch);
+        if !changed && still_there && at.kind == SyncKind::Delta {
+            outcome.unchanged += 1;
+            return;
+        }
         let (scope, epoch, observed_at) = (ScopeRef::clone(at.scope), at.epoch, at.observed_at);
         if !changed && still_there {
             outcome.touches += 1;
@@ -257,12 +321,26 @@ impl Merger {
     }
 }
 
+/// The relationship `rel_type` from `node` to `target_id`, in the
+/// registry's direction; `None` if `node`'s type does not declare it (the
+/// decoder rejects those already).
+fn edge(def: &ResourceDef, node: &NodeRef, rel_type: infragraph_schemas::RelType, target_id: String) -> Option<Element> {
+    let rd = def.relationship(rel_type)?;
+    let target = NodeRef { kind: rd.target, id: target_id };
+    let (from, to) = match rd.direction {
+        Direction::Outgoing => (node.clone(), target),
+        Direction::Incoming => (target, node.clone()),
+    };
+    Some(Element::Edge(EdgeRef { rel_type, from, to }))
+}
+
 /// The parts of an observation that every change it makes repeats.
 struct Sighting<'a> {
     scope: &'a Arc<ScopeRef>,
     epoch: i64,
     previous_epoch: Option<i64>,
     observed_at: i64,
+    kind: SyncKind,
 }
 
 #[cfg(test)]
@@ -341,5 +419,48 @@ mod tests {
         let GraphChange::EdgeUpsert(e) = &out[1] else { panic!("{out:?}") };
         assert_eq!((e.edge.from.kind, e.edge.from.id.as_str()), (ResourceKind::Process, "p1"));
         assert_eq!((e.edge.to.kind, e.edge.to.id.as_str()), (ResourceKind::Host, "h"));
+    }
+
+    fn delta(obs: Observation, epoch: i64, previous: i64) -> Observation {
+        Observation { epoch, observed_at: epoch, previous_epoch: Some(previous), sync_kind: SyncKind::Delta, ..obs }
+    }
+
+    fn process(epoch: i64) -> Observation {
+        Observation::new(ScopeRef::new("t", "a"), epoch, epoch, ResourceKind::Process, "p1")
+            .with("host_id", "h")
+            .relate(RelType::RunsOn, "h")
+    }
+
+    fn gone(epoch: i64) -> Observation {
+        Observation::gone(ScopeRef::new("t", "a"), epoch, epoch, ResourceKind::Process, "p1", vec![Relationship::new(RelType::RunsOn, "h")])
+    }
+
+    #[test]
+    fn a_delta_sync_sends_nothing_for_what_is_unchanged() {
+        let mut m = Merger::new(100);
+        assert_eq!(run(&mut m, &process(1)).len(), 2);
+        assert!(run(&mut m, &delta(process(1), 2, 1)).is_empty());
+        let changed = delta(process(1), 3, 2).with("name", "renamed");
+        assert!(matches!(run(&mut m, &changed)[..], [GraphChange::NodeUpsert(_)]), "only the node changed");
+    }
+
+    #[test]
+    fn a_retraction_deletes_relationships_before_the_node_and_outlives_late_sightings() {
+        let mut m = Merger::new(100);
+        run(&mut m, &process(1));
+        let out = run(&mut m, &gone(2));
+        assert!(matches!(&out[..], [GraphChange::Delete(e), GraphChange::Delete(n)]
+            if matches!(e.element, Element::Edge(_)) && matches!(n.element, Element::Node(_)) && n.epoch == 2), "{out:?}");
+        assert!(run(&mut m, &delta(process(1), 1, 0)).is_empty(), "a late sighting from before the retraction");
+        let back = run(&mut m, &delta(process(1), 3, 2));
+        assert!(matches!(back[0], GraphChange::NodeUpsert(_)), "it came back: sent whole: {back:?}");
+    }
+
+    #[test]
+    fn a_retraction_from_an_older_sync_leaves_what_a_newer_one_saw() {
+        let mut m = Merger::new(100);
+        run(&mut m, &process(1));
+        run(&mut m, &delta(process(1), 3, 1));
+        assert!(run(&mut m, &gone(2)).is_empty(), "sync 3 saw it after sync 2 missed it");
     }
 }

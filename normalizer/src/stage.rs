@@ -123,6 +123,8 @@ impl<B: Bus> Stage<B> {
         for (topic, outcome) in &self.counts {
             self.metrics.records(topic, "upserted", outcome.upserts);
             self.metrics.records(topic, "touched", outcome.touches);
+            self.metrics.records(topic, "unchanged", outcome.unchanged);
+            self.metrics.records(topic, "retracted", outcome.retractions);
         }
         self.counts.clear();
         self.metrics.duration("batch", start.elapsed());
@@ -208,13 +210,14 @@ impl<B: Bus> Stage<B> {
     }
 
     async fn emit_barrier(&mut self, m: &SyncMarker) -> Result<(), NormalizerError> {
-        tracing::info!(scope = %m.scope, epoch = m.epoch, status = m.status.as_str(), "sync barrier");
+        tracing::info!(scope = %m.scope, epoch = m.epoch, status = m.status.as_str(), kind = m.kind.as_str(), "sync barrier");
         self.metrics.records(m.status.as_str(), "barrier", 1);
         self.changes.push(GraphChange::SyncBarrier(SyncBarrier {
             scope: m.scope.clone(),
             epoch: m.epoch,
             status: m.status,
             reason: m.reason.clone(),
+            kind: m.kind,
         }));
         self.emit_changes().await
     }

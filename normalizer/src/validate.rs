@@ -8,10 +8,11 @@ pub fn problem(obs: &Observation) -> Option<String> {
     if obs.id.trim().is_empty() {
         return Some(format!("{} observation has an empty id", obs.kind));
     }
-    if let Some(name) = missing_required(obs) {
+    // A retraction names what is gone; it has nothing left to describe.
+    if let Some(name) = missing_required(obs).filter(|_| !obs.gone) {
         return Some(format!("{} {:?} lacks required property {name}", obs.kind, obs.id));
     }
-    if let Some(r) = obs.relationships.iter().find(|r| r.target_id.trim().is_empty()) {
+    if let Some(r) = obs.relationships.iter().chain(&obs.retracted).find(|r| r.target_id.trim().is_empty()) {
         return Some(format!("{} {:?} asserts {} with an empty target id", obs.kind, obs.id, r.rel_type));
     }
     None

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use infragraph_bus::{Bus, Consumer, KafkaArgs, KafkaBus, OutMessage, TopicLayout};
-use infragraph_collector::{Collector, ManualClock, SyncContext, Syncer};
+use infragraph_collector::{Collector, DEFAULT_RECONCILE_INTERVAL, ManualClock, SyncContext, Syncer};
 use infragraph_normalizer::{NormalizerArgs, run};
 use infragraph_schemas::*;
 use infragraph_test_support as support;
@@ -176,7 +176,7 @@ fn upserts(changes: &[GraphChange]) -> usize {
     changes.iter().filter(|c| matches!(c, GraphChange::NodeUpsert(_) | GraphChange::EdgeUpsert(_))).count()
 }
 
-async fn resync_of_unchanged_data_emits_only_touches<B: Bus>(bus: B) {
+async fn a_delta_resync_sends_nothing_unchanged_and_a_reconciliation_touches_it_all<B: Bus>(bus: B) {
     let layout = setup(&bus).await;
     let n = start(&bus, &layout, &support::unique("norm"));
     let s = scope();
@@ -193,10 +193,50 @@ async fn resync_of_unchanged_data_emits_only_touches<B: Bus>(bus: B) {
     assert_eq!(barrier.status, SyncStatus::Completed);
     assert_eq!(upserts(&first), 11, "6 nodes and 5 RUNS_ON edges: {first:?}");
 
+    assert_eq!(barrier.kind, SyncKind::Reconciliation, "a collector's first sync reconciles");
+
     source.sync(2000, &make(2000)).await;
-    let (second, _) = changes.until_barrier(2000).await;
-    assert_eq!(second.len(), 11);
-    assert!(second.iter().all(|c| matches!(c, GraphChange::Touch(t) if t.epoch == 2000)), "{second:?}");
+    let (second, barrier) = changes.until_barrier(2000).await;
+    assert!(second.is_empty(), "nothing changed, so nothing is sent: {second:?}");
+    assert_eq!(barrier.kind, SyncKind::Delta);
+
+    let later = 2000 + DEFAULT_RECONCILE_INTERVAL.as_millis() as i64;
+    source.sync(later, &make(later)).await;
+    let (third, barrier) = changes.until_barrier(later).await;
+    assert_eq!(barrier.kind, SyncKind::Reconciliation, "one reconcile interval on");
+    assert_eq!(third.len(), 11);
+    assert!(third.iter().all(|c| matches!(c, GraphChange::Touch(t) if t.epoch == later)), "{third:?}");
+    n.stop().await;
+}
+
+async fn what_vanished_is_retracted_before_the_barrier<B: Bus>(bus: B) {
+    let layout = setup(&bus).await;
+    let n = start(&bus, &layout, &support::unique("norm"));
+    let s = scope();
+    let h = support::unique("h");
+    let mut changes = Changes::new(&bus, &layout, &s);
+    let source = Source::new(&bus, &layout, &s);
+    let other = scope();
+    let other_source = Source::new(&bus, &layout, &other);
+    source.sync(1000, &[host(&s, 1000, &h), process(&s, 1000, &h, 1), process(&s, 1000, &h, 2)]).await;
+    other_source.sync(1000, &[host(&other, 1000, &h)]).await;
+    changes.until_barrier(1000).await;
+    source.sync(2000, &[process(&s, 2000, &h, 1)]).await;
+    let (second, barrier) = changes.until_barrier(2000).await;
+    assert_eq!(barrier.kind, SyncKind::Delta);
+    let deleted: HashSet<String> = second
+        .iter()
+        .map(|c| match c {
+            GraphChange::Delete(d) => match &d.element {
+                Element::Node(n) => n.id.clone(),
+                Element::Edge(e) => format!("{}-{}->{}", e.from.id, e.rel_type, e.to.id),
+            },
+            other => panic!("only retractions: {other:?}"),
+        })
+        .collect();
+    let p2 = format!("{h}/2/1");
+    assert_eq!(deleted, HashSet::from([h.clone(), p2.clone(), format!("{p2}-RUNS_ON->{h}")]), "{second:?}");
+    assert!(second.iter().all(|c| c.scope() == &s && c.epoch() == 2000), "each retraction is the scope's own");
     n.stop().await;
 }
 
@@ -236,8 +276,7 @@ async fn an_older_observation_arriving_late_changes_nothing<B: Bus>(bus: B) {
     changes.until_barrier(2000).await;
     source.sync(1000, &[host(&s, 1000, &h).with("kernel", "old")]).await;
     let (late, _) = changes.until_barrier(1000).await;
-    assert_eq!(late.len(), 1, "{late:?}");
-    assert!(matches!(&late[0], GraphChange::Touch(t) if t.epoch == 1000), "late data only touches: {late:?}");
+    assert!(late.is_empty(), "the graph already holds newer data: {late:?}");
     n.stop().await;
 }
 
@@ -463,7 +502,8 @@ macro_rules! on_both_buses {
 }
 
 on_both_buses!(
-    resync_of_unchanged_data_emits_only_touches,
+    a_delta_resync_sends_nothing_unchanged_and_a_reconciliation_touches_it_all,
+    what_vanished_is_retracted_before_the_barrier,
     two_sources_for_one_host_merge,
     an_older_observation_arriving_late_changes_nothing,
     the_barrier_waits_for_a_held_back_partition,

@@ -25,7 +25,7 @@ pub mod value;
 pub use avro::{Codec, CodecError, Decoded};
 pub use records::{
     Delete, EdgeRef, EdgeUpsert, Element, GraphChange, NodeRef, NodeUpsert, Observation,
-    Relationship, ScopeRef, SyncBarrier, SyncMarker, SyncStatus, TopicCount, Touch,
+    Relationship, ScopeRef, SyncBarrier, SyncKind, SyncMarker, SyncStatus, TopicCount, Touch,
 };
 pub use registry::{
     Direction, Merge, PropertyDef, PropertyType, RelType, RelationshipDef, ResourceDef,

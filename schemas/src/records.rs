@@ -44,6 +44,14 @@ pub struct Observation {
     pub properties: Properties,
     /// Relationships this resource asserts, as declared in the registry.
     pub relationships: Vec<Relationship>,
+    /// What kind of sync made the observation.
+    pub sync_kind: SyncKind,
+    /// Relationships this resource asserted in the scope's previous sync
+    /// and no longer does: the normalizer retracts them for the scope.
+    pub retracted: Vec<Relationship>,
+    /// The scope no longer sees the resource at all: the normalizer
+    /// retracts it (and `retracted` lists every relationship it asserted).
+    pub gone: bool,
 }
 
 impl Observation {
@@ -57,7 +65,15 @@ impl Observation {
             id: id.into(),
             properties: Properties::new(),
             relationships: Vec::new(),
+            sync_kind: SyncKind::Reconciliation,
+            retracted: Vec::new(),
+            gone: false,
         }
+    }
+
+    /// The scope no longer sees `kind`/`id`, which asserted `retracted`.
+    pub fn gone(scope: ScopeRef, epoch: i64, observed_at: i64, kind: ResourceKind, id: impl Into<String>, retracted: Vec<Relationship>) -> Self {
+        Observation { gone: true, retracted, sync_kind: SyncKind::Delta, ..Observation::new(scope, epoch, observed_at, kind, id) }
     }
 
     /// Sets a property; `Null` values are left out.
@@ -116,6 +132,31 @@ impl SyncStatus {
     }
 }
 
+/// What a sync says about what it did not mention.
+///
+/// A *delta* sync reports only differences: an element it does not mention
+/// is unchanged, and what vanished is retracted explicitly. A
+/// *reconciliation* re-asserts everything it saw, so whatever the scope
+/// asserted before and did not re-assert is cleaned up at its barrier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SyncKind {
+    Delta,
+    /// What a producer that knows nothing of deltas sends (the default).
+    #[default]
+    Reconciliation,
+}
+
+impl SyncKind {
+    pub const ALL: [SyncKind; 2] = [SyncKind::Delta, SyncKind::Reconciliation];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SyncKind::Delta => "DELTA",
+            SyncKind::Reconciliation => "RECONCILIATION",
+        }
+    }
+}
+
 /// How many observations of a sync went to one partition of one topic, so a
 /// consumer can tell when it has seen all of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +181,7 @@ pub struct SyncMarker {
     pub counts: Vec<TopicCount>,
     /// Unix ms when the marker was emitted.
     pub emitted_at: i64,
+    pub kind: SyncKind,
 }
 
 /// A node in the graph, named by its registry type and id.
@@ -206,6 +248,9 @@ pub struct SyncBarrier {
     pub epoch: i64,
     pub status: SyncStatus,
     pub reason: Option<String>,
+    /// A completed reconciliation cleans up what the scope did not
+    /// re-assert; a completed delta sync has retracted it already.
+    pub kind: SyncKind,
 }
 
 /// What the graph should say; the graph writer's only input.

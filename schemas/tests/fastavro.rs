@@ -94,13 +94,15 @@ fn observation(o: &Observation) -> Json {
         .iter()
         .map(|p| (p.name.to_owned(), o.properties.get(p.name).map_or(Json::Null, value)))
         .collect();
-    let rels = o.relationships.iter().map(|r| {
-        json!({
-            "type": string(r.rel_type.as_str()),
-            "target_id": string(&r.target_id),
-            "properties": value_map(&r.properties),
-        })
-    });
+    let rels = |list: &[infragraph_schemas::Relationship]| {
+        array(list.iter().map(|r| {
+            json!({
+                "type": string(r.rel_type.as_str()),
+                "target_id": string(&r.target_id),
+                "properties": value_map(&r.properties),
+            })
+        }))
+    };
     scoped(
         &o.scope,
         o.epoch,
@@ -110,7 +112,10 @@ fn observation(o: &Observation) -> Json {
             "resource_type": string(o.kind.as_str()),
             "id": string(&o.id),
             "properties": props,
-            "relationships": array(rels),
+            "relationships": rels(&o.relationships),
+            "sync_kind": string(o.sync_kind.as_str()),
+            "retracted": rels(&o.retracted),
+            "gone": json!({ "boolean": o.gone }),
         }),
     )
 }
@@ -132,6 +137,7 @@ fn sync_marker(m: &SyncMarker) -> Json {
             "reason": reason(m.reason.as_deref()),
             "counts": array(counts),
             "emitted_at": long(m.emitted_at),
+            "kind": string(m.kind.as_str()),
         }),
     )
 }
@@ -169,7 +175,7 @@ fn graph_change(c: &GraphChange) -> Json {
         GraphChange::Touch(t) => ("Touch", prepend("element", element(&t.element), scoped(&t.scope, t.epoch, json!({})))),
         GraphChange::Delete(d) => ("Delete", prepend("element", element(&d.element), scoped(&d.scope, d.epoch, json!({})))),
         GraphChange::SyncBarrier(b) => {
-            let rest = json!({ "status": string(b.status.as_str()), "reason": reason(b.reason.as_deref()) });
+            let rest = json!({ "status": string(b.status.as_str()), "reason": reason(b.reason.as_deref()), "kind": string(b.kind.as_str()) });
             ("SyncBarrier", scoped(&b.scope, b.epoch, rest))
         }
     };
@@ -284,6 +290,7 @@ fn sync_markers() -> Vec<(String, SyncMarker)> {
                 reason: failed.then(|| "permission denied: /proc/1/fd".to_owned()),
                 counts: if *status == SyncStatus::Completed { counts.clone() } else { Vec::new() },
                 emitted_at: 1_700_000_004_000,
+                kind: if failed { SyncKind::Reconciliation } else { SyncKind::Delta },
             };
             (format!("sync-{}", status.as_str().to_lowercase()), marker)
         })
@@ -302,8 +309,8 @@ fn graph_changes() -> Vec<(String, GraphChange)> {
         ("touch-edge", GraphChange::Touch(Touch { element: Element::Edge(edge.clone()), scope: s.clone(), epoch: e })),
         ("delete-node", GraphChange::Delete(Delete { element: Element::Node(proc_), scope: s.clone(), epoch: e })),
         ("delete-edge", GraphChange::Delete(Delete { element: Element::Edge(edge), scope: s.clone(), epoch: e })),
-        ("barrier-completed", GraphChange::SyncBarrier(SyncBarrier { scope: s.clone(), epoch: e, status: SyncStatus::Completed, reason: None })),
-        ("barrier-failed", GraphChange::SyncBarrier(SyncBarrier { scope: s, epoch: e, status: SyncStatus::Failed, reason: Some("timeout".into()) })),
+        ("barrier-completed", GraphChange::SyncBarrier(SyncBarrier { scope: s.clone(), epoch: e, status: SyncStatus::Completed, reason: None, kind: SyncKind::Delta })),
+        ("barrier-failed", GraphChange::SyncBarrier(SyncBarrier { scope: s, epoch: e, status: SyncStatus::Failed, reason: Some("timeout".into()), kind: SyncKind::Reconciliation })),
     ]
     .into_iter()
     .map(|(n, c)| (n.to_owned(), c))

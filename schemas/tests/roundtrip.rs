@@ -68,6 +68,7 @@ fn a_message_of_another_family_is_a_typed_error() {
         reason: None,
         counts: vec![],
         emitted_at: 2,
+        kind: SyncKind::Delta,
     };
     let bytes = codec.encode_sync_marker(&m).unwrap();
     let err = codec.decode_observation(&bytes).unwrap_err();

@@ -48,7 +48,7 @@ impl Default for CloudMapConfig {
             dependency_tags: DEFAULT_DEPENDENCY_TAGS.iter().map(|s| (*s).to_owned()).collect(),
             best_effort: false,
             max_attempts: 5,
-            schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: DEFAULT_JITTER },
+            schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: DEFAULT_JITTER, reconcile_interval: infragraph_collector::DEFAULT_RECONCILE_INTERVAL },
             layout: TopicLayout::default(),
         }
     }
@@ -69,6 +69,9 @@ pub struct CloudMapArgs {
     /// together do not call AWS in lockstep.
     #[arg(long, env = "INFRAGRAPH_JITTER", default_value = "30s", value_parser = parse_duration)]
     pub jitter: Duration,
+
+    #[command(flatten)]
+    pub reconcile: infragraph_collector::ReconcileArgs,
 
     /// AWS API endpoint, for a local AWS API such as moto.
     #[arg(long, env = "INFRAGRAPH_AWS_ENDPOINT_URL")]
@@ -117,7 +120,7 @@ impl CloudMapArgs {
             dependency_tags: if self.dependency_tags.is_empty() { defaults.dependency_tags } else { self.dependency_tags.clone() },
             best_effort: self.best_effort,
             max_attempts: self.max_attempts.max(1),
-            schedule: Schedule { once: self.once, interval: self.interval, jitter: self.jitter },
+            schedule: Schedule { once: self.once, interval: self.interval, jitter: self.jitter, reconcile_interval: self.reconcile.reconcile_interval },
             layout,
         }
     }

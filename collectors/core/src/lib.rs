@@ -11,6 +11,8 @@
 //! - [`retry`]: bounded exponential backoff for retriable bus errors.
 //! - [`setup`]: what a collector does once on start: create topics, publish
 //!   writer schemas.
+//! - [`delta`]: what a scope's previous syncs published, so a sync retracts
+//!   what vanished; when a sync is a reconciliation instead.
 //! - [`sync`]: one sync: STARTED marker, observations, deliveries counted per
 //!   partition, COMPLETED or FAILED marker.
 //! - [`schedule`]: `--once` or every `--interval` (with jitter) until shutdown.
@@ -18,6 +20,7 @@
 
 pub mod clock;
 pub mod collector;
+pub mod delta;
 pub mod error;
 pub mod retry;
 pub mod schedule;
@@ -28,10 +31,11 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use collector::{Collector, SyncContext};
 pub use error::{SetupError, SyncError};
 pub use retry::RetryPolicy;
-pub use schedule::{RunStats, Schedule, parse_duration, run};
+pub use schedule::{ReconcileArgs, RunStats, Schedule, parse_duration, run};
 pub use infragraph_bus::TopicLayout;
 pub use setup::prepare;
 pub use sync::{SyncReport, Syncer};
+pub use delta::DEFAULT_RECONCILE_INTERVAL;
 
 /// The metrics stage name every collector reports under.
 pub const STAGE: &str = "collector";

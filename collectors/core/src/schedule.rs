@@ -21,6 +21,22 @@ pub struct Schedule {
     /// Up to this much extra wait, drawn anew each time, so collectors that
     /// started together do not sync in lockstep.
     pub jitter: Duration,
+    /// Time between reconciliations of a scope (see [`crate::delta`]).
+    pub reconcile_interval: Duration,
+}
+
+/// The flag every collector shares for when a sync re-asserts everything.
+#[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileArgs {
+    /// Time between reconciliations. Between them a sync sends only what
+    /// changed and retracts what vanished; a reconciliation re-asserts
+    /// everything the scope sees and deletes whatever else the scope still
+    /// asserts in the graph. The first sync after start is always one. So
+    /// this is the longest anything the graph lost track of (a retraction
+    /// that was dead-lettered, a graph restored from an old backup) stays
+    /// wrong. Shorter costs a full rewrite of the scope more often.
+    #[arg(long, env = "INFRAGRAPH_RECONCILE_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub reconcile_interval: Duration,
 }
 
 /// How a continuous run went.
@@ -43,6 +59,7 @@ fn stopping(shutdown: &watch::Receiver<bool>) -> bool {
 /// ends with a marker.
 pub async fn run<C: Collector, B: Bus>(collector: &C, syncer: &Syncer<B>, schedule: Schedule, mut shutdown: watch::Receiver<bool>) -> Result<RunStats, SyncError> {
     let mut stats = RunStats::default();
+    let syncer = &syncer.clone().with_reconcile_interval(schedule.reconcile_interval);
     if schedule.once {
         syncer.prepare().await?;
         stats.last = Some(syncer.sync(collector).await?);

@@ -4,14 +4,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use infragraph_bus::{Bus, BusError, OutMessage, PendingDelivery, TopicLayout};
-use infragraph_schemas::{Codec, Observation, ResourceKind, ScopeRef, SyncMarker, SyncStatus, TopicCount};
+use infragraph_schemas::{Codec, Observation, ResourceKind, ScopeRef, SyncKind, SyncMarker, SyncStatus, TopicCount};
 use infragraph_telemetry::StageMetrics;
 
 use crate::clock::{Clock, SystemClock};
 use crate::collector::{Collector, SyncContext};
+use crate::delta::{DEFAULT_RECONCILE_INTERVAL, ScopeMemory};
 use crate::error::{SetupError, SyncError};
 use crate::retry::RetryPolicy;
 use crate::setup::prepare;
@@ -21,7 +22,8 @@ use crate::setup::prepare;
 pub struct SyncReport {
     pub scope: ScopeRef,
     pub epoch: i64,
-    /// Observations delivered, per resource type.
+    pub kind: SyncKind,
+    /// Observations delivered, per resource type (retractions included).
     pub published: BTreeMap<ResourceKind, u64>,
     /// Observations delivered per topic partition, as in the COMPLETED marker.
     pub counts: Vec<TopicCount>,
@@ -60,8 +62,9 @@ pub struct Syncer<B: Bus> {
     retry: RetryPolicy,
     layout: TopicLayout,
     metrics: StageMetrics,
-    /// Epoch of the last sync attempted per scope since this process started.
-    previous: Arc<Mutex<HashMap<ScopeRef, i64>>>,
+    reconcile_every: Duration,
+    /// What each scope's syncs published since this process started.
+    memory: Arc<Mutex<HashMap<ScopeRef, ScopeMemory>>>,
 }
 
 impl<B: Bus> Syncer<B> {
@@ -75,16 +78,20 @@ impl<B: Bus> Syncer<B> {
             retry: RetryPolicy::default(),
             layout: TopicLayout::default(),
             metrics: StageMetrics::global(crate::STAGE),
-            previous: Arc::new(Mutex::new(HashMap::new())),
+            reconcile_every: DEFAULT_RECONCILE_INTERVAL,
+            memory: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    /// The epoch of the scope's previous sync, recording `epoch` as the next
-    /// one's. Any earlier attempt counts, completed or not: a failed sync
-    /// deletes nothing, so what it saw is still in the graph.
-    fn previous_epoch(&self, scope: &ScopeRef, epoch: i64) -> Option<i64> {
-        let mut previous = self.previous.lock().unwrap_or_else(|e| e.into_inner());
-        previous.insert(scope.clone(), epoch).filter(|p| *p < epoch)
+    /// Time between reconciliations of each scope (see [`crate::delta`]).
+    pub fn with_reconcile_interval(mut self, every: Duration) -> Self {
+        self.reconcile_every = every;
+        self
+    }
+
+    fn remember<T>(&self, scope: &ScopeRef, f: impl FnOnce(&mut ScopeMemory) -> T) -> T {
+        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        f(memory.entry(scope.clone()).or_default())
     }
 
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
@@ -149,24 +156,36 @@ impl<B: Bus> Syncer<B> {
     }
 
     async fn attempt<C: Collector>(&self, collector: &C, scope: &ScopeRef, epoch: i64) -> Result<SyncReport, SyncError> {
-        self.publish_marker(scope, epoch, SyncStatus::Started, None, Vec::new()).await?;
+        self.publish_marker(scope, epoch, SyncStatus::Started, None, Vec::new(), SyncKind::default()).await?;
         let ctx = SyncContext::new(scope.clone(), epoch, self.clock.clone());
         let collect_start = Instant::now();
         let mut observations = collector.collect(&ctx).await.map_err(|e| SyncError::Collect(Box::new(e)))?;
-        // Lets the normalizer send touches for what the previous sync saw.
-        let previous = self.previous_epoch(scope, epoch);
-        observations.iter_mut().for_each(|o| o.previous_epoch = previous);
+        // A sync that failed to observe retracts nothing: it has no plan.
+        let plan = self.remember(scope, |m| m.plan(scope, epoch, self.reconcile_every, &mut observations));
         self.metrics.duration("collect", collect_start.elapsed());
+        let kind = plan.kind;
+        match self.publish(scope, epoch, &observations, kind).await {
+            Ok(report) => {
+                self.remember(scope, |m| m.completed(plan, epoch));
+                Ok(report)
+            }
+            Err(e) => {
+                self.remember(scope, |m| m.failed(plan));
+                Err(e)
+            }
+        }
+    }
+
+    async fn publish(&self, scope: &ScopeRef, epoch: i64, observations: &[Observation], kind: SyncKind) -> Result<SyncReport, SyncError> {
         // Encode everything before sending anything: an invalid observation
         // fails the sync before any of it reaches the bus.
-        let encoded = self.encode_all(&observations)?;
-        drop(observations);
+        let encoded = self.encode_all(observations)?;
         let counts = self.deliver(&encoded).await?;
         let counts: Vec<TopicCount> = counts
             .into_iter()
             .map(|((kind, partition), (count, last_offset))| TopicCount { topic: self.layout.names.observations(kind), partition, count, last_offset })
             .collect();
-        self.publish_marker(scope, epoch, SyncStatus::Completed, None, counts.clone()).await?;
+        self.publish_marker(scope, epoch, SyncStatus::Completed, None, counts.clone(), kind).await?;
         let mut published = BTreeMap::new();
         for e in &encoded {
             *published.entry(e.kind).or_insert(0u64) += 1;
@@ -174,7 +193,7 @@ impl<B: Bus> Syncer<B> {
         for (kind, n) in &published {
             self.metrics.records(kind.as_str(), "published", *n);
         }
-        Ok(SyncReport { scope: scope.clone(), epoch, published, counts })
+        Ok(SyncReport { scope: scope.clone(), epoch, kind, published, counts })
     }
 
     fn encode_all(&self, observations: &[Observation]) -> Result<Vec<Encoded>, SyncError> {
@@ -252,8 +271,8 @@ impl<B: Bus> Syncer<B> {
         Ok((failed, last))
     }
 
-    async fn publish_marker(&self, scope: &ScopeRef, epoch: i64, status: SyncStatus, reason: Option<String>, counts: Vec<TopicCount>) -> Result<(), SyncError> {
-        let marker = SyncMarker { scope: scope.clone(), epoch, status, reason, counts, emitted_at: self.clock.now_ms() };
+    async fn publish_marker(&self, scope: &ScopeRef, epoch: i64, status: SyncStatus, reason: Option<String>, counts: Vec<TopicCount>, kind: SyncKind) -> Result<(), SyncError> {
+        let marker = SyncMarker { scope: scope.clone(), epoch, status, reason, counts, emitted_at: self.clock.now_ms(), kind };
         let payload = self.codec.encode_sync_marker(&marker).map_err(SyncError::Marker)?;
         let key = scope.to_string();
         let sync_topic = self.layout.names.sync();
@@ -268,7 +287,7 @@ impl<B: Bus> Syncer<B> {
     /// Best effort by nature: if even this fails, the bus is gone, and the
     /// missing COMPLETED marker already keeps the sync from cleaning up.
     async fn publish_failed(&self, scope: &ScopeRef, epoch: i64, err: &SyncError) {
-        if let Err(e) = self.publish_marker(scope, epoch, SyncStatus::Failed, Some(err.to_string()), Vec::new()).await {
+        if let Err(e) = self.publish_marker(scope, epoch, SyncStatus::Failed, Some(err.to_string()), Vec::new(), SyncKind::default()).await {
             tracing::error!(scope = %scope, epoch, error = %e, "the FAILED marker could not be published either");
         }
     }

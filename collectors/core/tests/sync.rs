@@ -152,7 +152,7 @@ async fn continuous_mode_syncs_until_shutdown_with_increasing_epochs() {
     let clock = ManualClock::new(EPOCH);
     let s = Syncer::new(bus.clone()).with_clock(clock.clone()).with_retry(fast_retry());
     let (stop, shutdown) = watch::channel(false);
-    let schedule = Schedule { once: false, interval: Duration::from_secs(2), jitter: Duration::from_millis(500) };
+    let schedule = Schedule { once: false, interval: Duration::from_secs(2), jitter: Duration::from_millis(500), reconcile_interval: infragraph_collector::DEFAULT_RECONCILE_INTERVAL };
     let collector = FakeCollector::new("s7");
     let task = tokio::spawn({
         let bus = bus.clone();

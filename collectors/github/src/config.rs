@@ -143,7 +143,7 @@ impl GithubConfig {
             credentials: credentials.into(),
             concurrency: 8,
             retry: RetrySettings::default(),
-            schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: Duration::from_secs(60) },
+            schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: Duration::from_secs(60), reconcile_interval: infragraph_collector::DEFAULT_RECONCILE_INTERVAL },
             layout: TopicLayout::default(),
         }
     }
@@ -211,6 +211,9 @@ pub struct GithubArgs {
     /// Up to this much random extra wait per interval.
     #[arg(long, env = "INFRAGRAPH_JITTER", default_value = "1m", value_parser = parse_duration)]
     pub jitter: Duration,
+
+    #[command(flatten)]
+    pub reconcile: infragraph_collector::ReconcileArgs,
 }
 
 impl GithubArgs {
@@ -224,7 +227,7 @@ impl GithubArgs {
         let mut config = GithubConfig::new(self.orgs.clone(), self.api_url.clone(), credentials);
         config.concurrency = self.concurrency.max(1);
         config.retry.max_rate_limit_wait = self.max_rate_limit_wait;
-        config.schedule = Schedule { once: self.once, interval: self.interval, jitter: self.jitter };
+        config.schedule = Schedule { once: self.once, interval: self.interval, jitter: self.jitter, reconcile_interval: self.reconcile.reconcile_interval };
         config.layout = layout;
         config.validate()?;
         Ok(config)

@@ -39,7 +39,7 @@ async fn one_sync_maps_the_fixture_org_in_cartographys_schema() {
     let bus = infragraph_bus::MemoryBus::new();
     let syncer = syncer(&bus);
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
-    let once = Schedule { once: true, interval: Duration::from_secs(3600), jitter: Duration::ZERO };
+    let once = Schedule { once: true, interval: Duration::from_secs(3600), jitter: Duration::ZERO, reconcile_interval: infragraph_collector::DEFAULT_RECONCILE_INTERVAL };
     let stats = infragraph_collector::run(&collector, &syncer, once, shutdown).await.expect("the sync completes");
     assert_eq!(stats.completed, 1);
 
@@ -318,7 +318,7 @@ async fn two_orgs_are_two_scopes_and_share_user_nodes() {
     let token = infragraph_collector_github::Token::new(TOKEN).expect("a token");
     let mut config = infragraph_collector_github::GithubConfig::new(vec!["acme".into(), "beta".into()], server.uri(), token);
     config.retry = quick_retry();
-    config.schedule = Schedule { once: true, interval: Duration::from_secs(3600), jitter: Duration::ZERO };
+    config.schedule = Schedule { once: true, interval: Duration::from_secs(3600), jitter: Duration::ZERO, reconcile_interval: infragraph_collector::DEFAULT_RECONCILE_INTERVAL };
     let bus = infragraph_bus::MemoryBus::new();
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
     let runs = infragraph_collector_github::run(config, bus.clone(), shutdown).await.expect("both orgs sync");

@@ -43,7 +43,7 @@ impl Default for ProcfsConfig {
             os_release_file: PathBuf::from("/etc/os-release"),
             passwd_file: PathBuf::from("/etc/passwd"),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
-            schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: DEFAULT_JITTER },
+            schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: DEFAULT_JITTER, reconcile_interval: infragraph_collector::DEFAULT_RECONCILE_INTERVAL },
             layout: TopicLayout::default(),
         }
     }
@@ -67,6 +67,9 @@ pub struct ProcfsArgs {
     #[arg(long, env = "INFRAGRAPH_JITTER", default_value = "200ms", value_parser = parse_duration)]
     pub jitter: Duration,
 
+    #[command(flatten)]
+    pub reconcile: infragraph_collector::ReconcileArgs,
+
     /// The host id (default: /etc/machine-id, else the host name).
     #[arg(long, env = "INFRAGRAPH_HOST_ID")]
     pub host_id: Option<String>,
@@ -89,7 +92,7 @@ impl ProcfsArgs {
             host_id: self.host_id.clone(),
             proc_root: self.proc_root.clone(),
             redact: self.redact.clone(),
-            schedule: Schedule { once: self.once, interval: self.interval, jitter: self.jitter },
+            schedule: Schedule { once: self.once, interval: self.interval, jitter: self.jitter, reconcile_interval: self.reconcile.reconcile_interval },
             layout,
             ..ProcfsConfig::default()
         }

@@ -9,7 +9,7 @@ use infragraph_bus::{Bus, MemoryBus, OutMessage};
 use infragraph_graph_writer::{BoltConfig, BoltSink, Sink, WriterConfig, run};
 use infragraph_schemas::{
     Codec, Delete, EdgeRef, EdgeUpsert, Element, GRAPH_CHANGES_TOPIC, GraphChange, NodeRef, NodeUpsert, Properties,
-    RelType, ResourceKind, ScopeRef, SyncBarrier, SyncStatus, Touch, Value,
+    RelType, ResourceKind, ScopeRef, SyncBarrier, SyncKind, SyncStatus, Touch, Value,
 };
 
 /// A Bolt sink on the test database, or `None` to skip.
@@ -72,7 +72,7 @@ impl Changes {
     }
 
     pub fn barrier(&self, scope: &str, epoch: i64, status: SyncStatus) -> GraphChange {
-        GraphChange::SyncBarrier(SyncBarrier { scope: self.scope(scope), epoch, status, reason: None })
+        GraphChange::SyncBarrier(SyncBarrier { scope: self.scope(scope), epoch, status, reason: None, kind: SyncKind::Reconciliation })
     }
 
     pub fn key(&self, scope: &str) -> String {

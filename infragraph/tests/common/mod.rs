@@ -415,7 +415,13 @@ impl Pipeline {
     }
 
     pub fn normalizer(&self, n: usize) -> Stage {
+        self.normalizer_with(n, &[])
+    }
+
+    /// A normalizer with `extra` flags.
+    pub fn normalizer_with(&self, n: usize, extra: &[&str]) -> Stage {
         let mut args = strings(&["normalize", "--normalizer-group", &self.normalizer_group]);
+        args.extend(strings(extra));
         args.extend(self.consumer());
         Stage::spawn(&format!("normalizer {n}"), &args, &[])
     }

@@ -5,7 +5,7 @@ use super::CodecError;
 use super::wire::Reader;
 use crate::records::{
     Delete, EdgeRef, EdgeUpsert, Element, GraphChange, NodeRef, NodeUpsert, Observation,
-    Relationship, ScopeRef, SyncBarrier, SyncMarker, SyncStatus, TopicCount, Touch,
+    Relationship, ScopeRef, SyncBarrier, SyncKind, SyncMarker, SyncStatus, TopicCount, Touch,
 };
 use crate::registry::{PropertyType, RelType, ResourceDef, ResourceKind};
 use crate::properties::Properties;
@@ -103,12 +103,24 @@ pub fn observation(r: &mut Reader<'_>, def: &ResourceDef, order: &[usize]) -> Re
             properties.insert(def.properties[i].name.to_owned(), value);
         }
     }
-    let mut relationships = Vec::new();
-    r.blocks("relationships", |r| {
-        relationships.push(relationship(r, def)?);
+    let relationships = relationship_list(r, def, "relationships")?;
+    let sync_kind = sync_kind(r, "sync_kind")?;
+    let retracted = relationship_list(r, def, "retracted")?;
+    let gone = r.bool("gone")?;
+    Ok(Observation { scope, epoch, observed_at, previous_epoch, kind, id, properties, relationships, sync_kind, retracted, gone })
+}
+
+fn relationship_list(r: &mut Reader<'_>, def: &ResourceDef, field: &'static str) -> Result<Vec<Relationship>, CodecError> {
+    let mut out = Vec::new();
+    r.blocks(field, |r| {
+        out.push(relationship(r, def)?);
         Ok(())
     })?;
-    Ok(Observation { scope, epoch, observed_at, previous_epoch, kind, id, properties, relationships })
+    Ok(out)
+}
+
+fn sync_kind(r: &mut Reader<'_>, field: &'static str) -> Result<SyncKind, CodecError> {
+    Ok(SyncKind::ALL[r.branch(field, SyncKind::ALL.len())?])
 }
 
 fn status(r: &mut Reader<'_>) -> Result<SyncStatus, CodecError> {
@@ -137,7 +149,8 @@ pub fn sync_marker(r: &mut Reader<'_>) -> Result<SyncMarker, CodecError> {
         Ok(())
     })?;
     let emitted_at = r.long("emitted_at")?;
-    Ok(SyncMarker { scope, epoch, status, reason, counts, emitted_at })
+    let kind = sync_kind(r, "kind")?;
+    Ok(SyncMarker { scope, epoch, status, reason, counts, emitted_at, kind })
 }
 
 fn node_ref(r: &mut Reader<'_>) -> Result<NodeRef, CodecError> {
@@ -187,7 +200,8 @@ pub fn graph_change(r: &mut Reader<'_>) -> Result<GraphChange, CodecError> {
             let (scope, epoch) = scope(r)?;
             let status = status(r)?;
             let reason = reason(r)?;
-            GraphChange::SyncBarrier(SyncBarrier { scope, epoch, status, reason })
+            let kind = sync_kind(r, "kind")?;
+            GraphChange::SyncBarrier(SyncBarrier { scope, epoch, status, reason, kind })
         }
     })
 }

@@ -4,7 +4,7 @@
 
 use super::CodecError;
 use super::wire::{put_block, put_bool, put_double, put_long, put_str};
-use crate::records::{Element, GraphChange, Observation, ScopeRef, SyncMarker, SyncStatus};
+use crate::records::{Element, GraphChange, Observation, Relationship, ScopeRef, SyncKind, SyncMarker, SyncStatus};
 use crate::registry::ResourceDef;
 use crate::properties::Properties;
 use crate::value::Value;
@@ -63,6 +63,19 @@ fn put_status(buf: &mut Vec<u8>, status: SyncStatus) {
     put_long(buf, i as i64);
 }
 
+fn put_kind(buf: &mut Vec<u8>, kind: SyncKind) {
+    let i = SyncKind::ALL.iter().position(|k| *k == kind).unwrap_or_default();
+    put_long(buf, i as i64);
+}
+
+fn put_relationships<'a>(buf: &mut Vec<u8>, rels: impl ExactSizeIterator<Item = &'a Relationship>) {
+    put_block(buf, rels, |b, rel| {
+        put_str(b, rel.rel_type.as_str());
+        put_str(b, &rel.target_id);
+        put_map(b, &rel.properties);
+    });
+}
+
 fn put_reason(buf: &mut Vec<u8>, reason: Option<&str>) {
     match reason {
         None => put_long(buf, 0),
@@ -82,7 +95,7 @@ fn undeclared(obs: &Observation, def: &ResourceDef) -> CodecError {
 /// Checks every relationship against `def`, so nothing undeclared leaves a
 /// collector (properties are checked while they are written).
 fn check_relationships(obs: &Observation, def: &ResourceDef) -> Result<(), CodecError> {
-    for rel in &obs.relationships {
+    for rel in obs.relationships.iter().chain(&obs.retracted) {
         if def.relationship(rel.rel_type).is_none() {
             return Err(CodecError::Encode {
                 field: rel.rel_type.as_str().to_owned(),
@@ -124,11 +137,10 @@ pub fn observation(buf: &mut Vec<u8>, obs: &Observation, def: &ResourceDef, by_n
             }
         }
     }
-    put_block(buf, obs.relationships.iter(), |b, rel| {
-        put_str(b, rel.rel_type.as_str());
-        put_str(b, &rel.target_id);
-        put_map(b, &rel.properties);
-    });
+    put_relationships(buf, obs.relationships.iter());
+    put_kind(buf, obs.sync_kind);
+    put_relationships(buf, obs.retracted.iter());
+    put_bool(buf, obs.gone);
     Ok(())
 }
 
@@ -167,6 +179,7 @@ pub fn sync_marker(buf: &mut Vec<u8>, m: &SyncMarker) {
         put_long(b, c.last_offset);
     });
     put_long(buf, m.emitted_at);
+    put_kind(buf, m.kind);
 }
 
 fn put_node_ref(buf: &mut Vec<u8>, n: &crate::records::NodeRef) {
@@ -224,6 +237,7 @@ pub fn graph_change(buf: &mut Vec<u8>, change: &GraphChange) {
             put_scope(buf, &c.scope, c.epoch);
             put_status(buf, c.status);
             put_reason(buf, c.reason.as_deref());
+            put_kind(buf, c.kind);
         }
     }
 }

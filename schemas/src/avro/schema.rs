@@ -3,7 +3,7 @@
 
 use serde_json::{Value as Json, json};
 
-use crate::records::SyncStatus;
+use crate::records::{SyncKind, SyncStatus};
 use crate::registry::{PropertyType, ResourceDef};
 
 pub const OBSERVATION_NAMESPACE: &str = "infragraph.obs";
@@ -44,6 +44,18 @@ fn status_enum() -> Json {
     json!({"type": "enum", "name": "SyncStatus", "namespace": "infragraph", "symbols": symbols})
 }
 
+fn kind_enum() -> Json {
+    let symbols: Vec<&str> = SyncKind::ALL.iter().map(|s| s.as_str()).collect();
+    json!({"type": "enum", "name": "SyncKind", "namespace": "infragraph", "symbols": symbols, "default": SyncKind::default().as_str()})
+}
+
+/// The sync kind, defaulting for writers that predate it to what they
+/// meant: a sync that re-asserts everything.
+fn kind_field(name: &str, ty: Json) -> Json {
+    json!({"name": name, "type": ty, "default": SyncKind::default().as_str(),
+        "doc": "DELTA: only differences, vanished things retracted; RECONCILIATION: everything re-asserted, the rest cleaned up"})
+}
+
 fn optional_reason() -> Json {
     json!({"name": "reason", "type": ["null", "string"], "default": null, "doc": "Why the sync failed"})
 }
@@ -78,6 +90,11 @@ pub fn observation(def: &ResourceDef) -> Json {
             field("id", json!("string"), "Stable id of the resource"),
             field("properties", json!({"type": "record", "name": format!("{}Properties", def.label), "fields": properties}), "Typed properties; null means not observed"),
             field("relationships", json!({"type": "array", "items": relationship}), "Relationships this resource asserts"),
+            kind_field("sync_kind", kind_enum()),
+            json!({"name": "retracted", "type": {"type": "array", "items": "infragraph.Relationship"}, "default": [],
+                "doc": "Relationships this resource asserted in the scope's previous sync and no longer does"}),
+            json!({"name": "gone", "type": "boolean", "default": false,
+                "doc": "The scope no longer sees this resource; retracted lists its relationships"}),
         ]
     })
 }
@@ -102,6 +119,7 @@ pub fn sync_marker() -> Json {
             optional_reason(),
             field("counts", json!({"type": "array", "items": count}), "Observations per topic partition"),
             field("emitted_at", json!("long"), "Unix ms when the marker was emitted"),
+            kind_field("kind", kind_enum()),
         ]
     })
 }
@@ -136,7 +154,8 @@ pub fn graph_change() -> Json {
         record("Delete", "No longer asserted by this scope", vec![
             field("element", elem, "Node or relationship"), source.clone(), scope.clone(), epoch.clone()]),
         record("SyncBarrier", "Every change of this sync precedes this record", vec![
-            source, scope, epoch, field("status", status_enum(), "Completed or failed"), optional_reason()]),
+            source, scope, epoch, field("status", status_enum(), "Completed or failed"), optional_reason(),
+            kind_field("kind", kind_enum())]),
     ]);
     json!({
         "type": "record", "name": "GraphChange", "namespace": "infragraph",

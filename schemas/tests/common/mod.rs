@@ -51,9 +51,14 @@ pub fn observation_of(kind: ResourceKind) -> impl Strategy<Value = Observation> 
             .prop_map(|v| v.into_iter().map(|(t, id, properties)| Relationship { rel_type: t, target_id: id, properties }).collect())
             .boxed()
     };
-    (scope(), any::<i64>(), any::<i64>(), prop::option::of(any::<i64>()), ".{1,20}", props, rel).prop_map(move |(scope, epoch, at, prev, id, props, relationships)| {
+    let retracted = rel.clone();
+    let delta = (kind_(), retracted, any::<bool>());
+    (scope(), any::<i64>(), any::<i64>(), prop::option::of(any::<i64>()), ".{1,20}", props, rel, delta).prop_map(move |(scope, epoch, at, prev, id, props, relationships, (sync_kind, retracted, gone))| {
         let mut obs = Observation::new(scope, epoch, at, kind, id);
         obs.previous_epoch = prev;
+        obs.sync_kind = sync_kind;
+        obs.retracted = retracted;
+        obs.gone = gone;
         for (name, v) in props.into_iter() {
             obs.set(name, v);
         }
@@ -70,11 +75,15 @@ pub fn status() -> impl Strategy<Value = SyncStatus> {
     prop::sample::select(SyncStatus::ALL.to_vec())
 }
 
+pub fn kind_() -> impl Strategy<Value = SyncKind> {
+    prop::sample::select(SyncKind::ALL.to_vec())
+}
+
 pub fn sync_marker() -> impl Strategy<Value = SyncMarker> {
     let count = ("[a-z.]{1,20}", any::<i32>(), any::<i64>(), any::<i64>())
         .prop_map(|(topic, partition, count, last_offset)| TopicCount { topic, partition, count, last_offset });
-    (scope(), any::<i64>(), status(), prop::option::of(".{0,20}"), prop::collection::vec(count, 0..4), any::<i64>())
-        .prop_map(|(scope, epoch, status, reason, counts, emitted_at)| SyncMarker { scope, epoch, status, reason, counts, emitted_at })
+    (scope(), any::<i64>(), status(), prop::option::of(".{0,20}"), prop::collection::vec(count, 0..4), any::<i64>(), kind_())
+        .prop_map(|(scope, epoch, status, reason, counts, emitted_at, kind)| SyncMarker { scope, epoch, status, reason, counts, emitted_at, kind })
 }
 
 fn node_ref() -> impl Strategy<Value = NodeRef> {
@@ -99,8 +108,8 @@ pub fn graph_change() -> impl Strategy<Value = GraphChange> {
         }),
         (element(), scope(), any::<i64>()).prop_map(|(element, scope, epoch)| GraphChange::Touch(Touch { element, scope, epoch })),
         (element(), scope(), any::<i64>()).prop_map(|(element, scope, epoch)| GraphChange::Delete(Delete { element, scope, epoch })),
-        (scope(), any::<i64>(), status(), prop::option::of(".{0,20}"))
-            .prop_map(|(scope, epoch, status, reason)| GraphChange::SyncBarrier(SyncBarrier { scope, epoch, status, reason })),
+        (scope(), any::<i64>(), status(), prop::option::of(".{0,20}"), kind_())
+            .prop_map(|(scope, epoch, status, reason, kind)| GraphChange::SyncBarrier(SyncBarrier { scope, epoch, status, reason, kind })),
     ]
 }
 
