@@ -72,7 +72,8 @@ async fn asserted_by(sink: &infragraph_graph_writer::BoltSink, id: &str) -> Opti
     let q = neo4rs::query("MATCH (e:Endpoint {id: $id}) RETURN e._asserted_by AS by").param("id", id);
     let mut rows = sink.graph().execute(q).await.expect("query the endpoint");
     let row = rows.next().await.expect("read the endpoint")?;
-    let mut by: Vec<String> = row.get("by").expect("assertions");
+    // A stub (only the far end of B's connection so far) has no list yet.
+    let mut by: Vec<String> = row.get::<Option<Vec<String>>>("by").expect("assertions").unwrap_or_default();
     by.sort();
     Some(by)
 }
