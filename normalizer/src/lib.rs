@@ -25,5 +25,5 @@ pub mod stage;
 pub mod validate;
 
 pub use config::NormalizerArgs;
-pub use merge::{Merger, Outcome};
+pub use merge::{Measurements, Merger, Outcome};
 pub use stage::{NormalizerError, run};

@@ -28,9 +28,39 @@ use infragraph_schemas::{
 
 use crate::cache::Bounded;
 
+/// When a measurement (`Merge::Measurement`) is worth a graph write.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measurements {
+    /// A move by at least this fraction of the written value.
+    pub min_change: f64,
+    /// Any move, once the written value is at least this old (ms).
+    pub max_age_ms: i64,
+}
+
+impl Default for Measurements {
+    fn default() -> Self {
+        Measurements { min_change: 0.1, max_age_ms: 30_000 }
+    }
+}
+
+impl Measurements {
+    fn worth_writing(&self, written: &Value, written_at: i64, now: &Value, at: i64) -> bool {
+        if written == now {
+            return false;
+        }
+        let moved = match (written, now) {
+            (Value::Long(w), Value::Long(n)) => w.abs_diff(*n) as f64 >= self.min_change * (w.unsigned_abs().max(1) as f64),
+            _ => true,
+        };
+        moved || at.saturating_sub(written_at) >= self.max_age_ms
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum PropState {
     Latest { value: Value, at: i64 },
+    /// A measurement, with the value last sent to the graph and when.
+    Measured { value: Value, at: i64, written: Value, written_at: i64 },
     Union { by_scope: BTreeMap<ScopeRef, (Vec<String>, i64)> },
 }
 
@@ -41,12 +71,14 @@ impl PropState {
             (Merge::Union, Value::StringList(list)) => {
                 PropState::Union { by_scope: BTreeMap::from([(scope.clone(), (list.clone(), at))]) }
             }
+            (Merge::Measurement, _) => PropState::Measured { value: value.clone(), at, written: value.clone(), written_at: at },
             _ => PropState::Latest { value: value.clone(), at },
         }
     }
 
-    /// Folds in a newer observation; true if the merged value changed.
-    fn fold(&mut self, rule: Merge, scope: &ScopeRef, at: i64, value: &Value) -> bool {
+    /// Folds in a newer observation; true if the merged value changed
+    /// (for a measurement: changed enough to be written).
+    fn fold(&mut self, rule: Merge, scope: &ScopeRef, at: i64, value: &Value, m: &Measurements) -> bool {
         match (rule, value, &mut *self) {
             (Merge::Union, Value::StringList(list), PropState::Union { by_scope }) => {
                 let before: Vec<String> = Self::union(by_scope).into_iter().cloned().collect();
@@ -70,6 +102,14 @@ impl PropState {
                 *known = value.clone();
                 true
             }
+            (_, _, PropState::Measured { value: known, at: known_at, written, written_at }) => {
+                if at < *known_at {
+                    return false;
+                }
+                *known_at = at;
+                *known = value.clone();
+                m.worth_writing(written, *written_at, value, at)
+            }
             (_, _, state) => {
                 *state = PropState::Latest { value: value.clone(), at };
                 true
@@ -81,9 +121,17 @@ impl PropState {
         by_scope.values().flat_map(|(l, _)| l).collect()
     }
 
+    /// The graph now holds the current value.
+    fn written(&mut self) {
+        if let PropState::Measured { value, at, written, written_at } = self {
+            *written = value.clone();
+            *written_at = *at;
+        }
+    }
+
     fn merged(&self) -> Value {
         match self {
-            PropState::Latest { value, .. } => value.clone(),
+            PropState::Latest { value, .. } | PropState::Measured { value, .. } => value.clone(),
             PropState::Union { by_scope } => Value::StringList(Self::union(by_scope).into_iter().cloned().collect()),
         }
     }
@@ -160,13 +208,13 @@ impl ElementState {
 
     /// Folds one observation's properties in; true if the merged view
     /// changed. `declared` is the resource type's properties sorted by name.
-    fn merge(&mut self, scope: &ScopeRef, at: i64, props: &Properties, declared: &[&'static PropertyDef]) -> bool {
+    fn merge(&mut self, scope: &ScopeRef, at: i64, props: &Properties, declared: &[&'static PropertyDef], m: &Measurements) -> bool {
         let (mut changed, mut d, mut k) = (false, 0, 0);
         for (name, value) in props {
             let def = advance(declared, &mut d, |p| p.name, name).then(|| declared[d]);
             let rule = def.map_or(Merge::Latest, |p| p.merge);
             if advance(&self.props, &mut k, |(n, _)| n, name) {
-                changed |= self.props[k].1.fold(rule, scope, at, value);
+                changed |= self.props[k].1.fold(rule, scope, at, value, m);
             } else {
                 if self.props.is_empty() {
                     self.props.reserve_exact(props.len());
@@ -185,8 +233,12 @@ impl ElementState {
     fn holds_only(&self, props: &Properties) -> bool {
         self.props.len() == props.len()
             && self.props.iter().zip(props).all(|((name, state), (n, v))| {
-                name == n && matches!(state, PropState::Latest { value, .. } if value == v)
+                name == n && matches!(state, PropState::Latest { value, .. } | PropState::Measured { value, .. } if value == v)
             })
+    }
+
+    fn written(&mut self) {
+        self.props.iter_mut().for_each(|(_, p)| p.written());
     }
 
     fn merged(&self) -> Properties {
@@ -210,6 +262,7 @@ fn advance<T>(list: &[T], at: &mut usize, name_of: impl Fn(&T) -> &str, name: &s
 /// The normalizer's memory and its rules, free of any I/O.
 pub struct Merger {
     state: Bounded<Element, ElementState>,
+    measurements: Measurements,
     /// The scope of the last observation: a sync's observations arrive
     /// together, so consecutive ones share one copy.
     last_scope: Option<Arc<ScopeRef>>,
@@ -236,7 +289,12 @@ impl Outcome {
 
 impl Merger {
     pub fn new(capacity: usize) -> Self {
-        Merger { state: Bounded::new(capacity), last_scope: None }
+        Merger { state: Bounded::new(capacity), measurements: Measurements::default(), last_scope: None }
+    }
+
+    pub fn with_measurements(mut self, m: Measurements) -> Self {
+        self.measurements = m;
+        self
     }
 
     /// Elements remembered now (bounded by the capacity).
@@ -250,7 +308,7 @@ impl Merger {
         let Observation { scope, epoch, observed_at, previous_epoch, kind, id, properties, relationships, sync_kind, retracted, gone } =
             obs;
         let scope = self.share(scope);
-        let at = Sighting { scope: &scope, epoch, previous_epoch, observed_at, kind: sync_kind };
+        let at = Sighting { scope: &scope, epoch, previous_epoch, observed_at, kind: sync_kind, measurements: self.measurements };
         let def = kind.def();
         let node = NodeRef { kind, id };
         let declared = kind.properties_by_name();
@@ -297,7 +355,7 @@ impl Merger {
             return;
         }
         let seen = state.seen_by(at.scope);
-        let changed = state.merge(at.scope, at.observed_at, &props, declared);
+        let changed = state.merge(at.scope, at.observed_at, &props, declared, &at.measurements);
         state.mark_seen(at.scope, at.epoch);
         let still_there = seen.is_some_and(|e| e >= at.epoch || Some(e) == at.previous_epoch);
         if !changed && still_there && at.kind == SyncKind::Delta {
@@ -311,6 +369,7 @@ impl Merger {
             return;
         }
         outcome.upserts += 1;
+        state.written();
         // Usually this observation is all that is known of the element: its
         // own properties are the merged view, and need no rebuilding.
         let properties = if state.holds_only(&props) { props } else { state.merged() };
@@ -341,6 +400,7 @@ struct Sighting<'a> {
     previous_epoch: Option<i64>,
     observed_at: i64,
     kind: SyncKind,
+    measurements: Measurements,
 }
 
 #[cfg(test)]
@@ -462,5 +522,20 @@ mod tests {
         run(&mut m, &process(1));
         run(&mut m, &delta(process(1), 3, 1));
         assert!(run(&mut m, &gone(2)).is_empty(), "sync 3 saw it after sync 2 missed it");
+    }
+
+    #[test]
+    fn a_measurement_is_written_when_it_moved_enough_or_grew_stale() {
+        let mut m = Merger::new(100).with_measurements(Measurements { min_change: 0.1, max_age_ms: 30_000 });
+        let at = |epoch: i64, cpu: i64| delta(process(1), epoch, epoch - 1_000).with("cpu_time_ms", cpu);
+        run(&mut m, &at(1_000, 1_000).with("cpu_time_ms", 1_000));
+        assert!(run(&mut m, &at(2_000, 1_050)).is_empty(), "5% is not worth a write");
+        let moved = run(&mut m, &at(3_000, 1_200));
+        assert_eq!(props(&moved[0]).get("cpu_time_ms"), Some(&Value::Long(1_200)), "20% is");
+        assert!(run(&mut m, &at(4_000, 1_210)).is_empty());
+        let stale = run(&mut m, &at(33_000, 1_220));
+        assert_eq!(props(&stale[0]).get("cpu_time_ms"), Some(&Value::Long(1_220)), "30 s after the last write, any move is");
+        let unchanged = delta(process(1), 70_000, 33_000).with("cpu_time_ms", 1_220);
+        assert!(run(&mut m, &unchanged).is_empty(), "an unchanged value is never rewritten");
     }
 }

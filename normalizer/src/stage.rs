@@ -91,7 +91,7 @@ impl<B: Bus> Stage<B> {
             consumer,
             codec: Arc::new(Codec::builtin()),
             waited: Waited::default(),
-            merger: Merger::new(usize::try_from(args.state_capacity).unwrap_or(usize::MAX)),
+            merger: Merger::new(usize::try_from(args.state_capacity).unwrap_or(usize::MAX)).with_measurements(args.measurements()),
             barriers: Barriers::default(),
             offsets: OffsetTracker::default(),
             dead: DeadLetters::new(names.deadletter(), STAGE),

@@ -15,7 +15,11 @@ pub fn registry_tables() -> String {
             .iter()
             .map(|p| {
                 let req = if p.required { "!" } else { "" };
-                let merge = if p.merge == Merge::Union { " ∪" } else { "" };
+                let merge = match p.merge {
+                    Merge::Union => " ∪",
+                    Merge::Measurement => " ~",
+                    Merge::Latest => "",
+                };
                 format!("`{}{req}`: {}{merge}", p.name, p.ty.avro_name())
             })
             .collect();
@@ -41,6 +45,10 @@ pub fn registry_tables() -> String {
             let _ = writeln!(out, "| `{}` | `{pattern}` | {}: {} |", r.rel_type, kind.as_str(), r.doc);
         }
     }
-    out.push_str("\n`!` marks a required property; `∪` a multi-valued one, merged by set union.\n");
+    out.push_str(
+        "\n`!` marks a required property; `∪` a multi-valued one, merged by set union; `~` a measurement, \
+         written to the graph only when it moved meaningfully or grew stale (the normalizer's \
+         `--measurement-change-percent` and `--measurement-max-age-ms`).\n",
+    );
     out
 }

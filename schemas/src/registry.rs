@@ -134,6 +134,13 @@ pub enum Merge {
     Latest,
     /// Multi-valued: the union of every observation's values.
     Union,
+    /// A measurement that changes on almost every look (CPU time, memory):
+    /// latest wins, but it reaches the graph only when it moved by a
+    /// meaningful amount or the graph's value grew stale, so a busy host's
+    /// syncs stay cheap. The graph is a map, not a time series: the newest
+    /// value within those bounds, never its history (Weave Scope kept such
+    /// values as time series beside the topology for the same reason).
+    Measurement,
 }
 
 /// One typed property of a resource type.
@@ -297,6 +304,10 @@ const fn required(name: &'static str, ty: PropertyType, doc: &'static str) -> Pr
     PropertyDef { name, ty, required: true, merge: Merge::Latest, doc }
 }
 
+const fn measurement(name: &'static str, doc: &'static str) -> PropertyDef {
+    PropertyDef { name, ty: PropertyType::Long, required: false, merge: Merge::Measurement, doc }
+}
+
 const fn union(name: &'static str, doc: &'static str) -> PropertyDef {
     PropertyDef { name, ty: PropertyType::StringList, required: false, merge: Merge::Union, doc }
 }
@@ -339,9 +350,9 @@ static PROCESS: ResourceDef = ResourceDef {
         prop("user", Str, "User name of the real uid"),
         prop("uid", Long, "Real user id"),
         required("start_time", Long, "Start time, Unix ms"),
-        prop("threads", Long, "Thread count"),
-        prop("rss_bytes", Long, "Resident memory in bytes"),
-        prop("cpu_time_ms", Long, "User plus system CPU time in ms"),
+        measurement("threads", "Thread count"),
+        measurement("rss_bytes", "Resident memory in bytes"),
+        measurement("cpu_time_ms", "User plus system CPU time in ms"),
         prop("container_id", Str, "Container id named by the cgroup path"),
     ],
     relationships: &[
