@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use neo4rs::{BoltList, BoltMap, BoltType, ConfigBuilder, Graph, Neo4jErrorKind, Query, Txn};
 
-use infragraph_schemas::{ScopeKind, Properties, RelType, ResourceKind, ScopeRef, Value};
+use infragraph_schemas::{Properties, RelType, ResourceKind, ScopeKind, ScopeRef, SyncBarrier, SyncKind, SyncStatus, Value};
 
 use crate::error::SinkError;
 use crate::plan::{ASSERTED_AT, ASSERTED_BY, EdgeRow, Group, NodeRow, PROPS_AT, STUB, Segment};
 use crate::querybuilder;
-use crate::sink::{CleanupReport, NodeState, Sink, Snapshot};
+use crate::sink::{CleanupReport, NodeState, Sink, Snapshot, SyncRecord};
 
 /// Where the database is and how to log in.
 #[derive(Clone)]
@@ -151,10 +151,40 @@ pub fn classify(e: neo4rs::Error) -> SinkError {
 
 impl Sink for BoltSink {
     async fn prepare(&self) -> Result<(), SinkError> {
-        for kind in ResourceKind::ALL {
-            self.graph.run(neo4rs::query(&querybuilder::constraint(*kind))).await.map_err(classify)?;
+        let constraints = ResourceKind::ALL.iter().map(|k| querybuilder::constraint(*k)).chain([querybuilder::sync_constraint()]);
+        for text in constraints {
+            self.graph.run(neo4rs::query(&text)).await.map_err(classify)?;
         }
         Ok(())
+    }
+
+    async fn record_sync(&self, b: &SyncBarrier) -> Result<(), SinkError> {
+        let reason = b.reason.as_deref().map_or(BoltType::Null(neo4rs::BoltNull), BoltType::from);
+        let q = neo4rs::query(&querybuilder::record_sync())
+            .param("id", b.scope.to_string())
+            .param("source", b.scope.source.as_str())
+            .param("scope", b.scope.scope.as_str())
+            .param("epoch", b.epoch)
+            .param("completed", b.status == SyncStatus::Completed)
+            .param("kind", b.kind.as_str())
+            .param("reconciliation", SyncKind::Reconciliation.as_str())
+            .param("reason", reason);
+        self.graph.run(q).await.map_err(classify)
+    }
+
+    async fn sync_record(&self, scope: &ScopeRef) -> Result<Option<SyncRecord>, SinkError> {
+        let q = neo4rs::query(&querybuilder::sync_record()).param("id", scope.to_string());
+        let mut rows = self.graph.execute(q).await.map_err(classify)?;
+        let Some(row) = rows.next().await.map_err(classify)? else { return Ok(None) };
+        let get_long = |k: &str| row.get::<Option<i64>>(k).ok().flatten();
+        let get_str = |k: &str| row.get::<Option<String>>(k).ok().flatten();
+        Ok(Some(SyncRecord {
+            last_completed: get_long("last_completed"),
+            last_completed_kind: get_str("last_completed_kind"),
+            last_reconciled: get_long("last_reconciled"),
+            last_failed: get_long("last_failed"),
+            last_failed_reason: get_str("last_failed_reason"),
+        }))
     }
 
     async fn apply(&self, segments: &[Segment]) -> Result<(), SinkError> {

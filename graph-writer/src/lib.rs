@@ -34,6 +34,6 @@ pub mod writer;
 pub use bolt::{BoltConfig, BoltSink};
 pub use config::{SinkArgs, SinkChoice, WriterArgs, WriterConfig};
 pub use error::{SinkError, WriterError};
-pub use sink::{CleanupReport, NodeState, Sink, Snapshot};
+pub use sink::{CleanupReport, NodeState, SYNC_LABEL, Sink, Snapshot, SyncRecord};
 pub use sqlite::{Neighbour, SqliteStore, StoredEdge, StoredNode};
 pub use writer::{STAGE, run};

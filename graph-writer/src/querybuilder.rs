@@ -14,11 +14,16 @@ use crate::plan::{EdgeShape, Op};
 
 /// Uniqueness of `id` per label: MERGE is unique and fast only with it.
 pub fn constraint(kind: ResourceKind) -> String {
-    let label = kind.label();
-    format!(
-        "CREATE CONSTRAINT infragraph_{}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE",
-        kind.as_str()
-    )
+    unique_id(kind.label(), kind.as_str())
+}
+
+/// The same for the writer's own scope nodes.
+pub fn sync_constraint() -> String {
+    unique_id(crate::sink::SYNC_LABEL, "sync")
+}
+
+fn unique_id(label: &str, name: &str) -> String {
+    format!("CREATE CONSTRAINT infragraph_{name}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE")
 }
 
 /// The statement applying one group of node rows.
@@ -162,6 +167,34 @@ pub fn sweep_orphans(kind: ResourceKind) -> String {
     )
 }
 
+/// Records a barrier on the scope's node (created on first use): the
+/// newest completed epoch with its kind, the newest reconciliation, and the
+/// newest failed epoch with its reason. Returns nothing.
+pub fn record_sync() -> String {
+    let label = crate::sink::SYNC_LABEL;
+    format!(
+        "MERGE (s:{label} {{id: $id}})\n\
+         ON CREATE SET s.firstseen = $epoch, s.source = $source, s.scope = $scope\n\
+         WITH s, $completed AND coalesce(s.last_completed, $epoch) <= $epoch AS done, \
+         NOT $completed AND coalesce(s.last_failed, $epoch) <= $epoch AS failed\n\
+         SET s.last_completed = CASE WHEN done THEN $epoch ELSE s.last_completed END,\n    \
+         s.last_completed_kind = CASE WHEN done THEN $kind ELSE s.last_completed_kind END,\n    \
+         s.last_reconciled = CASE WHEN done AND $kind = $reconciliation THEN $epoch ELSE s.last_reconciled END,\n    \
+         s.last_failed = CASE WHEN failed THEN $epoch ELSE s.last_failed END,\n    \
+         s.last_failed_reason = CASE WHEN failed THEN $reason ELSE s.last_failed_reason END,\n    \
+         s.lastupdated = CASE WHEN coalesce(s.lastupdated, $epoch) <= $epoch THEN $epoch ELSE s.lastupdated END"
+    )
+}
+
+/// Reads a scope's node.
+pub fn sync_record() -> String {
+    format!(
+        "MATCH (s:{} {{id: $id}}) RETURN s.last_completed AS last_completed, s.last_completed_kind AS last_completed_kind, \
+         s.last_reconciled AS last_reconciled, s.last_failed AS last_failed, s.last_failed_reason AS last_failed_reason",
+        crate::sink::SYNC_LABEL
+    )
+}
+
 /// Every statement for every registry label and relationship shape, in a
 /// stable order: what the golden file pins.
 pub fn all_statements() -> Vec<(String, String)> {
@@ -189,6 +222,9 @@ pub fn all_statements() -> Vec<(String, String)> {
     for rel in RelType::ALL {
         out.push((format!("cleanup {rel}"), cleanup_edges(*rel)));
     }
+    out.push(("constraint sync".to_owned(), sync_constraint()));
+    out.push(("record sync".to_owned(), record_sync()));
+    out.push(("read sync record".to_owned(), sync_record()));
     out
 }
 

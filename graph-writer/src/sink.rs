@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use infragraph_schemas::{Properties, RelType, ResourceKind, ScopeRef};
+use infragraph_schemas::{Properties, RelType, ResourceKind, ScopeRef, SyncBarrier};
 
 use crate::error::SinkError;
 use crate::plan::Segment;
@@ -35,10 +35,36 @@ pub trait Sink: Send + Sync + 'static {
     /// `batch` elements each.
     fn cleanup(&self, scope: &ScopeRef, epoch: i64, batch: usize) -> impl Future<Output = Result<CleanupReport, SinkError>> + Send;
 
+    /// Records a sync's outcome on the scope's own node (see
+    /// [`SyncRecord`]), so "how current is what this scope asserts" is one
+    /// lookup rather than a touch of every element. Epochs only move
+    /// forward, as on every element.
+    fn record_sync(&self, barrier: &SyncBarrier) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// The sync record of `scope`, if it ever finished a sync here.
+    fn sync_record(&self, scope: &ScopeRef) -> impl Future<Output = Result<Option<SyncRecord>, SinkError>> + Send;
+
     /// Every node and relationship whose node ids (either end, for
     /// relationships) start with `id_prefix`, with the writer's bookkeeping.
     /// For tests and diagnostics: it reads the whole matching graph.
     fn snapshot(&self, id_prefix: &str) -> impl Future<Output = Result<Snapshot, SinkError>> + Send;
+}
+
+/// Label of the node per scope that says how far its syncs got. The
+/// writer's own bookkeeping, beside the registry's labels.
+pub const SYNC_LABEL: &str = "InfragraphSync";
+
+/// What a scope's node says: its last completed sync (and its kind) and
+/// its last failed one. An element the scope asserts is as the scope saw
+/// it at `last_completed`: delta syncs do not touch what did not change.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncRecord {
+    pub last_completed: Option<i64>,
+    /// `DELTA` or `RECONCILIATION`.
+    pub last_completed_kind: Option<String>,
+    pub last_reconciled: Option<i64>,
+    pub last_failed: Option<i64>,
+    pub last_failed_reason: Option<String>,
 }
 
 /// A node as stored.
@@ -91,5 +117,13 @@ impl<S: Sink> Sink for std::sync::Arc<S> {
 
     fn snapshot(&self, id_prefix: &str) -> impl Future<Output = Result<Snapshot, SinkError>> + Send {
         (**self).snapshot(id_prefix)
+    }
+
+    fn record_sync(&self, barrier: &SyncBarrier) -> impl Future<Output = Result<(), SinkError>> + Send {
+        (**self).record_sync(barrier)
+    }
+
+    fn sync_record(&self, scope: &ScopeRef) -> impl Future<Output = Result<Option<SyncRecord>, SinkError>> + Send {
+        (**self).sync_record(scope)
     }
 }

@@ -198,6 +198,24 @@ impl<B: Bus, S: Sink> Writer<B, S> {
     /// A completed reconciliation's cleanup. A completed delta sync has
     /// retracted what vanished already, and a failed sync deletes nothing.
     async fn barrier(&self, b: &SyncBarrier, item: &Item) -> Result<Flow, WriterError> {
+        let flow = self.cleanup(b, item).await?;
+        if flow == Flow::Stop || b.status == SyncStatus::Started {
+            return Ok(flow);
+        }
+        // After the cleanup: the record says the scope's view is complete.
+        let recorded = self.with_sink_retry("record sync", SinkError::is_retriable_once_connected, || self.sink.record_sync(b)).await;
+        match recorded {
+            Retried::Done(()) => Ok(Flow::Go),
+            Retried::Shutdown => Ok(Flow::Stop),
+            Retried::Failed(SinkError::Rejected(reason)) => {
+                self.metrics.failure("record_sync_rejected", &reason);
+                Ok(Flow::Go)
+            }
+            Retried::Failed(e) => Err(e.into()),
+        }
+    }
+
+    async fn cleanup(&self, b: &SyncBarrier, item: &Item) -> Result<Flow, WriterError> {
         match b.status {
             SyncStatus::Completed if b.kind == SyncKind::Delta => {
                 self.metrics.records("barrier", "delta_sync", 1);

@@ -6,8 +6,8 @@ mod common;
 use std::sync::Arc;
 
 use common::{Changes, host, write};
-use infragraph_graph_writer::{Sink, SqliteStore};
-use infragraph_schemas::{Element, RelType, ResourceKind, SyncStatus, Value};
+use infragraph_graph_writer::{Sink, SqliteStore, SyncRecord};
+use infragraph_schemas::{Element, RelType, ResourceKind, SyncKind, SyncStatus, Value};
 
 use ResourceKind::{Endpoint, Host, Process};
 
@@ -77,6 +77,26 @@ async fn cleanup_runs_only_after_a_completed_barrier<S: Sink>(sink: Arc<S>) {
     write(sink.clone(), &[c.barrier("s", 2, SyncStatus::Completed)]).await;
     let after = sink.snapshot(&c.prefix).await.unwrap();
     assert_eq!(after.nodes.keys().map(|(_, id)| id.clone()).collect::<Vec<_>>(), vec![c.id("a")]);
+}
+
+async fn a_delta_sync_cleans_nothing_and_each_scope_records_its_syncs<S: Sink>(sink: Arc<S>) {
+    let c = Changes::new("delta");
+    write(sink.clone(), &[host(&c, "s", 1, "a"), host(&c, "s", 1, "b"), c.barrier("s", 1, SyncStatus::Completed)]).await;
+    write(sink.clone(), &[c.barrier_of("s", 2, SyncStatus::Completed, SyncKind::Delta)]).await;
+    assert_eq!(sink.snapshot(&c.prefix).await.unwrap().nodes.len(), 2, "a delta sync retracts explicitly, it never cleans up");
+    write(sink.clone(), &[c.barrier_of("s", 3, SyncStatus::Failed, SyncKind::Delta)]).await;
+    // A late barrier of an older sync moves nothing back.
+    write(sink.clone(), &[c.barrier_of("s", 0, SyncStatus::Completed, SyncKind::Reconciliation)]).await;
+    let record = sink.sync_record(&c.scope("s")).await.unwrap().expect("the scope's record");
+    let want = SyncRecord {
+        last_completed: Some(2),
+        last_completed_kind: Some("DELTA".into()),
+        last_reconciled: Some(1),
+        last_failed: Some(3),
+        last_failed_reason: Some("sync 3 failed".into()),
+    };
+    assert_eq!(record, want);
+    assert_eq!(sink.sync_record(&c.scope("other")).await.unwrap(), None, "a scope that never synced has no record");
 }
 
 async fn a_failed_sync_deletes_nothing<S: Sink>(sink: Arc<S>) {
@@ -198,6 +218,7 @@ suite!(
     replaying_the_same_changes_leaves_the_same_graph,
     cleanup_runs_only_after_a_completed_barrier,
     a_failed_sync_deletes_nothing,
+    a_delta_sync_cleans_nothing_and_each_scope_records_its_syncs,
     two_scopes_syncing_at_once_keep_each_others_data,
     a_node_shared_by_two_scopes_survives_the_first_cleanup,
     an_older_change_arriving_late_changes_nothing,

@@ -57,6 +57,14 @@ impl Sink for Faulty {
     async fn snapshot(&self, id_prefix: &str) -> Result<Snapshot, SinkError> {
         self.store.snapshot(id_prefix).await
     }
+
+    async fn record_sync(&self, barrier: &infragraph_schemas::SyncBarrier) -> Result<(), SinkError> {
+        self.store.record_sync(barrier).await
+    }
+
+    async fn sync_record(&self, scope: &ScopeRef) -> Result<Option<infragraph_graph_writer::SyncRecord>, SinkError> {
+        self.store.sync_record(scope).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

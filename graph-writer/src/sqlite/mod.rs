@@ -65,6 +65,14 @@ CREATE TABLE IF NOT EXISTS edge_assertions (
     PRIMARY KEY (eid, scope)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS edge_assertions_by_scope ON edge_assertions (scope, epoch);
+CREATE TABLE IF NOT EXISTS syncs (
+    scope TEXT PRIMARY KEY,
+    last_completed INTEGER,
+    last_completed_kind TEXT,
+    last_reconciled INTEGER,
+    last_failed INTEGER,
+    last_failed_reason TEXT
+);
 ";
 
 /// The embedded graph store. Cheap to clone; clones share one connection.

@@ -3,12 +3,12 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use infragraph_schemas::{Properties, ResourceKind, ScopeRef, Value};
+use infragraph_schemas::{Properties, ResourceKind, ScopeRef, SyncBarrier, SyncKind, SyncStatus, Value};
 
 use super::{SqliteStore, classify};
 use crate::error::SinkError;
 use crate::plan::{EdgeRow, EdgeShape, Group, NodeRow, Op, Segment};
-use crate::sink::{CleanupReport, Sink, Snapshot};
+use crate::sink::{CleanupReport, Sink, Snapshot, SyncRecord};
 
 /// Which element table a statement addresses.
 #[derive(Clone, Copy)]
@@ -56,6 +56,18 @@ impl Sink for SqliteStore {
         blocking(move || store.cleanup_now(&scope, epoch, batch.max(1))).await
     }
 
+    async fn record_sync(&self, b: &SyncBarrier) -> Result<(), SinkError> {
+        let store = self.clone();
+        let b = b.clone();
+        blocking(move || store.record_sync_now(&b)).await
+    }
+
+    async fn sync_record(&self, scope: &ScopeRef) -> Result<Option<SyncRecord>, SinkError> {
+        let store = self.clone();
+        let scope = scope.to_string();
+        blocking(move || store.sync_record_now(&scope)).await
+    }
+
     async fn snapshot(&self, id_prefix: &str) -> Result<Snapshot, SinkError> {
         let store = self.clone();
         let prefix = id_prefix.to_owned();
@@ -98,6 +110,45 @@ impl SqliteStore {
         }
         report.nodes_deleted += self.sweep_orphans(batch)?;
         Ok(report)
+    }
+
+    /// The same rules as `querybuilder::record_sync`.
+    fn record_sync_now(&self, b: &SyncBarrier) -> Result<(), SinkError> {
+        let completed = b.status == SyncStatus::Completed;
+        let reconciled = completed && b.kind == SyncKind::Reconciliation;
+        let conn = self.lock();
+        conn.execute("INSERT INTO syncs (scope) VALUES (?1) ON CONFLICT DO NOTHING", params![b.scope.to_string()]).map_err(classify)?;
+        conn.execute(
+                "UPDATE syncs SET \
+                 last_completed_kind = CASE WHEN ?2 AND coalesce(last_completed, ?3) <= ?3 THEN ?4 ELSE last_completed_kind END, \
+                 last_completed = CASE WHEN ?2 AND coalesce(last_completed, ?3) <= ?3 THEN ?3 ELSE last_completed END, \
+                 last_reconciled = CASE WHEN ?5 AND coalesce(last_reconciled, ?3) <= ?3 THEN ?3 ELSE last_reconciled END, \
+                 last_failed_reason = CASE WHEN NOT ?2 AND coalesce(last_failed, ?3) <= ?3 THEN ?6 ELSE last_failed_reason END, \
+                 last_failed = CASE WHEN NOT ?2 AND coalesce(last_failed, ?3) <= ?3 THEN ?3 ELSE last_failed END \
+                 WHERE scope = ?1",
+                params![b.scope.to_string(), completed, b.epoch, b.kind.as_str(), reconciled, b.reason],
+            )
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    fn sync_record_now(&self, scope: &str) -> Result<Option<SyncRecord>, SinkError> {
+        self.lock()
+            .query_row(
+                "SELECT last_completed, last_completed_kind, last_reconciled, last_failed, last_failed_reason FROM syncs WHERE scope = ?1",
+                params![scope],
+                |r| {
+                    Ok(SyncRecord {
+                        last_completed: r.get(0)?,
+                        last_completed_kind: r.get(1)?,
+                        last_reconciled: r.get(2)?,
+                        last_failed: r.get(3)?,
+                        last_failed_reason: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(classify)
     }
 
     fn sweep_orphans(&self, batch: usize) -> Result<u64, SinkError> {

@@ -72,7 +72,12 @@ impl Changes {
     }
 
     pub fn barrier(&self, scope: &str, epoch: i64, status: SyncStatus) -> GraphChange {
-        GraphChange::SyncBarrier(SyncBarrier { scope: self.scope(scope), epoch, status, reason: None, kind: SyncKind::Reconciliation })
+        self.barrier_of(scope, epoch, status, SyncKind::Reconciliation)
+    }
+
+    pub fn barrier_of(&self, scope: &str, epoch: i64, status: SyncStatus, kind: SyncKind) -> GraphChange {
+        let reason = (status == SyncStatus::Failed).then(|| format!("sync {epoch} failed"));
+        GraphChange::SyncBarrier(SyncBarrier { scope: self.scope(scope), epoch, status, reason, kind })
     }
 
     pub fn key(&self, scope: &str) -> String {
