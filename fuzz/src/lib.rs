@@ -101,8 +101,8 @@ fn graph_changes() -> Vec<GraphChange> {
     let edge = EdgeRef { rel_type: RelType::RunsOn, from: node.clone(), to: NodeRef { kind: ResourceKind::Host, id: "h".into() } };
     let (s, e) = (scope(), 1);
     vec![
-        GraphChange::NodeUpsert(NodeUpsert { node: node.clone(), scope: s.clone(), epoch: e, observed_at: 2, properties: every_value() }),
-        GraphChange::EdgeUpsert(EdgeUpsert { edge: edge.clone(), scope: s.clone(), epoch: e, observed_at: 2, properties: every_value() }),
+        GraphChange::NodeUpsert(NodeUpsert { node: node.clone(), scope: s.clone(), epoch: e, observed_at: 2, properties: every_value(), props_at: None }),
+        GraphChange::EdgeUpsert(EdgeUpsert { edge: edge.clone(), scope: s.clone(), epoch: e, observed_at: 2, properties: every_value(), props_at: None }),
         GraphChange::Touch(Touch { element: Element::Node(node), scope: s.clone(), epoch: e }),
         GraphChange::Delete(Delete { element: Element::Edge(edge), scope: s.clone(), epoch: e }),
         GraphChange::SyncBarrier(SyncBarrier { scope: s, epoch: e, status: SyncStatus::Failed, reason: Some("timeout".into()), kind: SyncKind::Delta }),

@@ -321,23 +321,24 @@ fn group_query(group: &Group) -> Query {
 }
 
 fn node_row(r: &NodeRow) -> BoltType {
-    let mut m = BoltMap::with_capacity(4);
+    let mut m = BoltMap::with_capacity(5);
     m.put("id".into(), r.id.as_str().into());
-    put_common(&mut m, &r.scope, r.epoch, &r.props);
+    put_common(&mut m, &r.scope, r.epoch, r.props_at, &r.props);
     BoltType::Map(m)
 }
 
 fn edge_row_param(r: &EdgeRow) -> BoltType {
-    let mut m = BoltMap::with_capacity(5);
+    let mut m = BoltMap::with_capacity(6);
     m.put("from".into(), r.from.as_str().into());
     m.put("to".into(), r.to.as_str().into());
-    put_common(&mut m, &r.scope, r.epoch, &r.props);
+    put_common(&mut m, &r.scope, r.epoch, r.props_at, &r.props);
     BoltType::Map(m)
 }
 
-fn put_common(m: &mut BoltMap, scope: &str, epoch: i64, props: &Properties) {
+fn put_common(m: &mut BoltMap, scope: &str, epoch: i64, props_at: i64, props: &Properties) {
     m.put("scope".into(), scope.into());
     m.put("epoch".into(), epoch.into());
+    m.put("props_at".into(), props_at.into());
     let props: BoltMap = props.iter().filter_map(|(k, v)| Some((k.as_str().into(), to_bolt(v)?))).collect();
     m.put("props".into(), BoltType::Map(props));
 }

@@ -45,6 +45,8 @@ pub struct NodeRow {
     pub id: String,
     pub scope: String,
     pub epoch: i64,
+    /// What `props` is as new as (see `NodeUpsert::props_at`).
+    pub props_at: i64,
     pub props: Properties,
 }
 
@@ -55,6 +57,7 @@ pub struct EdgeRow {
     pub to: String,
     pub scope: String,
     pub epoch: i64,
+    pub props_at: i64,
     pub props: Properties,
 }
 
@@ -189,16 +192,17 @@ impl Builder {
         }
         let scope = change.scope().to_string();
         let epoch = change.epoch();
-        let (op, props) = match change {
-            GraphChange::NodeUpsert(c) => (Op::UpsertNodes, sanitize(&c.properties)),
-            GraphChange::EdgeUpsert(c) => (Op::UpsertEdges, sanitize(&c.properties)),
-            GraphChange::Touch(_) => (Op::TouchNodes, Properties::new()),
-            GraphChange::Delete(_) => (Op::DeleteNodes, Properties::new()),
+        let (op, props, props_at) = match change {
+            GraphChange::NodeUpsert(c) => (Op::UpsertNodes, sanitize(&c.properties), c.props_at),
+            GraphChange::EdgeUpsert(c) => (Op::UpsertEdges, sanitize(&c.properties), c.props_at),
+            GraphChange::Touch(_) => (Op::TouchNodes, Properties::new(), None),
+            GraphChange::Delete(_) => (Op::DeleteNodes, Properties::new(), None),
             GraphChange::SyncBarrier(_) => return,
         };
+        let props_at = props_at.unwrap_or(epoch).max(epoch);
         match &element {
             Element::Node(n) => {
-                let row = NodeRow { id: n.id.clone(), scope, epoch, props };
+                let row = NodeRow { id: n.id.clone(), scope, epoch, props_at, props };
                 self.nodes.entry((op, n.kind)).or_default().push(row);
             }
             Element::Edge(e) => {
@@ -207,7 +211,7 @@ impl Builder {
                     Op::DeleteNodes => Op::DeleteEdges,
                     other => other,
                 };
-                let row = EdgeRow { from: e.from.id.clone(), to: e.to.id.clone(), scope, epoch, props };
+                let row = EdgeRow { from: e.from.id.clone(), to: e.to.id.clone(), scope, epoch, props_at, props };
                 self.edges.entry((op, EdgeShape::of(e))).or_default().push(row);
             }
         }
@@ -258,12 +262,12 @@ mod tests {
         properties.insert("name".into(), Value::from("x"));
         properties.insert("id".into(), Value::from("hijack"));
         properties.insert("gone".into(), Value::Null);
-        GraphChange::NodeUpsert(NodeUpsert { node: node(id), scope: ScopeRef::new("s", "a"), epoch, observed_at: epoch, properties })
+        GraphChange::NodeUpsert(NodeUpsert { node: node(id), scope: ScopeRef::new("s", "a"), epoch, observed_at: epoch, properties, props_at: None })
     }
 
     fn edge(from: &str, to: &str) -> GraphChange {
         let edge = EdgeRef { rel_type: RelType::ChildOf, from: node(from), to: node(to) };
-        GraphChange::EdgeUpsert(EdgeUpsert { edge, scope: ScopeRef::new("s", "a"), epoch: 1, observed_at: 1, properties: Properties::new() })
+        GraphChange::EdgeUpsert(EdgeUpsert { edge, scope: ScopeRef::new("s", "a"), epoch: 1, observed_at: 1, properties: Properties::new(), props_at: None })
     }
 
     fn delete(id: &str) -> GraphChange {

@@ -88,8 +88,11 @@ struct Update {
 
 /// One `SET` for the whole update, so Neo4j plans one write step per row:
 /// - `lastupdated` moves forward only, and the row's properties apply only
-///   if they are not older than those held (invariant 4); a touch says the
-///   element was seen unchanged, so its properties are current as of then;
+///   if they are not older than those held (invariant 4), by `props_at`,
+///   the normalizer's own count of how new its view of the element is, so
+///   the graph and the normalizer order values by one rule; a touch says
+///   the element was seen unchanged, so its properties are current as of
+///   its epoch;
 /// - `row.scope` asserts `v` as of `row.epoch`, keeping the newest epoch per
 ///   scope. Most elements are asserted by one scope only: that case reads
 ///   and writes one-element lists, and the list comprehension runs only for
@@ -101,9 +104,9 @@ fn update(u: Update) -> String {
     let props = if u.props { "v += CASE WHEN fresh THEN row.props ELSE {} END,\n    " } else { "" };
     let unstub = if u.unstub { "v._stub = null,\n    " } else { "" };
     format!(
-        "WITH v, row, coalesce(v._props_at, row.epoch) <= row.epoch AS fresh, \
+        "WITH v, row, coalesce(v._props_at, row.props_at) <= row.props_at AS fresh, \
          coalesce(v._asserted_by, []) AS ss, coalesce(v._asserted_at, []) AS es\n\
-         SET {props}{unstub}v._props_at = CASE WHEN fresh THEN row.epoch ELSE v._props_at END,\n    \
+         SET {props}{unstub}v._props_at = CASE WHEN fresh THEN row.props_at ELSE v._props_at END,\n    \
          v.lastupdated = CASE WHEN coalesce(v.lastupdated, row.epoch) <= row.epoch THEN row.epoch ELSE v.lastupdated END,\n    \
          v._asserted_by = CASE WHEN row.scope IN ss THEN ss ELSE ss + [row.scope] END,\n    \
          v._asserted_at = CASE \

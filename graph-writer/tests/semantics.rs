@@ -99,6 +99,28 @@ async fn a_delta_sync_cleans_nothing_and_each_scope_records_its_syncs<S: Sink>(s
     assert_eq!(sink.sync_record(&c.scope("other")).await.unwrap(), None, "a scope that never synced has no record");
 }
 
+async fn properties_apply_by_props_at_the_normalizers_own_order<S: Sink>(sink: Arc<S>) {
+    let c = Changes::new("propsat");
+    let with = |scope: &str, epoch: i64, props_at: i64, kernel: &str| {
+        let mut change = c.upsert(scope, epoch, Host, "h", &[("kernel", Value::from(kernel))]);
+        if let infragraph_schemas::GraphChange::NodeUpsert(u) = &mut change {
+            u.props_at = Some(props_at);
+        }
+        change
+    };
+    write(sink.clone(), &[with("a", 100, 100, "first")]).await;
+    // Scope b's clock is behind: its epoch is older, but the normalizer's
+    // view it sends is the newest.
+    write(sink.clone(), &[with("b", 50, 100, "second")]).await;
+    let snap = sink.snapshot(&c.prefix).await.unwrap();
+    let node = snap.node(Host, &c.id("h")).expect("the host");
+    assert_eq!(node.properties.get("kernel"), Some(&Value::from("second")));
+    assert_eq!(node.lastupdated, Some(100), "lastupdated still follows epochs");
+    write(sink.clone(), &[with("a", 60, 90, "stale")]).await;
+    let snap = sink.snapshot(&c.prefix).await.unwrap();
+    assert_eq!(snap.node(Host, &c.id("h")).unwrap().properties.get("kernel"), Some(&Value::from("second")), "an older view never wins");
+}
+
 async fn a_failed_sync_deletes_nothing<S: Sink>(sink: Arc<S>) {
     let c = Changes::new("failed");
     write(sink.clone(), &[host(&c, "s", 1, "a"), host(&c, "s", 1, "b"), c.barrier("s", 1, SyncStatus::Completed)]).await;
@@ -218,6 +240,7 @@ suite!(
     replaying_the_same_changes_leaves_the_same_graph,
     cleanup_runs_only_after_a_completed_barrier,
     a_failed_sync_deletes_nothing,
+    properties_apply_by_props_at_the_normalizers_own_order,
     a_delta_sync_cleans_nothing_and_each_scope_records_its_syncs,
     two_scopes_syncing_at_once_keep_each_others_data,
     a_node_shared_by_two_scopes_survives_the_first_cleanup,

@@ -5,7 +5,12 @@
 //! Merge rules, per property: the value from the newest observation wins
 //! (`Merge::Latest`); multi-valued properties (`Merge::Union`) are the union
 //! of every scope's newest list. An observation older than what is known
-//! changes nothing.
+//! changes nothing. "Newer" is one rule, here and in the graph: the later
+//! sync (epoch) wins, and within one sync the later look (`observed_at`),
+//! so a slow sync that finishes after a newer one cannot win here while
+//! losing in the graph. Each upsert carries `props_at`, the newest epoch of
+//! anything sent for the element; the writer applies it unless it holds
+//! newer, which a later upsert from here never is.
 //!
 //! An element whose merged properties did not change, and which the scope
 //! saw in this sync or in its previous one (the observation's
@@ -44,7 +49,7 @@ impl Default for Measurements {
 }
 
 impl Measurements {
-    fn worth_writing(&self, written: &Value, written_at: i64, now: &Value, at: i64) -> bool {
+    fn worth_writing(&self, written: &Value, written_at: i64, now: &Value, (_, at): Stamp) -> bool {
         if written == now {
             return false;
         }
@@ -56,33 +61,37 @@ impl Measurements {
     }
 }
 
+/// How new a value is: its sync's epoch, then when it was looked at.
+type Stamp = (i64, i64);
+
 #[derive(Debug, Clone, PartialEq)]
 enum PropState {
-    Latest { value: Value, at: i64 },
-    /// A measurement, with the value last sent to the graph and when.
-    Measured { value: Value, at: i64, written: Value, written_at: i64 },
-    Union { by_scope: BTreeMap<ScopeRef, (Vec<String>, i64)> },
+    Latest { value: Value, at: Stamp },
+    /// A measurement, with the value last sent to the graph and when it
+    /// was looked at.
+    Measured { value: Value, at: Stamp, written: Value, written_at: i64 },
+    Union { by_scope: BTreeMap<ScopeRef, (Vec<String>, Stamp)> },
 }
 
 impl PropState {
     /// The state of a property seen for the first time.
-    fn first(rule: Merge, scope: &ScopeRef, at: i64, value: &Value) -> Self {
+    fn first(rule: Merge, scope: &ScopeRef, at: Stamp, value: &Value) -> Self {
         match (rule, value) {
             (Merge::Union, Value::StringList(list)) => {
                 PropState::Union { by_scope: BTreeMap::from([(scope.clone(), (list.clone(), at))]) }
             }
-            (Merge::Measurement, _) => PropState::Measured { value: value.clone(), at, written: value.clone(), written_at: at },
+            (Merge::Measurement, _) => PropState::Measured { value: value.clone(), at, written: value.clone(), written_at: at.1 },
             _ => PropState::Latest { value: value.clone(), at },
         }
     }
 
     /// Folds in a newer observation; true if the merged value changed
     /// (for a measurement: changed enough to be written).
-    fn fold(&mut self, rule: Merge, scope: &ScopeRef, at: i64, value: &Value, m: &Measurements) -> bool {
+    fn fold(&mut self, rule: Merge, scope: &ScopeRef, at: Stamp, value: &Value, m: &Measurements) -> bool {
         match (rule, value, &mut *self) {
             (Merge::Union, Value::StringList(list), PropState::Union { by_scope }) => {
                 let before: Vec<String> = Self::union(by_scope).into_iter().cloned().collect();
-                let slot = by_scope.entry(scope.clone()).or_insert((Vec::new(), i64::MIN));
+                let slot = by_scope.entry(scope.clone()).or_insert((Vec::new(), (i64::MIN, i64::MIN)));
                 if at >= slot.1 {
                     *slot = (list.clone(), at);
                 }
@@ -117,7 +126,7 @@ impl PropState {
         }
     }
 
-    fn union(by_scope: &BTreeMap<ScopeRef, (Vec<String>, i64)>) -> BTreeSet<&String> {
+    fn union(by_scope: &BTreeMap<ScopeRef, (Vec<String>, Stamp)>) -> BTreeSet<&String> {
         by_scope.values().flat_map(|(l, _)| l).collect()
     }
 
@@ -125,7 +134,7 @@ impl PropState {
     fn written(&mut self) {
         if let PropState::Measured { value, at, written, written_at } = self {
             *written = value.clone();
-            *written_at = *at;
+            *written_at = at.1;
         }
     }
 
@@ -142,7 +151,7 @@ impl PropState {
 type Name = Cow<'static, str>;
 
 /// What the normalizer remembers of one node or relationship.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ElementState {
     /// Sorted by name, like an observation's properties, so merging walks
     /// both side by side instead of searching one for each of the other.
@@ -150,6 +159,15 @@ pub struct ElementState {
     /// Per scope asserting the element, the newest epoch it saw it in or
     /// retracted it at. Scopes are shared, not copied.
     seen: Vec<(Arc<ScopeRef>, Sighted)>,
+    /// The newest epoch of any change sent for the element: the graph's
+    /// `_props_at`, as far as this instance knows.
+    sent_at: i64,
+}
+
+impl Default for ElementState {
+    fn default() -> Self {
+        ElementState { props: Vec::new(), seen: Vec::new(), sent_at: i64::MIN }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +226,7 @@ impl ElementState {
 
     /// Folds one observation's properties in; true if the merged view
     /// changed. `declared` is the resource type's properties sorted by name.
-    fn merge(&mut self, scope: &ScopeRef, at: i64, props: &Properties, declared: &[&'static PropertyDef], m: &Measurements) -> bool {
+    fn merge(&mut self, scope: &ScopeRef, at: Stamp, props: &Properties, declared: &[&'static PropertyDef], m: &Measurements) -> bool {
         let (mut changed, mut d, mut k) = (false, 0, 0);
         for (name, value) in props {
             let def = advance(declared, &mut d, |p| p.name, name).then(|| declared[d]);
@@ -355,7 +373,7 @@ impl Merger {
             return;
         }
         let seen = state.seen_by(at.scope);
-        let changed = state.merge(at.scope, at.observed_at, &props, declared, &at.measurements);
+        let changed = state.merge(at.scope, (at.epoch, at.observed_at), &props, declared, &at.measurements);
         state.mark_seen(at.scope, at.epoch);
         let still_there = seen.is_some_and(|e| e >= at.epoch || Some(e) == at.previous_epoch);
         if !changed && still_there && at.kind == SyncKind::Delta {
@@ -364,18 +382,21 @@ impl Merger {
         }
         let (scope, epoch, observed_at) = (ScopeRef::clone(at.scope), at.epoch, at.observed_at);
         if !changed && still_there {
+            state.sent_at = state.sent_at.max(epoch);
             outcome.touches += 1;
             out.push(GraphChange::Touch(Touch { element, scope, epoch }));
             return;
         }
         outcome.upserts += 1;
         state.written();
+        state.sent_at = state.sent_at.max(epoch);
+        let props_at = Some(state.sent_at);
         // Usually this observation is all that is known of the element: its
         // own properties are the merged view, and need no rebuilding.
         let properties = if state.holds_only(&props) { props } else { state.merged() };
         out.push(match element {
-            Element::Node(node) => GraphChange::NodeUpsert(NodeUpsert { node, scope, epoch, observed_at, properties }),
-            Element::Edge(edge) => GraphChange::EdgeUpsert(EdgeUpsert { edge, scope, epoch, observed_at, properties }),
+            Element::Node(node) => GraphChange::NodeUpsert(NodeUpsert { node, scope, epoch, observed_at, properties, props_at }),
+            Element::Edge(edge) => GraphChange::EdgeUpsert(EdgeUpsert { edge, scope, epoch, observed_at, properties, props_at }),
         });
     }
 }
@@ -537,5 +558,33 @@ mod tests {
         assert_eq!(props(&stale[0]).get("cpu_time_ms"), Some(&Value::Long(1_220)), "30 s after the last write, any move is");
         let unchanged = delta(process(1), 70_000, 33_000).with("cpu_time_ms", 1_220);
         assert!(run(&mut m, &unchanged).is_empty(), "an unchanged value is never rewritten");
+    }
+
+    fn props_at(c: &GraphChange) -> Option<i64> {
+        match c {
+            GraphChange::NodeUpsert(u) => u.props_at,
+            other => panic!("expected a node upsert, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_later_sync_wins_even_when_the_older_one_looks_last() {
+        let mut m = Merger::new(100);
+        // Sync 2 looked at 100; the slower sync 1 looked at 200 and finished last.
+        let newer = run(&mut m, &host("a", 2, 100).with("kernel", "new"));
+        assert_eq!(props_at(&newer[0]), Some(2));
+        let older = run(&mut m, &Observation { previous_epoch: Some(0), sync_kind: SyncKind::Delta, ..host("a", 1, 200).with("kernel", "old") });
+        assert!(older.is_empty(), "the graph refuses epoch 1 over epoch 2, so must the normalizer: {older:?}");
+        let next = run(&mut m, &Observation { previous_epoch: Some(2), sync_kind: SyncKind::Delta, ..host("a", 3, 300).with("kernel", "new") });
+        assert!(next.is_empty(), "the graph holds what sync 3 saw, and the normalizer knows it");
+    }
+
+    #[test]
+    fn an_upserts_props_at_never_goes_back_whatever_its_scopes_epoch() {
+        let mut m = Merger::new(100);
+        assert_eq!(props_at(&run(&mut m, &host("a", 100, 100))[0]), Some(100));
+        let behind = run(&mut m, &host("b", 50, 150).with("kernel", "k"));
+        assert_eq!(props_at(&behind[0]), Some(100), "a scope whose clock is behind still gets its new property written");
+        assert_eq!(props(&behind[0]).get("kernel"), Some(&Value::from("k")));
     }
 }

@@ -213,6 +213,11 @@ pub struct NodeUpsert {
     pub epoch: i64,
     pub observed_at: i64,
     pub properties: Properties,
+    /// The newest epoch of anything the normalizer sent for this element:
+    /// the writer applies `properties` only if it holds nothing newer, so
+    /// both sides order values by one rule. `None` (older producers): the
+    /// epoch.
+    pub props_at: Option<i64>,
 }
 
 /// Create or update a relationship (and stub its ends if they are new).
@@ -223,6 +228,11 @@ pub struct EdgeUpsert {
     pub epoch: i64,
     pub observed_at: i64,
     pub properties: Properties,
+    /// The newest epoch of anything the normalizer sent for this element:
+    /// the writer applies `properties` only if it holds nothing newer, so
+    /// both sides order values by one rule. `None` (older producers): the
+    /// epoch.
+    pub props_at: Option<i64>,
 }
 
 /// The element was seen unchanged in this epoch: only `lastupdated` moves.

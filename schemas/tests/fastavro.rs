@@ -165,11 +165,11 @@ fn element(e: &Element) -> Json {
 fn graph_change(c: &GraphChange) -> Json {
     let (name, body) = match c {
         GraphChange::NodeUpsert(u) => {
-            let rest = json!({ "observed_at": long(u.observed_at), "properties": value_map(&u.properties) });
+            let rest = json!({ "observed_at": long(u.observed_at), "properties": value_map(&u.properties), "props_at": u.props_at.map_or(Json::Null, long) });
             ("NodeUpsert", prepend("node", node_ref(&u.node), scoped(&u.scope, u.epoch, rest)))
         }
         GraphChange::EdgeUpsert(u) => {
-            let rest = json!({ "observed_at": long(u.observed_at), "properties": value_map(&u.properties) });
+            let rest = json!({ "observed_at": long(u.observed_at), "properties": value_map(&u.properties), "props_at": u.props_at.map_or(Json::Null, long) });
             ("EdgeUpsert", prepend("edge", edge_ref(&u.edge), scoped(&u.scope, u.epoch, rest)))
         }
         GraphChange::Touch(t) => ("Touch", prepend("element", element(&t.element), scoped(&t.scope, t.epoch, json!({})))),
@@ -303,8 +303,8 @@ fn graph_changes() -> Vec<(String, GraphChange)> {
     let edge = EdgeRef { rel_type: RelType::ListensOn, from: proc_.clone(), to: node(ResourceKind::Endpoint, "tcp/0.0.0.0/5432") };
     let (s, e) = (scope(), 1_700_000_000_000);
     vec![
-        ("node-upsert", GraphChange::NodeUpsert(NodeUpsert { node: proc_.clone(), scope: s.clone(), epoch: e, observed_at: e + 5, properties: every_value() })),
-        ("edge-upsert", GraphChange::EdgeUpsert(EdgeUpsert { edge: edge.clone(), scope: s.clone(), epoch: e, observed_at: e + 6, properties: every_value() })),
+        ("node-upsert", GraphChange::NodeUpsert(NodeUpsert { node: proc_.clone(), scope: s.clone(), epoch: e, observed_at: e + 5, properties: every_value(), props_at: Some(e + 1_000) })),
+        ("edge-upsert", GraphChange::EdgeUpsert(EdgeUpsert { edge: edge.clone(), scope: s.clone(), epoch: e, observed_at: e + 6, properties: every_value(), props_at: None })),
         ("touch-node", GraphChange::Touch(Touch { element: Element::Node(proc_.clone()), scope: s.clone(), epoch: e })),
         ("touch-edge", GraphChange::Touch(Touch { element: Element::Edge(edge.clone()), scope: s.clone(), epoch: e })),
         ("delete-node", GraphChange::Delete(Delete { element: Element::Node(proc_), scope: s.clone(), epoch: e })),

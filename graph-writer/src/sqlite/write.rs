@@ -188,7 +188,7 @@ fn apply_node(tx: &Transaction<'_>, op: Op, kind: ResourceKind, row: &NodeRow) -
     match op {
         Op::DeleteNodes => unassert(tx, Table::Nodes, nid, &row.scope, row.epoch),
         _ => {
-            refresh(tx, Table::Nodes, nid, row.epoch, (op == Op::UpsertNodes).then_some(&row.props))?;
+            refresh(tx, Table::Nodes, nid, (row.epoch, row.props_at), (op == Op::UpsertNodes).then_some(&row.props))?;
             assert_scope(tx, Table::Nodes, nid, &row.scope, row.epoch)
         }
     }
@@ -206,7 +206,7 @@ fn apply_edge(tx: &Transaction<'_>, op: Op, shape: EdgeShape, row: &EdgeRow) -> 
     match op {
         Op::DeleteEdges => unassert(tx, Table::Edges, eid, &row.scope, row.epoch),
         _ => {
-            refresh(tx, Table::Edges, eid, row.epoch, (op == Op::UpsertEdges).then_some(&row.props))?;
+            refresh(tx, Table::Edges, eid, (row.epoch, row.props_at), (op == Op::UpsertEdges).then_some(&row.props))?;
             assert_scope(tx, Table::Edges, eid, &row.scope, row.epoch)
         }
     }
@@ -243,12 +243,12 @@ fn find_edge(tx: &Transaction<'_>, shape: EdgeShape, from: &str, to: &str) -> ru
         .optional()
 }
 
-/// `lastupdated` only moves forward; properties apply only if not older
-/// than those held. `props` is `None` for a touch.
-fn refresh(tx: &Transaction<'_>, table: Table, key: i64, epoch: i64, props: Option<&Properties>) -> rusqlite::Result<()> {
+/// `lastupdated` only moves forward to `epoch`; properties apply only if
+/// `props_at` is not older than those held. `props` is `None` for a touch.
+fn refresh(tx: &Transaction<'_>, table: Table, key: i64, (epoch, props_at): (i64, i64), props: Option<&Properties>) -> rusqlite::Result<()> {
     let sql = format!("SELECT props_at, props FROM {} WHERE {} = ?1", table.name(), table.key());
-    let (props_at, stored): (Option<i64>, String) = tx.prepare_cached(&sql)?.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let fresh = props_at.is_none_or(|at| at <= epoch);
+    let (held_at, stored): (Option<i64>, String) = tx.prepare_cached(&sql)?.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let fresh = held_at.is_none_or(|at| at <= props_at);
     let merged = match (fresh, props) {
         (true, Some(new)) => {
             let mut all = props_from_json(&stored);
@@ -258,11 +258,11 @@ fn refresh(tx: &Transaction<'_>, table: Table, key: i64, epoch: i64, props: Opti
         _ => stored,
     };
     let sql = format!(
-        "UPDATE {} SET props = ?2, props_at = CASE WHEN ?3 THEN ?4 ELSE props_at END, lastupdated = max(lastupdated, ?4) WHERE {} = ?1",
+        "UPDATE {} SET props = ?2, props_at = CASE WHEN ?3 THEN ?5 ELSE props_at END, lastupdated = max(lastupdated, ?4) WHERE {} = ?1",
         table.name(),
         table.key()
     );
-    tx.prepare_cached(&sql)?.execute(params![key, merged, fresh, epoch])?;
+    tx.prepare_cached(&sql)?.execute(params![key, merged, fresh, epoch, props_at])?;
     Ok(())
 }
 

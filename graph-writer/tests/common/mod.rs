@@ -52,6 +52,7 @@ impl Changes {
             epoch,
             observed_at: epoch,
             properties: props_of(props),
+            props_at: None,
         })
     }
 
@@ -60,7 +61,7 @@ impl Changes {
     }
 
     pub fn edge(&self, scope: &str, epoch: i64, edge: EdgeRef, props: &[(&str, Value)]) -> GraphChange {
-        GraphChange::EdgeUpsert(EdgeUpsert { edge, scope: self.scope(scope), epoch, observed_at: epoch, properties: props_of(props) })
+        GraphChange::EdgeUpsert(EdgeUpsert { edge, scope: self.scope(scope), epoch, observed_at: epoch, properties: props_of(props), props_at: None })
     }
 
     pub fn touch(&self, scope: &str, epoch: i64, element: Element) -> GraphChange {

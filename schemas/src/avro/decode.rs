@@ -79,10 +79,7 @@ fn relationship(r: &mut Reader<'_>, def: &ResourceDef) -> Result<Relationship, C
 pub fn observation(r: &mut Reader<'_>, def: &ResourceDef, order: &[usize]) -> Result<Observation, CodecError> {
     let (scope, epoch) = scope(r)?;
     let observed_at = r.long("observed_at")?;
-    let previous_epoch = match r.branch("previous_epoch", 2)? {
-        0 => None,
-        _ => Some(r.long("previous_epoch")?),
-    };
+    let previous_epoch = optional_long(r, "previous_epoch")?;
     let kind: ResourceKind = parsed(r.str("resource_type")?)?;
     if kind != def.kind {
         return Err(CodecError::invalid("resource_type", format!("{kind} in a {} record", def.label)));
@@ -121,6 +118,13 @@ fn relationship_list(r: &mut Reader<'_>, def: &ResourceDef, field: &'static str)
 
 fn sync_kind(r: &mut Reader<'_>, field: &'static str) -> Result<SyncKind, CodecError> {
     Ok(SyncKind::ALL[r.branch(field, SyncKind::ALL.len())?])
+}
+
+fn optional_long(r: &mut Reader<'_>, field: &'static str) -> Result<Option<i64>, CodecError> {
+    match r.branch(field, 2)? {
+        0 => Ok(None),
+        _ => r.long(field).map(Some),
+    }
 }
 
 fn status(r: &mut Reader<'_>) -> Result<SyncStatus, CodecError> {
@@ -177,14 +181,16 @@ pub fn graph_change(r: &mut Reader<'_>) -> Result<GraphChange, CodecError> {
             let (scope, epoch) = scope(r)?;
             let observed_at = r.long("observed_at")?;
             let properties = map(r, "properties")?;
-            GraphChange::NodeUpsert(NodeUpsert { node, scope, epoch, observed_at, properties })
+            let props_at = optional_long(r, "props_at")?;
+            GraphChange::NodeUpsert(NodeUpsert { node, scope, epoch, observed_at, properties, props_at })
         }
         1 => {
             let edge = edge_ref(r)?;
             let (scope, epoch) = scope(r)?;
             let observed_at = r.long("observed_at")?;
             let properties = map(r, "properties")?;
-            GraphChange::EdgeUpsert(EdgeUpsert { edge, scope, epoch, observed_at, properties })
+            let props_at = optional_long(r, "props_at")?;
+            GraphChange::EdgeUpsert(EdgeUpsert { edge, scope, epoch, observed_at, properties, props_at })
         }
         2 => {
             let element = element(r)?;

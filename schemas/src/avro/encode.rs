@@ -214,6 +214,7 @@ pub fn graph_change(buf: &mut Vec<u8>, change: &GraphChange) {
             put_scope(buf, &c.scope, c.epoch);
             put_long(buf, c.observed_at);
             put_map(buf, &c.properties);
+            put_optional_long(buf, c.props_at);
         }
         GraphChange::EdgeUpsert(c) => {
             put_long(buf, 1);
@@ -221,6 +222,7 @@ pub fn graph_change(buf: &mut Vec<u8>, change: &GraphChange) {
             put_scope(buf, &c.scope, c.epoch);
             put_long(buf, c.observed_at);
             put_map(buf, &c.properties);
+            put_optional_long(buf, c.props_at);
         }
         GraphChange::Touch(c) => {
             put_long(buf, 2);

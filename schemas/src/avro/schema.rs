@@ -141,14 +141,16 @@ pub fn graph_change() -> Json {
     let [source, scope, epoch] = scope_fields();
     let observed_at = field("observed_at", json!("long"), "Unix ms of the newest observation merged in");
     let props = field("properties", value_map(), "Properties to set");
+    let props_at = json!({"name": "props_at", "type": ["null", "long"], "default": null,
+        "doc": "Newest epoch the normalizer sent for this element; the properties apply unless the graph holds newer (null: epoch)"});
     let record = |name: &str, doc: &str, fields: Vec<Json>| {
         json!({"type": "record", "name": name, "namespace": "infragraph", "doc": doc, "fields": fields})
     };
     let branches = json!([
         record("NodeUpsert", "Create or update a node", vec![
-            field("node", node_ref, "The node"), source.clone(), scope.clone(), epoch.clone(), observed_at.clone(), props.clone()]),
+            field("node", node_ref, "The node"), source.clone(), scope.clone(), epoch.clone(), observed_at.clone(), props.clone(), props_at.clone()]),
         record("EdgeUpsert", "Create or update a relationship", vec![
-            field("edge", edge_ref, "The relationship"), source.clone(), scope.clone(), epoch.clone(), observed_at, props]),
+            field("edge", edge_ref, "The relationship"), source.clone(), scope.clone(), epoch.clone(), observed_at, props, props_at]),
         record("Touch", "Seen unchanged in this epoch", vec![
             field("element", elem.clone(), "Node or relationship"), source.clone(), scope.clone(), epoch.clone()]),
         record("Delete", "No longer asserted by this scope", vec![

@@ -100,11 +100,11 @@ fn element() -> impl Strategy<Value = Element> {
 
 pub fn graph_change() -> impl Strategy<Value = GraphChange> {
     prop_oneof![
-        (node_ref(), scope(), any::<i64>(), any::<i64>(), properties()).prop_map(|(node, scope, epoch, observed_at, properties)| {
-            GraphChange::NodeUpsert(NodeUpsert { node, scope, epoch, observed_at, properties })
+        (node_ref(), scope(), any::<i64>(), any::<i64>(), properties(), prop::option::of(any::<i64>())).prop_map(|(node, scope, epoch, observed_at, properties, props_at)| {
+            GraphChange::NodeUpsert(NodeUpsert { node, scope, epoch, observed_at, properties, props_at })
         }),
-        (edge_ref(), scope(), any::<i64>(), any::<i64>(), properties()).prop_map(|(edge, scope, epoch, observed_at, properties)| {
-            GraphChange::EdgeUpsert(EdgeUpsert { edge, scope, epoch, observed_at, properties })
+        (edge_ref(), scope(), any::<i64>(), any::<i64>(), properties(), prop::option::of(any::<i64>())).prop_map(|(edge, scope, epoch, observed_at, properties, props_at)| {
+            GraphChange::EdgeUpsert(EdgeUpsert { edge, scope, epoch, observed_at, properties, props_at })
         }),
         (element(), scope(), any::<i64>()).prop_map(|(element, scope, epoch)| GraphChange::Touch(Touch { element, scope, epoch })),
         (element(), scope(), any::<i64>()).prop_map(|(element, scope, epoch)| GraphChange::Delete(Delete { element, scope, epoch })),
