@@ -151,7 +151,10 @@ pub fn classify(e: neo4rs::Error) -> SinkError {
 
 impl Sink for BoltSink {
     async fn prepare(&self) -> Result<(), SinkError> {
-        let constraints = ResourceKind::ALL.iter().map(|k| querybuilder::constraint(*k)).chain([querybuilder::sync_constraint()]);
+        let constraints = ResourceKind::ALL
+            .iter()
+            .flat_map(|k| [querybuilder::constraint(*k), querybuilder::stub_index(*k)])
+            .chain([querybuilder::sync_constraint()]);
         for text in constraints {
             self.graph.run(neo4rs::query(&text)).await.map_err(classify)?;
         }
@@ -197,22 +200,17 @@ impl Sink for BoltSink {
         let limit = batch.max(1);
         let params = |q: String| neo4rs::query(&q).param("scope", key.as_str()).param("epoch", epoch).param("limit", limit as i64);
         let mut report = CleanupReport::default();
-        // Every statement scans its label or type, so visit only what this
-        // kind of scope can assert; an unknown scope shape gets them all.
-        let (rels, kinds) = match ScopeKind::of(&scope.scope) {
-            Some(k) => (k.rel_types(), k.resource_kinds()),
-            None => (RelType::ALL.to_vec(), ResourceKind::ALL.to_vec()),
-        };
-        for rel in &rels {
-            let (p, d) = self.drain(limit, || params(querybuilder::cleanup_edges(*rel))).await?;
-            report.unasserted += p;
-            report.edges_deleted += d;
-        }
-        for kind in &kinds {
-            let (p, d) = self.drain(limit, || params(querybuilder::cleanup_nodes(*kind))).await?;
-            report.unasserted += p;
-            report.nodes_deleted += d;
-        }
+        // Both statements start from the scope's own node: they cost what
+        // the scope asserts. Relationships first (see querybuilder).
+        let (p, d) = self.drain(limit, || params(querybuilder::cleanup_edges())).await?;
+        report.unasserted += p;
+        report.edges_deleted += d;
+        let (p, d) = self.drain(limit, || params(querybuilder::cleanup_nodes())).await?;
+        report.unasserted += p;
+        report.nodes_deleted += d;
+        // The sweep looks up stubs through their index; only the labels
+        // this kind of scope can assert can hold its orphans.
+        let kinds = ScopeKind::of(&scope.scope).map_or_else(|| ResourceKind::ALL.to_vec(), |k| k.resource_kinds());
         for kind in &kinds {
             let q = || neo4rs::query(&querybuilder::sweep_orphans(*kind)).param("limit", limit as i64);
             let (_, d) = self.drain(limit, q).await?;

@@ -1,14 +1,21 @@
 //! Every Cypher statement the writer runs, generated from the registry.
 //! Labels and relationship types come only from [`ResourceKind::label`] and
-//! [`RelType::as_str`]; every value is a parameter (`$rows`, `$scope`, …).
+//! [`infragraph_schemas::RelType::as_str`]; every value is a parameter (`$rows`, `$scope`, …).
 //! The golden test at the bottom pins the text.
 //!
 //! Bookkeeping per element (see the README): `_asserted_by` lists the scopes
 //! asserting it, `_asserted_at` the newest epoch each asserted it in
 //! (parallel lists: Neo4j rejects nested maps as properties),
-//! `_props_at` the epoch of the properties it holds.
+//! `_props_at` the epoch of the properties it holds. A node also has an
+//! `ASSERTS` relationship from each asserting scope's `InfragraphSync`
+//! node: Neo4j cannot index list membership, and that relationship is what
+//! lets a scope's cleanup find what it asserts without scanning a label.
+//! Relationships need no such index: each one a scope asserts is attached
+//! to the node whose observation asserted it, which the scope asserts too
+//! (at the same epoch or a newer one, and cleanup takes relationships
+//! first).
 
-use infragraph_schemas::{RelType, ResourceKind};
+use infragraph_schemas::ResourceKind;
 
 use crate::plan::{EdgeShape, Op};
 
@@ -34,18 +41,18 @@ pub fn nodes(op: Op, kind: ResourceKind) -> String {
             "UNWIND $rows AS row\n\
              MERGE (v:{label} {{id: row.id}})\n\
              ON CREATE SET v.firstseen = row.epoch\n{}",
-            update(Update { props: true, unstub: true })
+            update(Update { props: true, unstub: true, index: true })
         ),
         Op::TouchNodes => format!(
             "UNWIND $rows AS row\n\
              MATCH (v:{label} {{id: row.id}})\n{}",
-            update(Update { props: false, unstub: false })
+            update(Update { props: false, unstub: false, index: true })
         ),
         _ => format!(
             "UNWIND $rows AS row\n\
              MATCH (v:{label} {{id: row.id}})\n{}\
              DETACH DELETE v",
-            unassert()
+            unassert(true)
         ),
     }
 }
@@ -62,18 +69,18 @@ pub fn edges(op: Op, shape: EdgeShape) -> String {
              ON CREATE SET b.firstseen = row.epoch, b.lastupdated = row.epoch, b._stub = true\n\
              MERGE (a)-[v:{rel}]->(b)\n\
              ON CREATE SET v.firstseen = row.epoch\n{}",
-            update(Update { props: true, unstub: false })
+            update(Update { props: true, unstub: false, index: false })
         ),
         Op::TouchEdges => format!(
             "UNWIND $rows AS row\n\
              MATCH (:{from} {{id: row.from}})-[v:{rel}]->(:{to} {{id: row.to}})\n{}",
-            update(Update { props: false, unstub: false })
+            update(Update { props: false, unstub: false, index: false })
         ),
         _ => format!(
             "UNWIND $rows AS row\n\
              MATCH (:{from} {{id: row.from}})-[v:{rel}]->(:{to} {{id: row.to}})\n{}\
              DELETE v",
-            unassert()
+            unassert(false)
         ),
     }
 }
@@ -84,6 +91,9 @@ struct Update {
     props: bool,
     /// The node is now asserted itself, no longer only a relationship's end.
     unstub: bool,
+    /// `v` is a node: a scope asserting it for the first time links it
+    /// from its `InfragraphSync` node (see the module doc).
+    index: bool,
 }
 
 /// One `SET` for the whole update, so Neo4j plans one write step per row:
@@ -103,6 +113,16 @@ struct Update {
 fn update(u: Update) -> String {
     let props = if u.props { "v += CASE WHEN fresh THEN row.props ELSE {} END,\n    " } else { "" };
     let unstub = if u.unstub { "v._stub = null,\n    " } else { "" };
+    let index = if u.index {
+        format!(
+            "\nWITH v, row, ss WHERE NOT row.scope IN ss\n\
+             MERGE (s:{} {{id: row.scope}})\n\
+             MERGE (s)-[:{ASSERTS}]->(v)",
+            crate::sink::SYNC_LABEL
+        )
+    } else {
+        String::new()
+    };
     format!(
         "WITH v, row, coalesce(v._props_at, row.props_at) <= row.props_at AS fresh, \
          coalesce(v._asserted_by, []) AS ss, coalesce(v._asserted_at, []) AS es\n\
@@ -112,41 +132,63 @@ fn update(u: Update) -> String {
          v._asserted_at = CASE \
          WHEN size(ss) = 1 AND ss[0] = row.scope THEN [CASE WHEN es[0] < row.epoch THEN row.epoch ELSE es[0] END] \
          WHEN NOT row.scope IN ss THEN es + [row.epoch] \
-         ELSE [i IN range(0, size(es) - 1) | CASE WHEN ss[i] = row.scope AND es[i] < row.epoch THEN row.epoch ELSE es[i] END] END"
+         ELSE [i IN range(0, size(es) - 1) | CASE WHEN ss[i] = row.scope AND es[i] < row.epoch THEN row.epoch ELSE es[i] END] END{index}"
     )
 }
+
+/// The relationship type from a scope's `InfragraphSync` node to each node
+/// it asserts.
+pub const ASSERTS: &str = "ASSERTS";
 
 /// Drops `row.scope`'s assertion unless it is newer than the row (a late,
 /// older delete must not undo a newer assertion), then keeps going only
 /// for elements nobody asserts any more.
-fn unassert() -> String {
-    "WITH v, row, coalesce(v._asserted_by, []) AS ss, coalesce(v._asserted_at, []) AS es\n\
-     WITH v, ss, es, [i IN range(0, size(ss) - 1) WHERE ss[i] = row.scope AND es[i] <= row.epoch | i] AS at\n\
-     WHERE size(at) > 0\n\
-     WITH v, [i IN range(0, size(ss) - 1) WHERE i <> at[0] | ss[i]] AS ss, [i IN range(0, size(es) - 1) WHERE i <> at[0] | es[i]] AS es\n\
-     SET v._asserted_by = ss, v._asserted_at = es\n\
-     WITH v, ss WHERE size(ss) = 0\n"
-        .to_owned()
+fn unassert(index: bool) -> String {
+    let unlink = if index {
+        format!(
+            "WITH v, row, ss OPTIONAL MATCH (:{} {{id: row.scope}})-[a:{ASSERTS}]->(v) DELETE a\n",
+            crate::sink::SYNC_LABEL
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "WITH v, row, coalesce(v._asserted_by, []) AS ss, coalesce(v._asserted_at, []) AS es\n\
+         WITH v, row, ss, es, [i IN range(0, size(ss) - 1) WHERE ss[i] = row.scope AND es[i] <= row.epoch | i] AS at\n\
+         WHERE size(at) > 0\n\
+         WITH v, row, [i IN range(0, size(ss) - 1) WHERE i <> at[0] | ss[i]] AS ss, [i IN range(0, size(es) - 1) WHERE i <> at[0] | es[i]] AS es\n\
+         SET v._asserted_by = ss, v._asserted_at = es\n\
+         {unlink}WITH v, ss WHERE size(ss) = 0\n"
+    )
 }
 
-/// One bounded cleanup step over nodes of `kind`: drops `$scope`'s
-/// assertion from up to `$limit` nodes it asserted before `$epoch` and
-/// deletes those nobody asserts any more. Returns `processed, deleted`.
-pub fn cleanup_nodes(kind: ResourceKind) -> String {
-    cleanup(&format!("MATCH (v:{})", kind.label()), "DETACH DELETE g")
+/// One bounded cleanup step over the nodes `$scope` asserts, found through
+/// its `InfragraphSync` node: drops its assertion (and link) from up to
+/// `$limit` nodes it asserted before `$epoch` and deletes those nobody
+/// asserts any more. Returns `processed, deleted`. Costs what the scope
+/// asserts, whatever the size of the labels.
+pub fn cleanup_nodes() -> String {
+    let pattern = format!("MATCH (:{} {{id: $scope}})-[a:{ASSERTS}]->(v)", crate::sink::SYNC_LABEL);
+    cleanup(&pattern, "a", "DELETE a\n", "DETACH DELETE g")
 }
 
-/// The same over relationships of type `rel`.
-pub fn cleanup_edges(rel: RelType) -> String {
-    cleanup(&format!("MATCH ()-[v:{}]->()", rel.as_str()), "DELETE g")
+/// The same over the relationships `$scope` asserts, found through the
+/// nodes it asserts (run it first: see the module doc).
+pub fn cleanup_edges() -> String {
+    // A relationship between two of the scope's nodes is found twice:
+    // `cleanup` keeps distinct ones.
+    let pattern = format!("MATCH (:{} {{id: $scope}})-[:{ASSERTS}]->()-[v]-()", crate::sink::SYNC_LABEL);
+    cleanup(&pattern, "v", "", "DELETE g")
 }
 
-fn cleanup(pattern: &str, delete: &str) -> String {
+/// `link` is kept beside `v` until `unlink` has dropped it.
+fn cleanup(pattern: &str, link: &str, unlink: &str, delete: &str) -> String {
+    let keep = if link == "v" { String::new() } else { format!(", {link}") };
     format!(
         "{pattern} WHERE $scope IN v._asserted_by\n\
-         WITH v, [i IN range(0, size(v._asserted_by) - 1) WHERE v._asserted_by[i] = $scope | i][0] AS at\n\
+         WITH DISTINCT v{keep}, [i IN range(0, size(v._asserted_by) - 1) WHERE v._asserted_by[i] = $scope | i][0] AS at\n\
          WHERE v._asserted_at[at] < $epoch\n\
-         WITH v, at LIMIT $limit\n\
+         WITH v{keep}, at LIMIT $limit\n{unlink}\
          WITH v, [i IN range(0, size(v._asserted_by) - 1) WHERE i <> at | v._asserted_by[i]] AS ss, \
          [i IN range(0, size(v._asserted_at) - 1) WHERE i <> at | v._asserted_at[i]] AS es\n\
          SET v._asserted_by = ss, v._asserted_at = es\n\
@@ -154,6 +196,12 @@ fn cleanup(pattern: &str, delete: &str) -> String {
          FOREACH (g IN gone | {delete})\n\
          RETURN processed, size(gone) AS deleted"
     )
+}
+
+/// Stubs are few and the sweep looks only for them: an index keeps it from
+/// scanning the label.
+pub fn stub_index(kind: ResourceKind) -> String {
+    format!("CREATE INDEX infragraph_{}_stub IF NOT EXISTS FOR (n:{}) ON (n._stub)", kind.as_str(), kind.label())
 }
 
 /// Deletes up to `$limit` nodes of `kind` that only ever existed as the end
@@ -177,7 +225,8 @@ pub fn record_sync() -> String {
     let label = crate::sink::SYNC_LABEL;
     format!(
         "MERGE (s:{label} {{id: $id}})\n\
-         ON CREATE SET s.firstseen = $epoch, s.source = $source, s.scope = $scope\n\
+         ON CREATE SET s.firstseen = $epoch\n\
+         SET s.source = $source, s.scope = $scope\n\
          WITH s, $completed AND coalesce(s.last_completed, $epoch) <= $epoch AS done, \
          NOT $completed AND coalesce(s.last_failed, $epoch) <= $epoch AS failed\n\
          SET s.last_completed = CASE WHEN done THEN $epoch ELSE s.last_completed END,\n    \
@@ -207,7 +256,7 @@ pub fn all_statements() -> Vec<(String, String)> {
         for op in [Op::UpsertNodes, Op::TouchNodes, Op::DeleteNodes] {
             out.push((format!("{op:?} {}", kind.label()), nodes(op, *kind)));
         }
-        out.push((format!("cleanup {}", kind.label()), cleanup_nodes(*kind)));
+        out.push((format!("stub index {}", kind.label()), stub_index(*kind)));
         out.push((format!("orphans {}", kind.label()), sweep_orphans(*kind)));
     }
     for def in ResourceKind::ALL.iter().map(|k| k.def()) {
@@ -222,9 +271,8 @@ pub fn all_statements() -> Vec<(String, String)> {
             }
         }
     }
-    for rel in RelType::ALL {
-        out.push((format!("cleanup {rel}"), cleanup_edges(*rel)));
-    }
+    out.push(("cleanup nodes".to_owned(), cleanup_nodes()));
+    out.push(("cleanup relationships".to_owned(), cleanup_edges()));
     out.push(("constraint sync".to_owned(), sync_constraint()));
     out.push(("record sync".to_owned(), record_sync()));
     out.push(("read sync record".to_owned(), sync_record()));
