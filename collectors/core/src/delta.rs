@@ -53,7 +53,8 @@ impl ScopeMemory {
     pub fn plan(&mut self, scope: &ScopeRef, epoch: i64, reconcile_every: Duration, observations: &mut Vec<Observation>) -> Plan {
         let previous_epoch = self.epoch.filter(|p| *p < epoch);
         self.epoch = Some(epoch.max(self.epoch.unwrap_or(i64::MIN)));
-        let due = self.reconciled.is_none_or(|r| epoch.saturating_sub(r) >= reconcile_every.as_millis() as i64);
+        let every = spread(scope, reconcile_every);
+        let due = self.reconciled.is_none_or(|r| epoch.saturating_sub(r) >= every);
         let kind = if due { SyncKind::Reconciliation } else { SyncKind::Delta };
         let mut seen: HashMap<Key, Rels> = HashMap::with_capacity(observations.len());
         for obs in observations.iter_mut() {
@@ -107,6 +108,19 @@ impl ScopeMemory {
             }
         }
     }
+}
+
+/// The scope's own reconcile interval, in ms: up to a quarter shorter than
+/// `every`, fixed per scope. A fleet restarted at once reconciles at once
+/// (nothing is remembered), but the next round is spread over a quarter
+/// interval instead of arriving in one burst every interval for good.
+fn spread(scope: &ScopeRef, every: Duration) -> i64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    scope.hash(&mut h);
+    let every = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+    let quarter = (every / 4).max(1);
+    every - (h.finish() % quarter as u64) as i64
 }
 
 fn relationships<'a>(rels: impl Iterator<Item = &'a (RelType, String)>) -> Vec<Relationship> {
@@ -166,5 +180,13 @@ mod tests {
         assert_eq!(sync(&mut m, 2_000, vec![], true).0, SyncKind::Delta);
         assert_eq!(sync(&mut m, 61_000, vec![], true).0, SyncKind::Reconciliation);
         assert_eq!(sync(&mut m, 62_000, vec![], true).0, SyncKind::Delta);
+    }
+
+    #[test]
+    fn scopes_reconcile_out_of_phase_within_a_quarter_interval() {
+        let every = Duration::from_secs(400);
+        let phases: HashSet<i64> = (0..50).map(|i| spread(&ScopeRef::new("t", format!("host:{i}")), every)).collect();
+        assert!(phases.iter().all(|p| (300_000..=400_000).contains(p)), "{phases:?}");
+        assert!(phases.len() > 40, "fifty hosts restarted together spread out: {} distinct phases", phases.len());
     }
 }
