@@ -169,7 +169,7 @@ fn unassert(index: bool) -> String {
 /// asserts, whatever the size of the labels.
 pub fn cleanup_nodes() -> String {
     let pattern = format!("MATCH (:{} {{id: $scope}})-[a:{ASSERTS}]->(v)", crate::sink::SYNC_LABEL);
-    cleanup(&pattern, "a", "DELETE a\n", "DETACH DELETE g")
+    cleanup(&pattern, Some("a"), "DETACH DELETE g")
 }
 
 /// The same over the relationships `$scope` asserts, found through the
@@ -178,12 +178,14 @@ pub fn cleanup_edges() -> String {
     // A relationship between two of the scope's nodes is found twice:
     // `cleanup` keeps distinct ones.
     let pattern = format!("MATCH (:{} {{id: $scope}})-[:{ASSERTS}]->()-[v]-()", crate::sink::SYNC_LABEL);
-    cleanup(&pattern, "v", "", "DELETE g")
+    cleanup(&pattern, None, "DELETE g")
 }
 
-/// `link` is kept beside `v` until `unlink` has dropped it.
-fn cleanup(pattern: &str, link: &str, unlink: &str, delete: &str) -> String {
-    let keep = if link == "v" { String::new() } else { format!(", {link}") };
+/// `link`, the scope's relationship to `v` if the pattern binds one, is
+/// deleted with the scope's assertion.
+fn cleanup(pattern: &str, link: Option<&str>, delete: &str) -> String {
+    let keep = link.map_or_else(String::new, |l| format!(", {l}"));
+    let unlink = link.map_or_else(String::new, |l| format!("DELETE {l}\n"));
     format!(
         "{pattern} WHERE $scope IN v._asserted_by\n\
          WITH DISTINCT v{keep}, [i IN range(0, size(v._asserted_by) - 1) WHERE v._asserted_by[i] = $scope | i][0] AS at\n\

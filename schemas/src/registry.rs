@@ -278,17 +278,6 @@ impl ScopeKind {
         kinds
     }
 
-    /// Relationship types a scope of this kind can assert.
-    pub fn rel_types(self) -> Vec<RelType> {
-        let mut rels: Vec<RelType> = ResourceKind::ALL
-            .iter()
-            .filter(|k| k.def().scope == self)
-            .flat_map(|k| k.def().relationships.iter().map(|r| r.rel_type))
-            .collect();
-        rels.sort();
-        rels.dedup();
-        rels
-    }
 }
 
 /// Every observation topic, in registry order.
@@ -587,7 +576,6 @@ mod tests {
         assert!(aws.contains(&ResourceKind::CloudMapInstance));
         assert!(aws.contains(&ResourceKind::Endpoint), "an instance's HAS_ENDPOINT may stub an Endpoint");
         assert!(!aws.contains(&ResourceKind::Process));
-        assert_eq!(ScopeKind::Host.rel_types(), vec![RelType::RunsOn, RelType::ChildOf, RelType::ListensOn, RelType::ConnectsTo]);
     }
 
     #[test]
