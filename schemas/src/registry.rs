@@ -79,6 +79,7 @@ named_enum! {
         RegisteredTo => "REGISTERED_TO",
         DependsOn => "DEPENDS_ON",
         HasEndpoint => "HAS_ENDPOINT",
+        BuiltFrom => "BUILT_FROM",
         Owner => "OWNER",
         Language => "LANGUAGE",
         MemberOf => "MEMBER_OF",
@@ -406,6 +407,7 @@ static CLOUDMAP_SERVICE: ResourceDef = ResourceDef {
     relationships: &[
         outgoing(RelType::InNamespace, ResourceKind::CloudMapNamespace, "The namespace it belongs to"),
         outgoing(RelType::DependsOn, ResourceKind::CloudMapService, "A service it declares a dependency on (tag)"),
+        outgoing(RelType::BuiltFrom, ResourceKind::GitHubRepository, "The repository its code lives in (tag)"),
     ],
     scope: ScopeKind::AwsAccountRegion,
     doc: "An AWS Cloud Map service",

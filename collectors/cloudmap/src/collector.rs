@@ -116,7 +116,7 @@ impl Collector for CloudMapCollector {
         };
         (stats.namespaces, stats.services, stats.instances) = (snap.namespaces.len(), snap.services.len(), snap.instances.len());
         self.record(stats);
-        Ok(observations(&snap, &self.config.dependency_tags, ctx))
+        Ok(observations(&snap, &self.config, ctx))
     }
 }
 

@@ -9,6 +9,12 @@ use infragraph_collector::{Schedule, TopicLayout, parse_duration};
 /// services already tagged that way need no change.
 pub const DEFAULT_DEPENDENCY_TAGS: [&str; 2] = ["infragraph:depends-on", "NEO4J_RELATIONSHIP_TO_SERVICE"];
 
+/// The tag key naming the repository a service is built from, by default.
+pub const DEFAULT_REPOSITORY_TAG: &str = "repository";
+
+/// Where `owner/name` repository tags point, by default.
+pub const DEFAULT_REPOSITORY_BASE_URL: &str = "https://github.com";
+
 /// Everything the Cloud Map collector needs; [`CloudMapArgs`] builds one
 /// from flags, the umbrella CLI may build one directly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +29,11 @@ pub struct CloudMapConfig {
     pub namespaces: Vec<String>,
     /// Service tag keys whose value lists services this one depends on.
     pub dependency_tags: Vec<String>,
+    /// Service tag key whose value names the service's GitHub repository
+    /// (`owner/name` or a URL).
+    pub repository_tag: String,
+    /// The web address `owner/name` repository tags are read against.
+    pub repository_base_url: String,
     /// Skip (and report) namespaces and services that access is denied to,
     /// instead of failing the sync.
     pub best_effort: bool,
@@ -46,6 +57,8 @@ impl Default for CloudMapConfig {
             account_id: None,
             namespaces: Vec::new(),
             dependency_tags: DEFAULT_DEPENDENCY_TAGS.iter().map(|s| (*s).to_owned()).collect(),
+            repository_tag: DEFAULT_REPOSITORY_TAG.to_owned(),
+            repository_base_url: DEFAULT_REPOSITORY_BASE_URL.to_owned(),
             best_effort: false,
             max_attempts: 5,
             schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: DEFAULT_JITTER, reconcile_interval: infragraph_collector::DEFAULT_RECONCILE_INTERVAL },
@@ -97,6 +110,18 @@ pub struct CloudMapArgs {
     #[arg(long = "dependency-tag", env = "INFRAGRAPH_CLOUDMAP_DEPENDENCY_TAGS", value_name = "KEY", value_delimiter = ',')]
     pub dependency_tags: Vec<String>,
 
+    /// Service tag key whose value names the GitHub repository the service
+    /// is built from, as `owner/name` or a URL. The service then has
+    /// BUILT_FROM to that repository, which joins it to the GitHub
+    /// collector's graph (a repository not collected is left as a stub).
+    #[arg(long, env = "INFRAGRAPH_CLOUDMAP_REPOSITORY_TAG", value_name = "KEY", default_value = DEFAULT_REPOSITORY_TAG)]
+    pub repository_tag: String,
+
+    /// The GitHub web address `owner/name` repository tags are read
+    /// against; for GitHub Enterprise Server, https://HOST.
+    #[arg(long, env = "INFRAGRAPH_CLOUDMAP_REPOSITORY_BASE_URL", value_name = "URL", default_value = DEFAULT_REPOSITORY_BASE_URL)]
+    pub repository_base_url: String,
+
     /// Skip namespaces and services that access is denied to (logged and
     /// counted) instead of failing the sync. What is skipped is then cleaned
     /// out of the graph, as if it were gone.
@@ -118,6 +143,8 @@ impl CloudMapArgs {
             account_id: self.account_id.clone(),
             namespaces: self.namespaces.clone(),
             dependency_tags: if self.dependency_tags.is_empty() { defaults.dependency_tags } else { self.dependency_tags.clone() },
+            repository_tag: self.repository_tag.clone(),
+            repository_base_url: self.repository_base_url.clone(),
             best_effort: self.best_effort,
             max_attempts: self.max_attempts.max(1),
             schedule: Schedule { once: self.once, interval: self.interval, jitter: self.jitter, reconcile_interval: self.reconcile.reconcile_interval },
@@ -147,6 +174,8 @@ mod tests {
         assert!(c.dependency_tags.iter().any(|t| t == "NEO4J_RELATIONSHIP_TO_SERVICE"));
         let cli = Cli::try_parse_from(["x", "--dependency-tag", "deps"]).unwrap();
         assert_eq!(cli.args.config(TopicLayout::default()).dependency_tags, ["deps"]);
+        assert_eq!(c.repository_tag, DEFAULT_REPOSITORY_TAG);
+        assert_eq!(c.repository_base_url, DEFAULT_REPOSITORY_BASE_URL);
     }
 
 }

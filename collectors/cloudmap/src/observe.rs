@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use infragraph_collector::SyncContext;
 use infragraph_schemas::{Observation, RelType, ResourceKind};
 
+use crate::config::CloudMapConfig;
 use crate::model::{Instance, Namespace, Service, Snapshot, Tags};
 
 /// `<service id>/<instance id>`: instance ids are only unique per service.
@@ -41,13 +42,35 @@ fn pairs(map: &BTreeMap<String, String>) -> Option<Vec<String>> {
     (!map.is_empty()).then(|| map.iter().map(|(k, v)| format!("{k}={v}")).collect())
 }
 
+/// The GitHub collector's id (the repository's web address) for what a
+/// repository tag says: `owner/name`, read against `base`, or a URL
+/// (`https://HOST/owner/name`, `git@HOST:owner/name`), with a trailing `/`
+/// or `.git` dropped. `None` for anything else: a guessed id would join the
+/// service to the wrong repository.
+pub fn repository_id(value: &str, base: &str) -> Option<String> {
+    let v = value.trim().trim_end_matches('/');
+    let v = v.strip_suffix(".git").unwrap_or(v);
+    let (origin, path) = if let Some(rest) = v.strip_prefix("git@") {
+        let (host, path) = rest.split_once(':')?;
+        (format!("https://{host}"), path)
+    } else if let Some((scheme, rest)) = v.split_once("://") {
+        let (host, path) = rest.split_once('/')?;
+        (format!("{scheme}://{host}"), path)
+    } else {
+        (base.trim_end_matches('/').to_owned(), v)
+    };
+    let (owner, name) = path.split_once('/')?;
+    let part = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    (part(owner) && part(name)).then(|| format!("{origin}/{owner}/{name}"))
+}
+
 /// Every observation of one sync.
-pub fn observations(snap: &Snapshot, dependency_tags: &[String], ctx: &SyncContext) -> Vec<Observation> {
+pub fn observations(snap: &Snapshot, config: &CloudMapConfig, ctx: &SyncContext) -> Vec<Observation> {
     let now = ctx.now_ms();
     let resolver = Resolver::new(&snap.services);
     let mut out = Vec::with_capacity(snap.namespaces.len() + snap.services.len() + snap.instances.len());
     out.extend(snap.namespaces.iter().map(|ns| namespace(ns, ctx, now)));
-    out.extend(snap.services.iter().map(|s| service(s, &resolver, dependency_tags, ctx, now)));
+    out.extend(snap.services.iter().map(|s| service(s, &resolver, config, ctx, now)));
     out.extend(snap.instances.iter().map(|i| instance(i, ctx, now)));
     out
 }
@@ -62,7 +85,7 @@ fn namespace(ns: &Namespace, ctx: &SyncContext, now: i64) -> Observation {
         .with("tags", pairs(&ns.tags))
 }
 
-fn service(s: &Service, resolver: &Resolver, dependency_tags: &[String], ctx: &SyncContext, now: i64) -> Observation {
+fn service(s: &Service, resolver: &Resolver, config: &CloudMapConfig, ctx: &SyncContext, now: i64) -> Observation {
     let mut obs = ctx
         .observation_at(ResourceKind::CloudMapService, s.id.as_str(), now)
         .with("arn", s.arn.as_str())
@@ -75,8 +98,14 @@ fn service(s: &Service, resolver: &Resolver, dependency_tags: &[String], ctx: &S
     if let Some(ns) = &s.namespace_id {
         obs = obs.relate(RelType::InNamespace, ns.as_str());
     }
-    for target in resolver.dependencies(s, dependency_tags) {
+    for target in resolver.dependencies(s, &config.dependency_tags) {
         obs = obs.relate(RelType::DependsOn, target);
+    }
+    if let Some(value) = s.tags.get(&config.repository_tag) {
+        match repository_id(value, &config.repository_base_url) {
+            Some(repo) => obs = obs.relate(RelType::BuiltFrom, repo),
+            None => tracing::warn!(service = %s.id, tag = %config.repository_tag, %value, "repository tag names no owner/name or repository URL; left out"),
+        }
     }
     obs
 }
@@ -167,6 +196,19 @@ fn declared<'t>(tags: &'t Tags, keys: &[String]) -> impl Iterator<Item = &'t str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repository_tags_read_as_the_github_collectors_ids() {
+        let base = "https://github.com";
+        for tag in ["acme/web", " acme/web/ ", "https://github.com/acme/web", "https://github.com/acme/web.git", "git@github.com:acme/web.git"] {
+            assert_eq!(repository_id(tag, base).as_deref(), Some("https://github.com/acme/web"), "{tag:?}");
+        }
+        assert_eq!(repository_id("acme/web", "https://git.example.com/").as_deref(), Some("https://git.example.com/acme/web"));
+        assert_eq!(repository_id("https://git.example.com/acme/web", base).as_deref(), Some("https://git.example.com/acme/web"));
+        for bad in ["", "web", "acme/web/tree/main", "acme/ web", "https://github.com/acme", "git@github.com", "/web"] {
+            assert_eq!(repository_id(bad, base), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn endpoint_ids_match_the_host_collector() {
