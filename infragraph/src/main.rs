@@ -4,10 +4,14 @@
 //!
 //! # Layout
 //! - `up.rs`: the pipeline in one process, with a live status line.
+//! - `sources.rs`: the other sources `up` maps when their flags name them.
 //! - `export.rs`: Cypher, JSON and GraphML writers over the embedded store.
+//! - `drift/`: declared service dependencies against observed traffic.
 //! - `stages.rs`: the single-stage subcommands.
 
+mod drift;
 mod export;
+mod sources;
 mod stages;
 mod up;
 
@@ -38,6 +42,19 @@ enum Command {
     Up(Box<up::UpArgs>),
     /// Write the embedded graph as Cypher (for Neo4j), JSON or GraphML.
     Export(export::ExportArgs),
+    /// Compare the dependencies Cloud Map services declare with the
+    /// connections their processes really hold.
+    ///
+    /// A dependency A -> B is observed when a process listening where an
+    /// instance of A is registered holds a connection to where an instance
+    /// of B is registered. Three sets: declared and observed; declared but
+    /// not observed (with how long A's processes were watched); observed
+    /// but not declared. Each row carries its evidence. The graph holds the
+    /// connections open at each host's last sync, so a dependency used only
+    /// between syncs is not in evidence.
+    ///
+    /// Exit code: 0 no drift, 1 drift, 2 could not tell (an error).
+    Drift(drift::DriftArgs),
     /// Run a collector alone, publishing to Kafka.
     #[command(subcommand)]
     Collect(stages::Collect),
@@ -52,7 +69,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // Interactive commands print their own results; stages log their work.
     let default_log = match cli.command {
-        Command::Up(_) | Command::Export(_) => "warn",
+        Command::Up(_) | Command::Export(_) | Command::Drift(_) => "warn",
         _ => "info",
     };
     let _telemetry = match infragraph_telemetry::init_with("infragraph", &cli.telemetry, default_log) {
@@ -66,6 +83,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => up::up(*args, shutdown).await,
         Command::Export(args) => export::run(&args),
+        Command::Drift(args) => drift::run(&args).await,
         Command::Collect(c) => stages::collect(c, shutdown).await,
         Command::Normalize(args) => stages::normalize(args, shutdown).await,
         Command::Write(args) => stages::write(*args, shutdown).await,
@@ -74,7 +92,9 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("infragraph: {e:#}");
-            ExitCode::FAILURE
+            // 1 is a command's "no" (drift found, a sync failed); 2 is
+            // "could not do it", as clap's usage errors are.
+            ExitCode::from(2)
         }
     }
 }

@@ -19,10 +19,14 @@ use tokio::task::JoinHandle;
 
 use infragraph_graph_writer::progress::{Barriers, applied};
 
+use crate::sources::{SourceArgs, Sources};
+
 #[derive(clap::Args, Debug)]
 pub struct UpArgs {
     #[command(flatten)]
     pub procfs: ProcfsArgs,
+    #[command(flatten)]
+    pub sources: SourceArgs,
     #[command(flatten)]
     pub sink: SinkArgs,
     #[command(flatten)]
@@ -102,15 +106,34 @@ async fn run<B: Bus, S: Sink>(bus: B, sink: S, into: String, args: UpArgs, shutd
     bus.ensure_topics(&layout.specs()).await.context("creating topics")?;
     let stages = Stages::start(&bus, sink.clone(), &layout, &args);
     let collector = ProcfsCollector::new(args.procfs.config(layout.clone())).context("procfs collector")?;
-    let syncer = Syncer::new(bus.clone()).with_layout(layout.clone());
+    let reconcile_interval = args.procfs.reconcile.reconcile_interval;
+    let sources = args.sources.connect(&layout, reconcile_interval).await?;
+    let syncer = Syncer::new(bus.clone()).with_layout(layout.clone()).with_reconcile_interval(reconcile_interval);
     syncer.prepare().await.context("preparing the bus")?;
     let mut barriers = Barriers::new(&bus, &layout.names)?;
-    eprintln!("infragraph: mapping host {} into {into}", collector.host_id());
+    let also = sources.scopes().iter().map(|s| format!(" and {s}")).collect::<String>();
+    eprintln!("infragraph: mapping host {}{also} into {into}", collector.host_id());
     let watch = Watch { bus: &bus, layout: &layout, writer_group: &args.writer.group, stages: &stages };
     let outcome = if args.procfs.once {
-        once(&watch, &syncer, &collector, &mut barriers, sink.as_ref()).await
+        once(&watch, &syncer, &collector, &sources, &mut barriers, sink.as_ref()).await
     } else {
-        continuous(&watch, &syncer, &collector, &mut barriers, sink.as_ref(), args.procfs.interval, shutdown).await
+        let tasks = sources.spawn(&syncer, &shutdown);
+        let outcome = continuous(&watch, &syncer, &collector, &mut barriers, sink.as_ref(), args.procfs.interval, shutdown).await;
+        for task in tasks {
+            if outcome.is_err() {
+                // Shutdown was not signalled: the sources would run on.
+                task.abort();
+                continue;
+            }
+            // Each source logs its own failed syncs; what is left to say is
+            // that one could not run at all.
+            match task.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "a source stopped"),
+                Err(e) => tracing::error!(error = %e, "a source's task failed"),
+            }
+        }
+        outcome
     };
     stages.stop().await?;
     outcome
@@ -124,33 +147,47 @@ struct Watch<'a, B: Bus> {
     stages: &'a Stages,
 }
 
-/// One sync, wait until the graph holds it, print what it holds.
+/// One sync of this host and of every other source, all at once; waits
+/// until the graph holds every completed one and prints what it holds. A
+/// source whose sync failed is named and makes the exit code non-zero.
 async fn once<B: Bus, S: Sink>(
     w: &Watch<'_, B>,
     syncer: &Syncer<B>,
     collector: &ProcfsCollector,
+    sources: &Sources,
     barriers: &mut Barriers<B::Consumer>,
     sink: &S,
 ) -> anyhow::Result<ExitCode> {
-    let report = syncer.sync(collector).await.context("the sync failed")?;
+    let (host, (mut reports, failed)) = tokio::join!(syncer.sync(collector), sources.sync_once(syncer));
+    reports.push(host.context("the sync of this host failed")?);
     let deadline = Instant::now() + ONCE_DEADLINE;
-    loop {
+    let mut waiting = reports.clone();
+    while !waiting.is_empty() {
         if let Some(stage) = w.stages.failed() {
             bail!("the {stage} stopped before the sync reached the graph");
         }
         barriers.poll(Duration::from_millis(50)).await?;
-        if let Some((_, offset)) = barriers.at.get(&(report.scope.clone(), report.epoch))
-            && applied(w.bus, &w.layout.names, w.writer_group, *offset).await?
-        {
-            break;
+        let mut still = Vec::new();
+        for report in waiting {
+            let applied = match barriers.at.get(&(report.scope.clone(), report.epoch)) {
+                Some((_, offset)) => applied(w.bus, &w.layout.names, w.writer_group, *offset).await?,
+                None => false,
+            };
+            if !applied {
+                still.push(report);
+            }
         }
-        if Instant::now() > deadline {
-            bail!("the sync did not reach the graph within {}s", ONCE_DEADLINE.as_secs());
+        waiting = still;
+        if !waiting.is_empty() && Instant::now() > deadline {
+            bail!("the sync of {} did not reach the graph within {}s", waiting[0].scope, ONCE_DEADLINE.as_secs());
         }
     }
     let snapshot = sink.snapshot("").await.context("reading the graph")?;
-    print_counts(&snapshot, report.total());
-    Ok(ExitCode::SUCCESS)
+    print_counts(&snapshot, reports.iter().map(|r| r.total()).sum());
+    for f in &failed {
+        eprintln!("infragraph: the sync of {} failed: {}", f.scope, f.error);
+    }
+    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Syncs every `interval` until shutdown, keeping one status line current.

@@ -7,57 +7,20 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_servicediscovery::Client;
-use aws_sdk_servicediscovery::config::Credentials;
-use aws_sdk_servicediscovery::types::OperationTargetType;
+use common::cloudmap::{ACCOUNT, CREDENTIALS, REGION, namespace, routable_ipv4};
 use common::*;
-use infragraph_collector_procfs::addrs::parse_fib_trie;
-use infragraph_collector_procfs::endpoint::host_local;
 use infragraph_test_support::{self as support, require};
 
 const PATIENCE: Duration = Duration::from_secs(180);
-const REGION: &str = "us-east-1";
-const ACCOUNT: &str = "123456789012";
-/// moto accepts any credentials; the collector process finds these through
-/// the SDK's standard chain, as it would find real ones.
-const CREDENTIALS: [(&str, &str); 2] = [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")];
-
-/// An IPv4 address of this host that means the same off the host. A
-/// loopback listener is scoped to its host and could never join a Cloud Map
-/// registration, which names addresses other machines reach.
-fn routable_ipv4() -> Ipv4Addr {
-    let trie = std::fs::read_to_string("/proc/net/fib_trie").expect("read /proc/net/fib_trie");
-    let mut addrs = Vec::new();
-    parse_fib_trie(&trie, &mut addrs);
-    addrs
-        .into_iter()
-        .find_map(|ip| match ip {
-            IpAddr::V4(v4) if !host_local(ip) => Some(v4),
-            _ => None,
-        })
-        .expect("this machine has a routable IPv4 address (the join needs one, as a Cloud Map registration does)")
-}
-
-async fn cloud_map(endpoint: &str) -> Client {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .load()
-        .await;
-    Client::new(&sdk)
-}
 
 /// An HTTP namespace named `ns` holding service "web" with one instance at
 /// `ip:port`; returns the service id.
 async fn register_web(sd: &Client, ns: &str, ip: Ipv4Addr, port: u16) -> String {
-    let op = sd.create_http_namespace().name(ns).send().await.expect("CreateHttpNamespace");
-    let op = sd.get_operation().operation_id(op.operation_id.expect("an operation id")).send().await.expect("GetOperation");
-    let ns_id = op.operation.and_then(|o| o.targets).and_then(|t| t.get(&OperationTargetType::Namespace).cloned()).expect("the namespace id");
+    let ns_id = namespace(sd, ns).await;
     let svc = sd.create_service().name("web").namespace_id(&ns_id).send().await.expect("CreateService");
     let svc_id = svc.service.and_then(|s| s.id).expect("a service id");
     sd.register_instance()
@@ -108,7 +71,7 @@ async fn a_cloud_map_instance_at_a_listeners_address_joins_its_service_to_that_p
     let ip = routable_ipv4();
     let listener = TcpListener::bind((ip, 0)).expect("listen on the host's address");
     let port = listener.local_addr().expect("the listener's address").port();
-    let sd = cloud_map(&aws).await;
+    let sd = common::cloudmap::client(&aws).await;
     let service = register_web(&sd, &ns, ip, port).await;
 
     let p = Pipeline::unique(brokers, "join");

@@ -32,13 +32,13 @@ impl Token {
     pub fn resolve(file: Option<&std::path::Path>) -> Result<Self, GithubError> {
         if let Some(file) = file {
             // The error names the file, never its content.
-            let text = std::fs::read_to_string(file).map_err(|e| GithubError::Config(format!("cannot read --token-file {}: {e}", file.display())))?;
+            let text = std::fs::read_to_string(file).map_err(|e| GithubError::Config(format!("cannot read the GitHub token file {}: {e}", file.display())))?;
             return Token::new(text);
         }
         TOKEN_ENV
             .iter()
             .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
-            .map_or_else(|| Err(GithubError::Config(format!("no GitHub token: pass --token-file or set {}", TOKEN_ENV.join(" or ")))), Token::new)
+            .map_or_else(|| Err(GithubError::Config(format!("no GitHub token: name a token file or set {}", TOKEN_ENV.join(" or ")))), Token::new)
     }
 
     pub(crate) fn secret(&self) -> SecretString {
@@ -65,9 +65,9 @@ impl AppKey {
     /// Reads the PEM file GitHub gave when the key was generated.
     pub fn read(file: &std::path::Path) -> Result<Self, GithubError> {
         // The error names the file, never its content.
-        let pem = std::fs::read_to_string(file).map_err(|e| GithubError::Config(format!("cannot read --app-private-key-file {}: {e}", file.display())))?;
+        let pem = std::fs::read_to_string(file).map_err(|e| GithubError::Config(format!("cannot read the GitHub App private key file {}: {e}", file.display())))?;
         if !pem.contains("PRIVATE KEY-----") {
-            return Err(GithubError::Config(format!("--app-private-key-file {} holds no PEM private key", file.display())));
+            return Err(GithubError::Config(format!("the GitHub App private key file {} holds no PEM private key", file.display())));
         }
         Ok(AppKey(SecretString::from(pem)))
     }
@@ -92,6 +92,17 @@ pub enum Credentials {
     /// JWT, and its short-lived installation tokens are minted and renewed
     /// as they near expiry.
     App { app_id: u64, key: AppKey },
+}
+
+impl Credentials {
+    /// A GitHub App's (its id and private key file) if given, else a token:
+    /// from `token_file`, else from the environment ([`TOKEN_ENV`]).
+    pub fn read(token_file: Option<&std::path::Path>, app: Option<(u64, &std::path::Path)>) -> Result<Self, GithubError> {
+        match app {
+            Some((app_id, key)) => Ok(Credentials::App { app_id, key: AppKey::read(key)? }),
+            None => Ok(Credentials::Token(Token::resolve(token_file)?)),
+        }
+    }
 }
 
 impl From<Token> for Credentials {
@@ -220,10 +231,8 @@ impl GithubArgs {
     /// The config these flags describe, with the credentials read and the
     /// bus's topic layout.
     pub fn config(&self, layout: TopicLayout) -> Result<GithubConfig, GithubError> {
-        let credentials = match (self.app_id, &self.app_private_key_file) {
-            (Some(app_id), Some(key)) => Credentials::App { app_id, key: AppKey::read(key)? },
-            _ => Credentials::Token(Token::resolve(self.token_file.as_deref())?),
-        };
+        let app = self.app_id.zip(self.app_private_key_file.as_deref());
+        let credentials = Credentials::read(self.token_file.as_deref(), app)?;
         let mut config = GithubConfig::new(self.orgs.clone(), self.api_url.clone(), credentials);
         config.concurrency = self.concurrency.max(1);
         config.retry.max_rate_limit_wait = self.max_rate_limit_wait;

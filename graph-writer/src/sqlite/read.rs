@@ -64,6 +64,19 @@ impl SqliteStore {
         rows.collect::<Result<_, _>>().map_err(classify)
     }
 
+    /// The rows of one read-only query of the store's tables (`nodes`,
+    /// `edges`, their `*_assertions` and `syncs`), for readers whose joins
+    /// the calls here do not cover (`infragraph drift`). `f` maps each row.
+    pub fn query<T>(&self, sql: &str, params: impl rusqlite::Params, f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>, SinkError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(sql).map_err(classify)?;
+        if !stmt.readonly() {
+            return Err(SinkError::Rejected(format!("not a read-only query: {sql}")));
+        }
+        let rows = stmt.query_map(params, f).map_err(classify)?;
+        rows.collect::<Result<_, _>>().map_err(classify)
+    }
+
     /// One node, if it exists.
     pub fn node(&self, kind: ResourceKind, id: &str) -> Result<Option<StoredNode>, SinkError> {
         let sql = format!("SELECT {NODE_COLUMNS} FROM nodes n WHERE n.label = ?1 AND n.id = ?2");

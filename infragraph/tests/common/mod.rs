@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod cloudmap;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -95,7 +97,7 @@ pub fn run_ok(args: &[String], envs: &[(&str, &str)]) -> String {
 }
 
 /// Runs `infragraph ARGS` to completion, whatever its exit status.
-fn run(args: &[String], envs: &[(&str, &str)]) -> std::process::Output {
+pub fn run(args: &[String], envs: &[(&str, &str)]) -> std::process::Output {
     Command::new(BIN)
         .args(args)
         .envs(envs.iter().copied())
