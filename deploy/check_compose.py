@@ -11,8 +11,9 @@ Usage: check_compose.py COMPOSE_FILE SCHEMA ENV_FILE [INFRAGRAPH_BIN]
    missing); a healthcheck on every service; every depends_on waits for
    service_healthy; no container_name on the scalable normalizer.
 3. With INFRAGRAPH_BIN: each infragraph stage's command is a real
-   subcommand, and every INFRAGRAPH_* variable it sets is one that
-   subcommand reads (the `[env: …]` lines of its --help).
+   subcommand, every INFRAGRAPH_* variable it sets is one that subcommand
+   reads (the `[env: …]` lines of its --help), and `infragraph
+   --check-config COMMAND` accepts the command with that environment.
 
 Prints one line per problem and exits 1 if there is any.
 """
@@ -85,6 +86,17 @@ def env_vars_in_help(binary, args):
     return set(re.findall(r"\[env: (INFRAGRAPH_[A-Z0-9_]+)", out.stdout))
 
 
+def check_config(binary, args, environment):
+    """The stage's own parser on its command and environment, as it starts
+    in the container: None if it accepts them, else what it said."""
+    env = {"PATH": os.environ.get("PATH", "")}
+    env.update({k: str(v) for k, v in environment.items() if v is not None})
+    out = subprocess.run([binary, "--check-config", *args], capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+    if out.returncode == 0:
+        return None
+    return (out.stderr or out.stdout).strip() or f"exit status {out.returncode}"
+
+
 def main():
     compose_file, schema_file, env_file = sys.argv[1:4]
     binary = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
@@ -147,6 +159,9 @@ def main():
                     continue  # librdkafka pass-through: any key
                 if var.startswith("INFRAGRAPH_") and var not in known:
                     problems.append(f"services.{name}.environment.{var}: `infragraph {' '.join(command)}` reads no such variable")
+            problem = check_config(binary, command or [], environment)
+            if problem:
+                problems.append(f"services.{name}: `infragraph --check-config {' '.join(command or [])}` with its environment: {problem}")
             checked += 1
         if not checked:
             problems.append("no infragraph stage found to check against the CLI")

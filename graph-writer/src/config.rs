@@ -145,7 +145,26 @@ pub enum SinkChoice {
     Embedded(PathBuf),
 }
 
+/// The URI schemes Neo4j's drivers take: direct (`bolt`) or routed
+/// (`neo4j`), plain, TLS (`+s`) or TLS with any certificate (`+ssc`).
+const BOLT_SCHEMES: [&str; 6] = ["bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"];
+
 impl SinkArgs {
+    /// Checks the flags without reading the password file or connecting
+    /// (`--check-config`).
+    pub fn check(&self) -> Result<(), WriterError> {
+        let Some(uri) = &self.neo4j_uri else { return Ok(()) };
+        let scheme = uri.split_once("://").map(|(s, _)| s);
+        if !scheme.is_some_and(|s| BOLT_SCHEMES.contains(&s)) {
+            let reason = format!("{uri:?} is not a Neo4j URI: it starts with one of {}:// and names HOST:PORT", BOLT_SCHEMES.join("://, "));
+            return Err(WriterError::Config { name: "--neo4j-uri", reason });
+        }
+        if self.neo4j_database.trim().is_empty() {
+            return Err(WriterError::Config { name: "--neo4j-database", reason: "is empty".to_owned() });
+        }
+        Ok(())
+    }
+
     /// The sink the flags name, with the password read from its file.
     pub fn sink(&self) -> Result<SinkChoice, WriterError> {
         let Some(uri) = &self.neo4j_uri else { return Ok(SinkChoice::Embedded(self.data_dir.clone())) };

@@ -8,7 +8,9 @@
 //! - `export.rs`: Cypher, JSON and GraphML writers over the embedded store.
 //! - `drift/`: declared service dependencies against observed traffic.
 //! - `stages.rs`: the single-stage subcommands.
+//! - `check.rs`: `--check-config`, the flags checked without running.
 
+mod check;
 mod drift;
 mod export;
 mod sources;
@@ -33,6 +35,12 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     telemetry: TelemetryArgs,
+    /// Check the command's flags and environment as it would at start,
+    /// without connecting to anything or reading secret files, then exit:
+    /// 0 if they are good, 2 naming what is wrong. For deployments:
+    /// `infragraph --check-config write --neo4j-uri …`.
+    #[arg(long, global = true, env = "INFRAGRAPH_CHECK_CONFIG")]
+    check_config: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,6 +75,18 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.check_config {
+        return match check::check(&cli.command) {
+            Ok(what) => {
+                println!("infragraph {what}: configuration OK");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("infragraph: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     // Interactive commands print their own results; stages log their work.
     let default_log = match cli.command {
         Command::Up(_) | Command::Export(_) | Command::Drift(_) => "warn",

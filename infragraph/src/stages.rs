@@ -40,19 +40,19 @@ pub enum Collect {
 #[derive(clap::Args, Debug)]
 pub struct NormalizeArgs {
     #[command(flatten)]
-    normalizer: NormalizerArgs,
+    pub normalizer: NormalizerArgs,
     #[command(flatten)]
-    kafka: KafkaArgs,
+    pub kafka: KafkaArgs,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct WriteArgs {
     #[command(flatten)]
-    sink: SinkArgs,
+    pub sink: SinkArgs,
     #[command(flatten)]
-    writer: WriterConfig,
+    pub writer: WriterConfig,
     #[command(flatten)]
-    kafka: KafkaArgs,
+    pub kafka: KafkaArgs,
 }
 
 /// The bus a single stage runs on: Kafka, which it cannot do without.
