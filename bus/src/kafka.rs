@@ -96,6 +96,20 @@ impl KafkaBus {
         }
     }
 
+    /// Asks the brokers for cluster metadata: `Ok` when one answers within
+    /// `timeout` (health readiness).
+    pub async fn probe(&self, timeout: Duration) -> Result<(), String> {
+        let producer = self.producer.clone();
+        let brokers = self.args.brokers.clone().unwrap_or_default();
+        let answered = tokio::task::spawn_blocking(move || rdkafka::producer::Producer::client(&producer).fetch_metadata(None, timeout).map(|m| m.brokers().len()))
+            .await
+            .map_err(|e| format!("the metadata request did not finish: {e}"))?;
+        match answered {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("no broker of {brokers} answered a metadata request: {e}")),
+        }
+    }
+
     pub fn args(&self) -> &KafkaArgs {
         &self.args
     }

@@ -59,6 +59,12 @@ impl BoltSink {
         Ok(BoltSink { graph: Graph::connect(cfg).map_err(classify)? })
     }
 
+    /// One trivial query: `Ok` when the database accepts the credentials
+    /// and answers (health readiness).
+    pub async fn probe(&self) -> Result<(), String> {
+        self.graph.run(neo4rs::query("RETURN 1")).await.map_err(|e| classify(e).to_string())
+    }
+
     /// The pool, for callers that read the graph (tests, benchmarks).
     pub fn graph(&self) -> &Graph {
         &self.graph

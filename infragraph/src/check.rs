@@ -22,15 +22,21 @@ pub fn check(command: &Command) -> anyhow::Result<String> {
             sink(&args.sink)?;
             Ok("up".to_owned())
         }
-        Command::Collect(Collect::Procfs { procfs, kafka: k }) => {
+        Command::Collect(Collect::Procfs {
+            procfs, kafka: k, ..
+        }) => {
             procfs.config(kafka(k)?);
             Ok("collect procfs".to_owned())
         }
-        Command::Collect(Collect::Cloudmap { cloudmap, kafka: k }) => {
+        Command::Collect(Collect::Cloudmap {
+            cloudmap, kafka: k, ..
+        }) => {
             cloudmap.config(kafka(k)?);
             Ok("collect cloudmap".to_owned())
         }
-        Command::Collect(Collect::Github { github, kafka: k }) => {
+        Command::Collect(Collect::Github {
+            github, kafka: k, ..
+        }) => {
             github_orgs(github, kafka(k)?)?;
             Ok("collect github".to_owned())
         }

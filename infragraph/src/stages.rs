@@ -10,6 +10,7 @@ use infragraph_collector_github::GithubArgs;
 use infragraph_collector_procfs::ProcfsArgs;
 use infragraph_graph_writer::{BoltSink, SinkArgs, SinkChoice, SqliteStore, WriterConfig};
 use infragraph_normalizer::NormalizerArgs;
+use infragraph_telemetry::health::{self, Health, HealthArgs};
 use tokio::sync::watch;
 
 #[derive(clap::Subcommand, Debug)]
@@ -20,6 +21,8 @@ pub enum Collect {
         procfs: ProcfsArgs,
         #[command(flatten)]
         kafka: KafkaArgs,
+        #[command(flatten)]
+        health: HealthArgs,
     },
     /// AWS Cloud Map namespaces, services and instances of one account and region.
     Cloudmap {
@@ -27,6 +30,8 @@ pub enum Collect {
         cloudmap: CloudMapArgs,
         #[command(flatten)]
         kafka: KafkaArgs,
+        #[command(flatten)]
+        health: HealthArgs,
     },
     /// GitHub organisations: repositories, people, teams and permissions.
     Github {
@@ -34,6 +39,8 @@ pub enum Collect {
         github: GithubArgs,
         #[command(flatten)]
         kafka: KafkaArgs,
+        #[command(flatten)]
+        health: HealthArgs,
     },
 }
 
@@ -43,6 +50,8 @@ pub struct NormalizeArgs {
     pub normalizer: NormalizerArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub health: HealthArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -53,6 +62,8 @@ pub struct WriteArgs {
     pub writer: WriterConfig,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub health: HealthArgs,
 }
 
 /// The bus a single stage runs on: Kafka, which it cannot do without.
@@ -63,19 +74,45 @@ fn kafka(args: &KafkaArgs) -> anyhow::Result<KafkaBus> {
     KafkaBus::connect(args).context("cannot set up the Kafka client")
 }
 
+/// Serves /livez and /readyz when asked: ready when Kafka answers, and
+/// the graph database too for the writer.
+async fn serve_health(args: &HealthArgs, bus: &KafkaBus, graph: Option<BoltSink>, shutdown: &watch::Receiver<bool>) -> anyhow::Result<()> {
+    let kafka = bus.clone();
+    let mut probes = vec![Health::probe("kafka", move || {
+        let kafka = kafka.clone();
+        async move { kafka.probe(health::PROBE_TIMEOUT / 2).await }
+    })];
+    if let Some(graph) = graph {
+        let graph = std::sync::Arc::new(graph);
+        probes.push(Health::probe("graph", move || {
+            let graph = graph.clone();
+            async move { graph.probe().await }
+        }));
+    }
+    let addr = args.health_listen;
+    health::serve(addr, Health::new(probes), shutdown.clone()).await.with_context(|| format!("cannot serve --health-listen {addr:?}"))?;
+    Ok(())
+}
+
 pub async fn collect(which: Collect, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
     let (failed, once) = match which {
-        Collect::Procfs { procfs, kafka: args } => {
+        Collect::Procfs { procfs, kafka: args, health } => {
             let config = procfs.config(TopicLayout::from(&args));
-            (infragraph_collector_procfs::run(config, kafka(&args)?, shutdown).await?.failed, procfs.once)
+            let bus = kafka(&args)?;
+            serve_health(&health, &bus, None, &shutdown).await?;
+            (infragraph_collector_procfs::run(config, bus, shutdown).await?.failed, procfs.once)
         }
-        Collect::Cloudmap { cloudmap, kafka: args } => {
+        Collect::Cloudmap { cloudmap, kafka: args, health } => {
             let config = cloudmap.config(TopicLayout::from(&args));
-            (infragraph_collector_cloudmap::run(config, kafka(&args)?, shutdown).await?.failed, cloudmap.once)
+            let bus = kafka(&args)?;
+            serve_health(&health, &bus, None, &shutdown).await?;
+            (infragraph_collector_cloudmap::run(config, bus, shutdown).await?.failed, cloudmap.once)
         }
-        Collect::Github { github, kafka: args } => {
+        Collect::Github { github, kafka: args, health } => {
             let config = github.config(TopicLayout::from(&args))?;
-            let per_org = infragraph_collector_github::run(config, kafka(&args)?, shutdown).await?;
+            let bus = kafka(&args)?;
+            serve_health(&health, &bus, None, &shutdown).await?;
+            let per_org = infragraph_collector_github::run(config, bus, shutdown).await?;
             (per_org.iter().map(|s| s.failed).sum(), github.once)
         }
     };
@@ -86,6 +123,7 @@ pub async fn collect(which: Collect, shutdown: watch::Receiver<bool>) -> anyhow:
 pub async fn normalize(args: NormalizeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
     let bus = kafka(&args.kafka)?;
     let layout = TopicLayout::from(&args.kafka);
+    serve_health(&args.health, &bus, None, &shutdown).await?;
     bus.ensure_topics(&layout.specs()).await.context("creating topics")?;
     infragraph_normalizer::run(&args.normalizer, &layout.names, bus, shutdown).await?;
     Ok(ExitCode::SUCCESS)
@@ -95,8 +133,14 @@ pub async fn write(args: WriteArgs, mut shutdown: watch::Receiver<bool>) -> anyh
     let bus = kafka(&args.kafka)?;
     let layout = TopicLayout::from(&args.kafka);
     let config = args.writer;
+    let sink = args.sink.sink()?;
+    let probe = match &sink {
+        SinkChoice::Bolt(cfg) => Some(BoltSink::connect(cfg)?),
+        SinkChoice::Embedded(_) => None,
+    };
+    serve_health(&args.health, &bus, probe, &shutdown).await?;
     let until = async move { infragraph_telemetry::stopped(&mut shutdown).await };
-    match args.sink.sink()? {
+    match sink {
         SinkChoice::Bolt(cfg) => infragraph_graph_writer::run(config, layout.clone(), bus, BoltSink::connect(&cfg)?, until).await?,
         SinkChoice::Embedded(dir) => infragraph_graph_writer::run(config, layout.clone(), bus, SqliteStore::open(&dir)?, until).await?,
     }
