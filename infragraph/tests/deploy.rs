@@ -73,3 +73,17 @@ fn check_config_names_the_bad_setting_and_connects_to_nothing() {
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
     assert!(text(&bad).contains("not a GitHub organisation login"), "{}", text(&bad));
 }
+
+#[test]
+fn the_dockerfile_passes_hadolint_and_a_bad_one_does_not() {
+    let lint = |file: &Path| Command::new("bash").arg(root().join("deploy/lint-dockerfile.sh")).arg(file).output().expect("run deploy/lint-dockerfile.sh");
+    let out = lint(&root().join("Dockerfile"));
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = TempDir::new("hadolint");
+    let bad = dir.path().join("Dockerfile");
+    // Unpinned base image, apt-get without --no-install-recommends.
+    std::fs::write(&bad, "FROM debian\nRUN apt-get update && apt-get install -y curl\n").expect("write a bad Dockerfile");
+    let out = lint(&bad);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("DL3006") || text(&out).contains("DL3015"), "{}", text(&out));
+}
