@@ -1,27 +1,15 @@
-//! Exponential backoff for transient failures: the writer pauses (consumes
-//! nothing) and tries again, forever, until it works or shutdown.
+//! Retrying transient failures: the writer pauses (consumes nothing) and
+//! tries again, forever, until it works or shutdown. The pauses are the
+//! shared backoff's (`infragraph_telemetry::backoff`).
 
 use std::future::Future;
 use std::time::Duration;
 
-/// Doubling pauses from 100 ms up to a ceiling.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    next: Duration,
-    max: Duration,
-}
+use infragraph_telemetry::backoff::{Backoff, Paused, Waits, pause};
 
-impl Backoff {
-    pub fn new(max: Duration) -> Self {
-        Backoff { next: Duration::from_millis(100).min(max), max }
-    }
-
-    /// The pause before the next attempt; each call doubles the following one.
-    pub fn pause(&mut self) -> Duration {
-        let now = self.next;
-        self.next = (self.next * 2).min(self.max);
-        now
-    }
+/// Doubling pauses from 100 ms up to `max`.
+pub fn waits(max: Duration) -> Waits {
+    Backoff::new(Duration::from_millis(100).min(max), max).waits()
 }
 
 /// The outcome of [`retry`].
@@ -47,18 +35,16 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     tokio::pin!(shutdown);
-    let mut backoff = Backoff::new(max);
+    let mut backoff = waits(max);
     loop {
         match attempt().await {
             Ok(v) => return Retried::Done(v),
             Err(e) if retriable(&e) => {
-                let pause = backoff.pause();
+                let wait = backoff.pause();
                 on_retry(&e);
-                tracing::warn!(operation = what, error = %e, pause_ms = pause.as_millis() as u64, "transient failure; retrying");
-                tokio::select! {
-                    biased;
-                    () = &mut shutdown => return Retried::Shutdown,
-                    () = tokio::time::sleep(pause) => {}
+                tracing::warn!(operation = what, error = %e, pause_ms = wait.as_millis() as u64, "transient failure; retrying");
+                if pause(wait, &mut shutdown).await == Paused::Stopped {
+                    return Retried::Shutdown;
                 }
             }
             Err(e) => return Retried::Failed(e),
@@ -72,7 +58,7 @@ mod tests {
 
     #[test]
     fn pauses_double_up_to_the_ceiling() {
-        let mut b = Backoff::new(Duration::from_millis(350));
+        let mut b = waits(Duration::from_millis(350));
         let got: Vec<u128> = (0..4).map(|_| b.pause().as_millis()).collect();
         assert_eq!(got, vec![100, 200, 350, 350]);
     }

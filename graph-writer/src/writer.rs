@@ -130,10 +130,9 @@ impl<B: Bus, S: Sink> Writer<B, S> {
     }
 
     async fn pause(&self, d: Duration) -> Flow {
-        tokio::select! {
-            biased;
-            () = self.shutdown.clone() => Flow::Stop,
-            () = tokio::time::sleep(d) => Flow::Go,
+        match infragraph_telemetry::pause(d, self.shutdown.clone()).await {
+            infragraph_telemetry::Paused::Stopped => Flow::Stop,
+            infragraph_telemetry::Paused::Elapsed => Flow::Go,
         }
     }
 
@@ -262,7 +261,7 @@ impl<B: Bus, S: Sink> Writer<B, S> {
         let mut tracker = OffsetTracker::default();
         batch.items.iter().for_each(|i| tracker.processed(&i.message));
         let offsets = tracker.take();
-        let mut backoff = crate::retry::Backoff::new(self.config.max_backoff());
+        let mut backoff = crate::retry::waits(self.config.max_backoff());
         loop {
             match consumer.commit(&offsets).await {
                 Ok(()) => return Ok(Flow::Go),

@@ -5,6 +5,7 @@
 //!   and, when the standard `OTEL_*` variables ask for it, an OTLP metrics
 //!   exporter; [`Telemetry`] flushes on shutdown.
 //! - [`lifecycle`]: a shutdown signal on SIGINT or SIGTERM.
+//! - [`backoff`]: the one retry backoff, its pauses cut short by shutdown.
 //! - [`stage`]: [`StageMetrics`], the counts, durations and lag every stage
 //!   records, each call writing the metric and, for failures, the log line.
 //!
@@ -14,6 +15,7 @@
 //! speaks OTLP over HTTP/protobuf and honours the other `OTEL_EXPORTER_OTLP_*`
 //! variables (headers, timeout) and `OTEL_METRIC_EXPORT_INTERVAL`.
 
+pub mod backoff;
 pub mod lifecycle;
 pub mod stage;
 
@@ -30,6 +32,7 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
+pub use backoff::{Backoff, Paused, pause, stop_signal};
 pub use lifecycle::{shutdown_on_signals, stopped};
 pub use stage::StageMetrics;
 

@@ -46,6 +46,9 @@ pub enum SyncError {
     },
     #[error("collector setup failed: {0}")]
     Setup(#[from] SetupError),
+    /// Shutdown arrived while the sync waited or worked.
+    #[error("stopped by shutdown before the sync ended")]
+    Interrupted,
 }
 
 impl SyncError {
@@ -58,6 +61,7 @@ impl SyncError {
             SyncError::PublishMarker { .. } => "marker_publish",
             SyncError::Delivery { .. } => "delivery",
             SyncError::Setup(_) => "setup",
+            SyncError::Interrupted => "interrupted",
         }
     }
 }
