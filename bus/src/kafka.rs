@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
@@ -44,6 +44,10 @@ fn retriable(code: RDKafkaErrorCode) -> bool {
             | AssignmentLost
     )
 }
+
+/// librdkafka's default `message.max.bytes`: what the producer refuses
+/// above unless told otherwise.
+const PRODUCER_MAX_MESSAGE_BYTES: usize = 1_000_000;
 
 /// The group refused a commit because it rebalances or moved on without us.
 pub(crate) fn superseded(code: RDKafkaErrorCode) -> bool {
@@ -100,6 +104,19 @@ impl KafkaBus {
         &self.args
     }
 
+    fn admin(&self) -> Result<AdminClient<DefaultClientContext>, BusError> {
+        let mut cfg = Self::base_config(&self.args)?;
+        Self::apply_settings(&mut cfg, &self.args);
+        Ok(cfg.create()?)
+    }
+
+    /// The producer's own `message.max.bytes`, as set with `-X` or left at
+    /// librdkafka's default.
+    fn producer_max_message_bytes(&self) -> usize {
+        let set = self.args.all_settings().into_iter().rev().find(|(k, _)| k == "message.max.bytes");
+        set.and_then(|(_, v)| v.parse().ok()).unwrap_or(PRODUCER_MAX_MESSAGE_BYTES)
+    }
+
     /// Waits until every queued message is delivered or `timeout` passes.
     pub fn flush(&self, timeout: Duration) -> Result<(), BusError> {
         use rdkafka::producer::Producer;
@@ -128,10 +145,21 @@ pub(crate) fn delivered(
 impl Bus for KafkaBus {
     type Consumer = KafkaConsumer;
 
+    async fn max_message_bytes(&self, topic: &str) -> Result<Option<usize>, BusError> {
+        let admin = self.admin()?;
+        let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+        let described = admin.describe_configs(&[ResourceSpecifier::Topic(topic)], &opts).await?;
+        let topic_max = match described.into_iter().next() {
+            Some(Ok(resource)) => resource.get("max.message.bytes").and_then(|e| e.value.as_deref()).and_then(|v| v.parse::<usize>().ok()),
+            Some(Err(code)) => return Err(BusError::Kafka { source: KafkaError::AdminOp(code), retriable: retriable(code) }),
+            None => None,
+        };
+        let producer_max = self.producer_max_message_bytes();
+        Ok(Some(topic_max.map_or(producer_max, |t| t.min(producer_max))))
+    }
+
     async fn ensure_topics(&self, topics: &[TopicSpec]) -> Result<(), BusError> {
-        let mut cfg = Self::base_config(&self.args)?;
-        Self::apply_settings(&mut cfg, &self.args);
-        let admin: AdminClient<DefaultClientContext> = cfg.create()?;
+        let admin = self.admin()?;
         let new: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|t| {

@@ -199,6 +199,24 @@ pub trait Bus: Clone + Send + Sync + 'static {
     fn publish(&self, msg: OutMessage<'_>) -> impl Future<Output = Result<Delivery, BusError>> + Send {
         async move { self.send(msg).await?.await }
     }
+
+    /// The largest message `topic` takes, key and headers included, as the
+    /// bus is actually configured (Kafka: the smaller of the topic's
+    /// `max.message.bytes` and the producer's `message.max.bytes`); `None`
+    /// when there is no limit.
+    fn max_message_bytes(&self, topic: &str) -> impl Future<Output = Result<Option<usize>, BusError>> + Send {
+        let _ = topic;
+        async { Ok(None) }
+    }
+}
+
+/// What a message costs against a size limit beyond its key, payload and
+/// headers: Kafka's record and batch framing, with room to spare.
+pub const MESSAGE_OVERHEAD: usize = 256;
+
+/// The size a message counts for against [`Bus::max_message_bytes`].
+pub fn message_size(msg: &OutMessage<'_>) -> usize {
+    msg.key.len() + msg.payload.len() + msg.headers.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>() + MESSAGE_OVERHEAD
 }
 
 /// One member of a consumer group.
