@@ -196,6 +196,7 @@ impl<B: Bus> Syncer<B> {
         let collect_start = Instant::now();
         let collected = async { collector.collect(&ctx).await.map_err(|e| SyncError::Collect(Box::new(e))) };
         let mut observations = unless_stopped(shutdown, collected).await?;
+        self.bound(&mut observations);
         // A sync that failed to observe retracts nothing: it has no plan.
         let plan = self.remember(scope, |m| m.plan(scope, epoch, self.reconcile_every, &mut observations));
         self.metrics.duration("collect", collect_start.elapsed());
@@ -208,6 +209,17 @@ impl<B: Bus> Syncer<B> {
             Err(e) => {
                 self.remember(scope, |m| m.failed(plan));
                 Err(e)
+            }
+        }
+    }
+
+    /// Cuts oversized values (see [`crate::bound`]), counting what was cut.
+    fn bound(&self, observations: &mut [Observation]) {
+        for obs in observations {
+            let cut = crate::bound::bound(obs);
+            if cut > 0 {
+                self.metrics.records(obs.kind.as_str(), "cut", cut as u64);
+                tracing::warn!(kind = %obs.kind, id = %obs.id, values = cut, "oversized values cut before publishing");
             }
         }
     }
