@@ -6,6 +6,7 @@
 //! - [`memory`]: an in-process bus (embedded mode, unit tests) with
 //!   partitions by key hash, offsets, commits and group rebalancing.
 //! - [`kafka`]: the same over Kafka via librdkafka.
+//! - [`kafka_log`]: librdkafka's log through `tracing`, throttled.
 //! - [`deadletter`]: rejected messages, with the reason, to the dead-letter topic.
 //! - [`layout`]: every topic of the pipeline and how it is partitioned.
 //! - [`config`]: the command-line flags and environment variables that
@@ -17,6 +18,7 @@ pub mod config;
 pub mod deadletter;
 pub mod layout;
 pub mod kafka;
+pub mod kafka_log;
 pub mod memory;
 
 use std::collections::HashMap;

@@ -20,10 +20,18 @@ pub enum Retried<T, E> {
     Shutdown,
 }
 
+/// After the first failure is logged, at most one line per this long while
+/// the failures go on: a database that is down for an hour is reported
+/// about 120 times, not at every attempt.
+const REPORT_EVERY: Duration = Duration::from_secs(30);
+
 /// Runs `attempt` until it succeeds or fails for a reason `retriable`
 /// rejects, pausing between attempts; stops early when `shutdown` resolves.
+/// `what` names the operation and what it talks to, for the log: the first
+/// failure is logged in full, later ones every [`REPORT_EVERY`], and the
+/// recovery once.
 pub async fn retry<T, E: std::fmt::Display, F, Fut>(
-    what: &'static str,
+    what: &str,
     max: Duration,
     retriable: impl Fn(&E) -> bool,
     shutdown: impl Future<Output = ()>,
@@ -36,13 +44,31 @@ where
 {
     tokio::pin!(shutdown);
     let mut backoff = waits(max);
+    let mut failures = 0u64;
+    let mut reported: Option<std::time::Instant> = None;
+    let started = std::time::Instant::now();
     loop {
         match attempt().await {
-            Ok(v) => return Retried::Done(v),
+            Ok(v) => {
+                if failures > 0 {
+                    tracing::info!(attempts = failures + 1, "{what} recovered after {}s", started.elapsed().as_secs());
+                }
+                return Retried::Done(v);
+            }
             Err(e) if retriable(&e) => {
                 let wait = backoff.pause();
+                failures += 1;
                 on_retry(&e);
-                tracing::warn!(operation = what, error = %e, pause_ms = wait.as_millis() as u64, "transient failure; retrying");
+                match reported {
+                    None => tracing::warn!("{what} failed: {e}; retrying with backoff, up to {}s apart", max.as_secs()),
+                    Some(at) if at.elapsed() >= REPORT_EVERY => {
+                        tracing::warn!(attempts = failures, "{what} still failing after {}s: {e}", started.elapsed().as_secs())
+                    }
+                    Some(_) => {}
+                }
+                if reported.is_none_or(|at| at.elapsed() >= REPORT_EVERY) {
+                    reported = Some(std::time::Instant::now());
+                }
                 if pause(wait, &mut shutdown).await == Paused::Stopped {
                     return Retried::Shutdown;
                 }

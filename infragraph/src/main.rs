@@ -73,7 +73,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("infragraph: {e:#}");
+            eprintln!("infragraph: {}", infragraph_telemetry::causes(e.chain()));
             ExitCode::FAILURE
         }
     }

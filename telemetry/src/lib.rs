@@ -107,6 +107,24 @@ impl Drop for Telemetry {
     }
 }
 
+/// An error and its causes in one line, each said once: a cause whose text
+/// its effect already carries (`cannot publish: broker down` over `broker
+/// down`) is not repeated, as `{:#}` would.
+pub fn causes<'a>(chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut out = String::new();
+    for cause in chain {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// Whether the environment asks for OTLP metrics.
 pub fn otlp_requested(var: impl Fn(&str) -> Option<String>) -> bool {
     match var("OTEL_METRICS_EXPORTER").as_deref() {
@@ -162,6 +180,25 @@ pub fn otlp_provider(service: &'static str) -> Result<SdkMeterProvider, Telemetr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot create topics: {0}")]
+        struct Outer(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("timed out")]
+        struct Inner;
+        #[derive(Debug, thiserror::Error)]
+        #[error("setup failed")]
+        struct Top(#[source] Outer);
+        let e = Top(Outer(Inner));
+        let mut chain: Vec<&(dyn std::error::Error + 'static)> = vec![&e];
+        while let Some(next) = chain.last().and_then(|c| c.source()) {
+            chain.push(next);
+        }
+        assert_eq!(causes(chain), "setup failed: cannot create topics: timed out");
+    }
 
     #[test]
     fn otlp_is_off_unless_asked_for() {

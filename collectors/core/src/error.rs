@@ -14,6 +14,9 @@ pub enum SetupError {
         #[source]
         source: BusError,
     },
+    /// A one-off run gives the bus this long to answer at all.
+    #[error("the bus did not answer within {}s (the log above says why)", .0.as_secs())]
+    NoAnswer(std::time::Duration),
 }
 
 /// Why one sync failed. A failed sync ends with a FAILED marker (when the bus

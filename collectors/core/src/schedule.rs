@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::collector::Collector;
-use crate::error::SyncError;
+use crate::error::{SetupError, SyncError};
 use crate::sync::{SyncReport, Syncer};
 
 /// How often to sync.
@@ -41,6 +41,11 @@ pub struct ReconcileArgs {
     pub reconcile_interval: Duration,
 }
 
+/// How long a one-off run (`--once`) waits for the bus to take its topics
+/// and schemas: an unreachable broker ends it promptly, non-zero, rather
+/// than after a minute of retries. Continuous runs wait as long as it takes.
+pub const ONCE_SETUP_DEADLINE: Duration = Duration::from_secs(15);
+
 /// How a continuous run went.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunStats {
@@ -66,7 +71,10 @@ pub async fn run<C: Collector, B: Bus>(collector: &C, syncer: &Syncer<B>, schedu
     let mut stats = RunStats::default();
     let syncer = &syncer.clone().with_reconcile_interval(schedule.reconcile_interval);
     if schedule.once {
-        prepare(syncer, &shutdown).await?;
+        match tokio::time::timeout(ONCE_SETUP_DEADLINE, prepare(syncer, &shutdown)).await {
+            Ok(prepared) => prepared?,
+            Err(_) => return Err(SetupError::NoAnswer(ONCE_SETUP_DEADLINE).into()),
+        }
         match syncer.sync_until(collector, &shutdown).await {
             Ok(report) => (stats.last, stats.completed) = (Some(report), 1),
             Err(SyncError::Interrupted) => stats.interrupted = 1,
