@@ -76,4 +76,16 @@ mod tests {
         assert_eq!(dead.header(STAGE_HEADER), Some(&b"normalizer"[..]));
         assert_eq!(dead.header(TOPIC_HEADER), Some(&b"in"[..]));
     }
+
+    #[tokio::test]
+    async fn a_message_too_large_for_the_dead_letter_topic_goes_without_its_payload() {
+        let bus = MemoryBus::new();
+        bus.limit_message_bytes("dlq", 1000);
+        let big = vec![7u8; 5000];
+        DeadLetters::new("dlq", "writer").send_raw(&bus, "in", b"k", &big, "too large for the graph").await.expect("the reason gets through");
+        let dead = &bus.messages("dlq")[0];
+        assert!(dead.payload.is_empty());
+        assert_eq!(dead.header(DROPPED_HEADER), Some(&b"5000"[..]));
+        assert_eq!(dead.header(REASON_HEADER), Some(&b"too large for the graph"[..]));
+    }
 }
