@@ -10,6 +10,9 @@ pub const REASON_HEADER: &str = "infragraph.reason";
 pub const STAGE_HEADER: &str = "infragraph.stage";
 /// Header naming the topic it was read from.
 pub const TOPIC_HEADER: &str = "infragraph.topic";
+/// Header set, with the original size, when the original was too large for
+/// the dead-letter topic and only its key and the reason were kept.
+pub const DROPPED_HEADER: &str = "infragraph.payload-dropped";
 
 /// Sends rejected messages of one stage to the dead-letter topic.
 #[derive(Debug, Clone)]
@@ -30,7 +33,10 @@ impl DeadLetters {
     }
 
     /// Publishes bytes that never were a bus message (e.g. one change of a
-    /// batch the writer had to split), naming where they came from.
+    /// batch the writer had to split), naming where they came from. A
+    /// message the dead-letter topic refuses for good (too large for it)
+    /// goes without its payload, its size in [`DROPPED_HEADER`]: the reason
+    /// must get through, or the stage could neither drop it nor go on.
     pub async fn send_raw<B: Bus>(&self, bus: &B, from_topic: &str, key: &[u8], payload: &[u8], reason: &str) -> Result<(), BusError> {
         tracing::warn!(stage = self.stage, topic = from_topic, reason, "dead-lettered a message");
         let headers: [(&str, &[u8]); 3] = [
@@ -39,7 +45,15 @@ impl DeadLetters {
             (TOPIC_HEADER, from_topic.as_bytes()),
         ];
         let msg = OutMessage { topic: &self.topic, key, payload, headers: &headers };
-        bus.publish(msg).await.map(|_| ())
+        match bus.publish(msg).await {
+            Err(e) if !e.is_retriable() && !payload.is_empty() => {
+                tracing::warn!(stage = self.stage, topic = from_topic, bytes = payload.len(), error = %e, "the dead-letter topic refused the message; sending it without its payload");
+                let size = payload.len().to_string();
+                let headers: [(&str, &[u8]); 4] = [headers[0], headers[1], headers[2], (DROPPED_HEADER, size.as_bytes())];
+                bus.publish(OutMessage { topic: &self.topic, key, payload: &[], headers: &headers }).await.map(|_| ())
+            }
+            other => other.map(|_| ()),
+        }
     }
 }
 
@@ -61,5 +75,17 @@ mod tests {
         assert_eq!(dead.header(REASON_HEADER), Some(&b"bad magic"[..]));
         assert_eq!(dead.header(STAGE_HEADER), Some(&b"normalizer"[..]));
         assert_eq!(dead.header(TOPIC_HEADER), Some(&b"in"[..]));
+    }
+
+    #[tokio::test]
+    async fn a_message_too_large_for_the_dead_letter_topic_goes_without_its_payload() {
+        let bus = MemoryBus::new();
+        bus.limit_message_bytes("dlq", 1000);
+        let big = vec![7u8; 5000];
+        DeadLetters::new("dlq", "writer").send_raw(&bus, "in", b"k", &big, "too large for the graph").await.expect("the reason gets through");
+        let dead = &bus.messages("dlq")[0];
+        assert!(dead.payload.is_empty());
+        assert_eq!(dead.header(DROPPED_HEADER), Some(&b"5000"[..]));
+        assert_eq!(dead.header(REASON_HEADER), Some(&b"too large for the graph"[..]));
     }
 }

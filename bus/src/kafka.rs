@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -14,6 +13,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset as KOffset, TopicPartitionList};
 
 use crate::config::KafkaArgs;
+use crate::kafka_log::LogContext;
 use crate::{Bus, BusError, Consumer, Delivery, Message, Offset, OutMessage, PendingDelivery, TopicSpec};
 
 /// Faults a retry can outlive: the broker away, slow or electing a leader.
@@ -45,24 +45,43 @@ fn retriable(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+/// librdkafka's default `message.max.bytes`: what the producer refuses
+/// above unless told otherwise.
+const PRODUCER_MAX_MESSAGE_BYTES: usize = 1_000_000;
+
 /// The group refused a commit because it rebalances or moved on without us.
 pub(crate) fn superseded(code: RDKafkaErrorCode) -> bool {
     use RDKafkaErrorCode::*;
     matches!(code, RebalanceInProgress | IllegalGeneration | UnknownMemberId | AssignmentLost)
 }
 
+/// The librdkafka code of an error, an admin operation's included (which
+/// rdkafka's own accessor leaves out).
+fn code_of(e: &KafkaError) -> Option<RDKafkaErrorCode> {
+    match e {
+        KafkaError::AdminOp(code) => Some(*code),
+        other => other.rdkafka_error_code(),
+    }
+}
+
 impl From<KafkaError> for BusError {
     fn from(source: KafkaError) -> Self {
-        let retriable = source.rdkafka_error_code().is_some_and(retriable);
+        let retriable = code_of(&source).is_some_and(retriable);
         BusError::Kafka { source, retriable }
     }
 }
 
 #[derive(Clone)]
 pub struct KafkaBus {
-    producer: FutureProducer,
+    producer: FutureProducer<LogContext>,
     args: Arc<KafkaArgs>,
+    /// Every client of this bus logs through one throttle.
+    context: LogContext,
 }
+
+/// An admin request's whole time, connecting included: with no broker, the
+/// default (a minute) holds a one-off run that long for nothing.
+const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl KafkaBus {
     /// Creates the producer. librdkafka connects lazily, so an unreachable
@@ -75,8 +94,9 @@ impl KafkaBus {
             .set("queue.buffering.max.messages", "1000000")
             .set("message.timeout.ms", "60000");
         Self::apply_settings(&mut cfg, args);
-        let producer = cfg.create().map_err(BusError::from)?;
-        Ok(KafkaBus { producer, args: Arc::new(args.clone()) })
+        let context = LogContext::new(args.brokers.as_deref().unwrap_or_default());
+        let producer = cfg.create_with_context(context.clone()).map_err(BusError::from)?;
+        Ok(KafkaBus { producer, args: Arc::new(args.clone()), context })
     }
 
     fn base_config(args: &KafkaArgs) -> Result<ClientConfig, BusError> {
@@ -114,6 +134,19 @@ impl KafkaBus {
         &self.args
     }
 
+    fn admin(&self) -> Result<AdminClient<LogContext>, BusError> {
+        let mut cfg = Self::base_config(&self.args)?;
+        Self::apply_settings(&mut cfg, &self.args);
+        Ok(cfg.create_with_context(self.context.clone())?)
+    }
+
+    /// The producer's own `message.max.bytes`, as set with `-X` or left at
+    /// librdkafka's default.
+    fn producer_max_message_bytes(&self) -> usize {
+        let set = self.args.all_settings().into_iter().rev().find(|(k, _)| k == "message.max.bytes");
+        set.and_then(|(_, v)| v.parse().ok()).unwrap_or(PRODUCER_MAX_MESSAGE_BYTES)
+    }
+
     /// Waits until every queued message is delivered or `timeout` passes.
     pub fn flush(&self, timeout: Duration) -> Result<(), BusError> {
         use rdkafka::producer::Producer;
@@ -122,7 +155,7 @@ impl KafkaBus {
 }
 
 fn delivery_error(topic: &str, err: KafkaError) -> BusError {
-    let retriable = err.rdkafka_error_code().is_some_and(retriable);
+    let retriable = code_of(&err).is_some_and(retriable);
     BusError::Delivery { topic: topic.to_owned(), reason: err.to_string(), retriable }
 }
 
@@ -142,10 +175,21 @@ pub(crate) fn delivered(
 impl Bus for KafkaBus {
     type Consumer = KafkaConsumer;
 
+    async fn max_message_bytes(&self, topic: &str) -> Result<Option<usize>, BusError> {
+        let admin = self.admin()?;
+        let opts = AdminOptions::new().request_timeout(Some(ADMIN_REQUEST_TIMEOUT));
+        let described = admin.describe_configs(&[ResourceSpecifier::Topic(topic)], &opts).await?;
+        let topic_max = match described.into_iter().next() {
+            Some(Ok(resource)) => resource.get("max.message.bytes").and_then(|e| e.value.as_deref()).and_then(|v| v.parse::<usize>().ok()),
+            Some(Err(code)) => return Err(BusError::Kafka { source: KafkaError::AdminOp(code), retriable: retriable(code) }),
+            None => None,
+        };
+        let producer_max = self.producer_max_message_bytes();
+        Ok(Some(topic_max.map_or(producer_max, |t| t.min(producer_max))))
+    }
+
     async fn ensure_topics(&self, topics: &[TopicSpec]) -> Result<(), BusError> {
-        let mut cfg = Self::base_config(&self.args)?;
-        Self::apply_settings(&mut cfg, &self.args);
-        let admin: AdminClient<DefaultClientContext> = cfg.create()?;
+        let admin = self.admin()?;
         let new: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|t| {
@@ -153,7 +197,7 @@ impl Bus for KafkaBus {
                 if t.compacted { topic.set("cleanup.policy", "compact") } else { topic }
             })
             .collect();
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let opts = AdminOptions::new().operation_timeout(Some(ADMIN_REQUEST_TIMEOUT)).request_timeout(Some(ADMIN_REQUEST_TIMEOUT));
         for result in admin.create_topics(&new, &opts).await? {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -194,7 +238,7 @@ impl Bus for KafkaBus {
         cfg.set("group.id", group).set("enable.auto.commit", "false");
         Self::apply_settings(&mut cfg, &self.args);
         // Never subscribed: it reads the group's offsets without joining it.
-        let outsider: Arc<rdkafka::consumer::BaseConsumer> = Arc::new(cfg.create()?);
+        let outsider: Arc<rdkafka::consumer::BaseConsumer<LogContext>> = Arc::new(cfg.create_with_context(self.context.clone())?);
         committed_offsets(outsider, partitions).await
     }
 
@@ -205,7 +249,7 @@ impl Bus for KafkaBus {
             .set("auto.offset.reset", "earliest")
             .set("partition.assignment.strategy", "cooperative-sticky");
         Self::apply_settings(&mut cfg, &self.args);
-        let consumer: StreamConsumer = cfg.create()?;
+        let consumer: StreamConsumer<LogContext> = cfg.create_with_context(self.context.clone())?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;
         Ok(KafkaConsumer { inner: Arc::new(consumer), away: false })
@@ -216,7 +260,7 @@ impl Bus for KafkaBus {
 /// so it runs off the async workers.
 async fn committed_offsets<C>(consumer: Arc<C>, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError>
 where
-    C: rdkafka::consumer::Consumer + Send + Sync + 'static,
+    C: rdkafka::consumer::Consumer<LogContext> + Send + Sync + 'static,
 {
     let mut tpl = TopicPartitionList::new();
     for (topic, partition) in partitions {
@@ -236,7 +280,7 @@ where
 
 /// A member of a consumer group on Kafka.
 pub struct KafkaConsumer {
-    inner: Arc<StreamConsumer>,
+    inner: Arc<StreamConsumer<LogContext>>,
     /// Set while the broker is out of reach, so an outage is reported once
     /// when it starts and once when it ends.
     away: bool,

@@ -6,6 +6,7 @@
 //! - [`memory`]: an in-process bus (embedded mode, unit tests) with
 //!   partitions by key hash, offsets, commits and group rebalancing.
 //! - [`kafka`]: the same over Kafka via librdkafka.
+//! - [`kafka_log`]: librdkafka's log through `tracing`, throttled.
 //! - [`deadletter`]: rejected messages, with the reason, to the dead-letter topic.
 //! - [`layout`]: every topic of the pipeline and how it is partitioned.
 //! - [`config`]: the command-line flags and environment variables that
@@ -17,6 +18,7 @@ pub mod config;
 pub mod deadletter;
 pub mod layout;
 pub mod kafka;
+pub mod kafka_log;
 pub mod memory;
 
 use std::collections::HashMap;
@@ -199,6 +201,24 @@ pub trait Bus: Clone + Send + Sync + 'static {
     fn publish(&self, msg: OutMessage<'_>) -> impl Future<Output = Result<Delivery, BusError>> + Send {
         async move { self.send(msg).await?.await }
     }
+
+    /// The largest message `topic` takes, key and headers included, as the
+    /// bus is actually configured (Kafka: the smaller of the topic's
+    /// `max.message.bytes` and the producer's `message.max.bytes`); `None`
+    /// when there is no limit.
+    fn max_message_bytes(&self, topic: &str) -> impl Future<Output = Result<Option<usize>, BusError>> + Send {
+        let _ = topic;
+        async { Ok(None) }
+    }
+}
+
+/// What a message costs against a size limit beyond its key, payload and
+/// headers: Kafka's record and batch framing, with room to spare.
+pub const MESSAGE_OVERHEAD: usize = 256;
+
+/// The size a message counts for against [`Bus::max_message_bytes`].
+pub fn message_size(msg: &OutMessage<'_>) -> usize {
+    msg.key.len() + msg.payload.len() + msg.headers.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>() + MESSAGE_OVERHEAD
 }
 
 /// One member of a consumer group.

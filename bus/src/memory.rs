@@ -33,6 +33,8 @@ struct State {
     /// Bumped when topics or memberships change, so members recompute
     /// their assignment only then.
     layout: u64,
+    /// Set by [`MemoryBus::limit_message_bytes`].
+    max_message_bytes: HashMap<String, usize>,
 }
 
 #[derive(Default)]
@@ -75,6 +77,13 @@ impl MemoryBus {
         self.lock().groups.entry(group.to_owned()).or_default().refusing = refuse;
     }
 
+    /// Refuses messages to `topic` larger than `max` bytes (as
+    /// [`crate::message_size`] counts them), as a Kafka topic with that
+    /// `max.message.bytes` does: for tests.
+    pub fn limit_message_bytes(&self, topic: &str, max: usize) {
+        self.lock().max_message_bytes.insert(topic.to_owned(), max);
+    }
+
     /// Messages in a topic, all partitions: for tests and status displays.
     pub fn len(&self, topic: &str) -> usize {
         self.lock().topics.get(topic).map_or(0, |ps| ps.iter().map(Vec::len).sum())
@@ -109,6 +118,10 @@ impl MemoryBus {
 impl Bus for MemoryBus {
     type Consumer = MemoryConsumer;
 
+    async fn max_message_bytes(&self, topic: &str) -> Result<Option<usize>, BusError> {
+        Ok(self.lock().max_message_bytes.get(topic).copied())
+    }
+
     async fn ensure_topics(&self, topics: &[TopicSpec]) -> Result<(), BusError> {
         let mut state = self.lock();
         for t in topics {
@@ -121,6 +134,12 @@ impl Bus for MemoryBus {
 
     async fn send(&self, msg: OutMessage<'_>) -> Result<PendingDelivery, BusError> {
         let mut state = self.lock();
+        if let Some(&max) = state.max_message_bytes.get(msg.topic)
+            && crate::message_size(&msg) > max
+        {
+            let reason = format!("message of {} bytes exceeds the topic's limit of {max} bytes", crate::message_size(&msg));
+            return Err(BusError::Delivery { topic: msg.topic.to_owned(), reason, retriable: false });
+        }
         Self::create(&mut state, msg.topic, DEFAULT_PARTITIONS);
         let parts = state.topics.get_mut(msg.topic).ok_or(BusError::Closed)?;
         let partition = partition_for(msg.key, parts.len() as i32);

@@ -41,6 +41,7 @@ impl std::fmt::Debug for BoltConfig {
 /// Writes to a graph database over Bolt.
 pub struct BoltSink {
     graph: Graph,
+    uri: String,
 }
 
 impl BoltSink {
@@ -56,7 +57,7 @@ impl BoltSink {
             .max_connections(4)
             .build()
             .map_err(classify)?;
-        Ok(BoltSink { graph: Graph::connect(cfg).map_err(classify)? })
+        Ok(BoltSink { graph: Graph::connect(cfg).map_err(classify)?, uri: config.uri.clone() })
     }
 
     /// One trivial query: `Ok` when the database accepts the credentials
@@ -156,6 +157,10 @@ pub fn classify(e: neo4rs::Error) -> SinkError {
 }
 
 impl Sink for BoltSink {
+    fn describe(&self) -> String {
+        format!("the graph database at {} (--neo4j-uri, INFRAGRAPH_NEO4J_URI)", self.uri)
+    }
+
     async fn prepare(&self) -> Result<(), SinkError> {
         let constraints = ResourceKind::ALL
             .iter()

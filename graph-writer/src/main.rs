@@ -8,7 +8,18 @@ use infragraph_bus::{KafkaBus, TopicLayout};
 use infragraph_graph_writer::{BoltSink, SinkChoice, SqliteStore, WriterArgs, run};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match stage().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // Each cause once: anyhow's own report repeats every source.
+        Err(e) => {
+            eprintln!("infragraph-graph-writer: {}", infragraph_telemetry::causes(e.chain()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn stage() -> anyhow::Result<()> {
     let args = WriterArgs::parse();
     let _telemetry = infragraph_telemetry::init("infragraph-graph-writer", &args.telemetry)?;
     let bus = KafkaBus::connect(&args.kafka).context("connecting to Kafka")?;

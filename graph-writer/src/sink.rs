@@ -23,6 +23,12 @@ pub struct CleanupReport {
 
 /// A graph the writer can apply changes to.
 pub trait Sink: Send + Sync + 'static {
+    /// What the sink writes to, for log lines and errors: where it is and
+    /// which flag says so.
+    fn describe(&self) -> String {
+        "the graph".to_owned()
+    }
+
     /// Creates what the writes rely on (uniqueness constraints, tables).
     /// Idempotent; called before the first write.
     fn prepare(&self) -> impl Future<Output = Result<(), SinkError>> + Send;
@@ -103,6 +109,10 @@ impl Snapshot {
 /// A shared sink is a sink, so callers can keep a handle (to read, or to
 /// hand the same store to several writers in turn).
 impl<S: Sink> Sink for std::sync::Arc<S> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+
     fn prepare(&self) -> impl Future<Output = Result<(), SinkError>> + Send {
         (**self).prepare()
     }

@@ -88,7 +88,11 @@ impl<B: Bus, S: Sink> Writer<B, S> {
         if self.flow(ensured.await)? == Flow::Stop {
             return Ok(Flow::Stop);
         }
-        let prepared = self.with_sink_retry("prepare", SinkError::is_retriable, || self.sink.prepare()).await;
+        let prepared = match self.with_sink_retry("prepare", SinkError::is_retriable, || self.sink.prepare()).await {
+            // Refused credentials end the writer: say whose.
+            Retried::Failed(SinkError::Auth(why)) => Retried::Failed(SinkError::Auth(format!("{} refused them: {why}", self.sink.describe()))),
+            other => other,
+        };
         self.flow(prepared)
     }
 
@@ -106,8 +110,10 @@ impl<B: Bus, S: Sink> Writer<B, S> {
         retriable: fn(&SinkError) -> bool,
         attempt: impl FnMut() -> Fut,
     ) -> Retried<T, SinkError> {
-        let on_retry = |e: &SinkError| self.metrics.failure("graph_transient", e);
-        retry(what, self.config.max_backoff(), retriable, self.shutdown.clone(), on_retry, attempt).await
+        // Counted at every attempt; `retry` logs them sparingly.
+        let on_retry = |_: &SinkError| self.metrics.count_failure("graph_transient");
+        let what = format!("{what} on {}", self.sink.describe());
+        retry(&what, self.config.max_backoff(), retriable, self.shutdown.clone(), on_retry, attempt).await
     }
 
     /// One batch, from receiving to committing.
@@ -130,10 +136,9 @@ impl<B: Bus, S: Sink> Writer<B, S> {
     }
 
     async fn pause(&self, d: Duration) -> Flow {
-        tokio::select! {
-            biased;
-            () = self.shutdown.clone() => Flow::Stop,
-            () = tokio::time::sleep(d) => Flow::Go,
+        match infragraph_telemetry::pause(d, self.shutdown.clone()).await {
+            infragraph_telemetry::Paused::Stopped => Flow::Stop,
+            infragraph_telemetry::Paused::Elapsed => Flow::Go,
         }
     }
 
@@ -262,7 +267,7 @@ impl<B: Bus, S: Sink> Writer<B, S> {
         let mut tracker = OffsetTracker::default();
         batch.items.iter().for_each(|i| tracker.processed(&i.message));
         let offsets = tracker.take();
-        let mut backoff = crate::retry::Backoff::new(self.config.max_backoff());
+        let mut backoff = crate::retry::waits(self.config.max_backoff());
         loop {
             match consumer.commit(&offsets).await {
                 Ok(()) => return Ok(Flow::Go),

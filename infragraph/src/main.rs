@@ -82,7 +82,7 @@ async fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("infragraph: {e:#}");
+                eprintln!("infragraph: {}", infragraph_telemetry::causes(e.chain()));
                 ExitCode::from(2)
             }
         };
@@ -111,7 +111,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("infragraph: {e:#}");
+            eprintln!("infragraph: {}", infragraph_telemetry::causes(e.chain()));
             // 1 is a command's "no" (drift found, a sync failed); 2 is
             // "could not do it", as clap's usage errors are.
             ExitCode::from(2)

@@ -124,9 +124,37 @@ pub async fn normalize(args: NormalizeArgs, shutdown: watch::Receiver<bool>) -> 
     let bus = kafka(&args.kafka)?;
     let layout = TopicLayout::from(&args.kafka);
     serve_health(&args.health, &bus, None, &shutdown).await?;
-    bus.ensure_topics(&layout.specs()).await.context("creating topics")?;
-    infragraph_normalizer::run(&args.normalizer, &layout.names, bus, shutdown).await?;
+    if ensure_topics(&bus, &layout, &shutdown).await? {
+        infragraph_normalizer::run(&args.normalizer, &layout.names, bus, shutdown).await?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the topics, retrying with the shared backoff while the broker
+/// is away, so a stage started before Kafka waits for it; false if
+/// shutdown came first.
+async fn ensure_topics(bus: &KafkaBus, layout: &TopicLayout, shutdown: &watch::Receiver<bool>) -> anyhow::Result<bool> {
+    use infragraph_telemetry::{Backoff, Paused, pause, stop_signal};
+    let mut waits = Backoff::new(std::time::Duration::from_millis(200), std::time::Duration::from_secs(10)).waits();
+    let specs = layout.specs();
+    loop {
+        let attempt = tokio::select! {
+            biased;
+            () = stop_signal(shutdown) => return Ok(false),
+            r = bus.ensure_topics(&specs) => r,
+        };
+        match attempt {
+            Ok(()) => return Ok(true),
+            Err(e) if e.is_retriable() => {
+                let wait = waits.pause();
+                tracing::warn!("cannot create the topics yet: {e}; retrying in {}ms", wait.as_millis());
+                if pause(wait, stop_signal(shutdown)).await == Paused::Stopped {
+                    return Ok(false);
+                }
+            }
+            Err(e) => return Err(e).context("creating topics"),
+        }
+    }
 }
 
 pub async fn write(args: WriteArgs, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {

@@ -61,6 +61,16 @@ impl<K: Hash + Eq + Clone, V: Default> Bounded<K, V> {
         }
         &mut young.insert_unique(hash, (key.clone(), value), rehash).into_mut().1
     }
+
+    /// Drops what is remembered of `key`, if anything.
+    pub fn forget(&mut self, key: &K) {
+        let hash = self.hasher.hash_one(key);
+        for table in [&mut self.young, &mut self.old] {
+            if let Ok(found) = table.find_entry(hash, |(k, _)| k == key) {
+                found.remove();
+            }
+        }
+    }
 }
 
 #[cfg(test)]

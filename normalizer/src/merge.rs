@@ -315,6 +315,12 @@ impl Merger {
         self
     }
 
+    /// Forgets `element`, whose change never reached the graph: its next
+    /// observation is sent in full again rather than judged unchanged.
+    pub fn forget(&mut self, element: &Element) {
+        self.state.forget(element);
+    }
+
     /// Elements remembered now (bounded by the capacity).
     pub fn remembered(&self) -> usize {
         self.state.len()

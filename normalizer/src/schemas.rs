@@ -57,28 +57,79 @@ fn register(codec: &Codec, payload: &[u8], metrics: &StageMetrics) {
     }
 }
 
-/// Unknown fingerprints already waited for once: garbage with a plausible
-/// header must not stall the stage every time.
-#[derive(Default)]
-pub struct Waited(HashSet<u64>);
+/// How long, in all, messages of unknown schemas may hold the stage: a
+/// producer sending garbage with plausible headers, or many new
+/// fingerprints at once, must not stall everyone else's data by more. The
+/// budget refills at [`BUDGET_REFILL`]: the wait is for a schema on its
+/// way, which the schemas topic brings in milliseconds.
+const STALL_BUDGET: Duration = Duration::from_secs(1);
+/// Time for a spent [`STALL_BUDGET`] to refill completely.
+const BUDGET_REFILL: Duration = Duration::from_secs(60);
+
+/// Unknown fingerprints already waited for once, and what is left of the
+/// stage's budget for waiting at all.
+pub struct Waited {
+    seen: HashSet<u64>,
+    budget: Duration,
+    /// When `budget` was last brought up to date.
+    at: Instant,
+}
+
+impl Default for Waited {
+    fn default() -> Self {
+        Waited { seen: HashSet::new(), budget: STALL_BUDGET, at: Instant::now() }
+    }
+}
 
 impl Waited {
-    /// Waits (once per fingerprint) until `codec` knows `fingerprint`;
-    /// true if it does now.
+    /// Waits (once per fingerprint, and only while the budget lasts) until
+    /// `codec` knows `fingerprint`; true if it does now.
     pub async fn for_schema(&mut self, codec: &Codec, fingerprint: u64) -> bool {
         if codec.knows(fingerprint) {
             return true;
         }
-        if !self.0.insert(fingerprint) {
+        if !self.seen.insert(fingerprint) {
             return false;
         }
-        let deadline = Instant::now() + WAIT_FOR_SCHEMA;
-        while Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            if codec.knows(fingerprint) {
-                return true;
-            }
+        let allowed = self.available().min(WAIT_FOR_SCHEMA);
+        let started = Instant::now();
+        let deadline = started + allowed;
+        let mut known = codec.knows(fingerprint);
+        while !known && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20).min(allowed)).await;
+            known = codec.knows(fingerprint);
         }
-        false
+        self.budget = self.budget.saturating_sub(started.elapsed());
+        if !known {
+            tracing::debug!(fingerprint = format!("{fingerprint:016x}"), waited_ms = started.elapsed().as_millis() as u64, budget_left_ms = self.budget.as_millis() as u64, "writer schema did not arrive");
+        }
+        known
+    }
+
+    /// The budget now, refilled for the time since it was last used.
+    fn available(&mut self) -> Duration {
+        let now = Instant::now();
+        let refill = STALL_BUDGET.mul_f64(now.duration_since(self.at).as_secs_f64() / BUDGET_REFILL.as_secs_f64());
+        self.budget = (self.budget + refill).min(STALL_BUDGET);
+        self.at = now;
+        self.budget
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn many_unknown_fingerprints_wait_about_the_budget_in_all() {
+        let codec = Codec::builtin();
+        let mut waited = Waited::default();
+        let started = Instant::now();
+        for fp in 0..5u64 {
+            assert!(!waited.for_schema(&codec, fp).await);
+        }
+        let took = started.elapsed();
+        assert!(took < STALL_BUDGET + Duration::from_millis(500), "five unknown schemas held the stage {took:?}");
+        assert!(took >= STALL_BUDGET.mul_f64(0.9), "the first one still waited for its schema: {took:?}");
     }
 }

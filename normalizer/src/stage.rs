@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use infragraph_bus::{Bus, BusError, Consumer, DeadLetters, Message, Offset, OffsetTracker, OutMessage, PendingDelivery};
+use infragraph_bus::{Bus, BusError, Consumer, DeadLetters, Message, Offset, OffsetTracker, OutMessage, PendingDelivery, message_size};
 use infragraph_schemas::{Codec, CodecError, Element, GraphChange, Observation, SyncBarrier, SyncMarker, SyncStatus, Topics};
 use infragraph_telemetry::{StageMetrics, stopped};
 use tokio::sync::watch;
@@ -40,7 +40,8 @@ pub async fn run<B: Bus>(
     let mut subscribed = names.all_observations();
     subscribed.push(names.sync());
     let consumer = bus.consumer(&args.group, &subscribed)?;
-    let mut stage = Stage::new(args, names, bus, consumer);
+    let limit = changes_limit(&bus, &names.graph_changes()).await;
+    let mut stage = Stage::new(args, names, bus, consumer, limit);
     let schemas = crate::schemas::follow(&stage.bus, names, &args.group, stage.codec.clone(), stage.metrics.clone(), shutdown.clone())?;
     let mut tick = tokio::time::interval(Duration::from_millis(args.commit_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -63,6 +64,31 @@ pub async fn run<B: Bus>(
     Ok(())
 }
 
+/// The largest change the changes topic takes, as the bus says; without
+/// an answer, a change too large is still caught when its delivery fails.
+async fn changes_limit<B: Bus>(bus: &B, topic: &str) -> Option<usize> {
+    match bus.max_message_bytes(topic).await {
+        Ok(limit) => {
+            tracing::info!(topic, max_message_bytes = limit, "graph changes larger than this are dead-lettered");
+            limit
+        }
+        Err(e) => {
+            tracing::warn!(topic, error = %e, "cannot read the changes topic's message size limit; oversized changes are caught on delivery");
+            None
+        }
+    }
+}
+
+/// No message is the origin of this change (a barrier released later).
+const NO_ORIGIN: usize = usize::MAX;
+
+/// Why a message's changes could not all be sent.
+struct Undeliverable {
+    reason: String,
+    /// The element of the change that failed, so the merger forgets it.
+    element: Option<Element>,
+}
+
 struct Stage<B: Bus> {
     bus: B,
     consumer: B::Consumer,
@@ -79,13 +105,19 @@ struct Stage<B: Bus> {
     /// Upserts and touches per observation topic since the last batch
     /// ended, recorded once per batch rather than per message.
     counts: HashMap<String, Outcome>,
-    in_flight: Vec<PendingDelivery>,
+    /// Each sent change's delivery, with the index in `sent_from` of the
+    /// message it came from, so a change the bus refuses for good sends
+    /// that message to the dead-letter topic instead of stopping the stage.
+    in_flight: Vec<(PendingDelivery, usize)>,
+    sent_from: Vec<Message>,
+    /// The largest change the changes topic takes ([`Bus::max_message_bytes`]).
+    changes_limit: Option<usize>,
     sync_topic: String,
     changes_topic: String,
 }
 
 impl<B: Bus> Stage<B> {
-    fn new(args: &NormalizerArgs, names: &Topics, bus: B, consumer: B::Consumer) -> Self {
+    fn new(args: &NormalizerArgs, names: &Topics, bus: B, consumer: B::Consumer, changes_limit: Option<usize>) -> Self {
         Stage {
             bus,
             consumer,
@@ -100,6 +132,8 @@ impl<B: Bus> Stage<B> {
             encoded: Vec::new(),
             counts: HashMap::new(),
             in_flight: Vec::new(),
+            sent_from: Vec::new(),
+            changes_limit,
             sync_topic: names.sync(),
             changes_topic: names.graph_changes(),
         }
@@ -149,8 +183,18 @@ impl<B: Bus> Stage<B> {
                 self.counts.insert(msg.topic.clone(), outcome);
             }
         }
-        self.emit_changes().await?;
+        let origin = self.sent_from.len();
+        let emitted = self.emit_changes(origin).await?;
+        if let Err(Undeliverable { reason, element }) = &emitted {
+            if let Some(element) = element {
+                self.merger.forget(element);
+            }
+            self.reject(&msg, "undeliverable", reason).await?;
+        }
         self.offsets.processed(&msg);
+        if self.in_flight.last().is_some_and(|(_, o)| *o == origin) {
+            self.sent_from.push(msg);
+        }
         Ok(())
     }
 
@@ -196,17 +240,42 @@ impl<B: Bus> Stage<B> {
         Ok(())
     }
 
-    async fn emit_changes(&mut self) -> Result<(), NormalizerError> {
+    /// Sends the pending changes, each remembered as coming from message
+    /// `origin` of `sent_from`. A change larger than the changes topic
+    /// takes, or one the bus refuses for good, stops the rest of them: the
+    /// message it came from is undeliverable.
+    async fn emit_changes(&mut self, origin: usize) -> Result<Result<(), Undeliverable>, NormalizerError> {
         // Taken and put back, so the buffer keeps its capacity across messages.
         let mut changes = std::mem::take(&mut self.changes);
+        let mut result = Ok(());
         for change in changes.drain(..) {
+            if result.is_err() {
+                continue;
+            }
             self.codec.encode_graph_change_into(&change, &mut self.encoded)?;
             let key = change_key(&change);
             let out = OutMessage::new(&self.changes_topic, key.as_bytes(), &self.encoded);
-            self.in_flight.push(self.bus.send(out).await?);
+            let size = message_size(&out);
+            if let Some(limit) = self.changes_limit.filter(|l| size > *l) {
+                let reason = format!(
+                    "its graph change ({}) is {size} bytes, more than the {limit} bytes the changes topic {} takes",
+                    describe(&change),
+                    self.changes_topic
+                );
+                result = Err(Undeliverable { reason, element: element_of(&change) });
+                continue;
+            }
+            match self.bus.send(out).await {
+                Ok(pending) => self.in_flight.push((pending, origin)),
+                Err(e) if !e.is_retriable() => {
+                    let reason = format!("the bus refused its graph change ({}): {e}", describe(&change));
+                    result = Err(Undeliverable { reason, element: element_of(&change) });
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         self.changes = changes;
-        Ok(())
+        Ok(result)
     }
 
     async fn emit_barrier(&mut self, m: &SyncMarker) -> Result<(), NormalizerError> {
@@ -219,14 +288,37 @@ impl<B: Bus> Stage<B> {
             reason: m.reason.clone(),
             kind: m.kind,
         }));
-        self.emit_changes().await
+        match self.emit_changes(NO_ORIGIN).await? {
+            Ok(()) => Ok(()),
+            // A barrier is a few hundred bytes: a bus that refuses one
+            // refuses everything, which is no poison message.
+            Err(Undeliverable { reason, .. }) => Err(BusError::Delivery { topic: self.changes_topic.clone(), reason, retriable: false }.into()),
+        }
     }
 
     /// Waits for every change sent so far, then commits what they came from.
+    /// A change the bus refused for good sends the message it came from to
+    /// the dead-letter topic, once, and the stage goes on.
     async fn settle(&mut self) -> Result<(), NormalizerError> {
-        for delivery in self.in_flight.drain(..) {
-            delivery.await?;
+        let mut in_flight = std::mem::take(&mut self.in_flight);
+        let sent_from = std::mem::take(&mut self.sent_from);
+        let mut rejected = None;
+        for (delivery, origin) in in_flight.drain(..) {
+            match delivery.await {
+                Ok(_) => {}
+                Err(e) if !e.is_retriable() && origin != NO_ORIGIN && rejected != Some(origin) => {
+                    rejected = Some(origin);
+                    let reason = format!("the bus refused one of its graph changes: {e}");
+                    let msg = &sent_from[origin];
+                    self.metrics.failure("undeliverable", &reason);
+                    self.metrics.records(&msg.topic, "dead-lettered", 1);
+                    self.dead.send(&self.bus, msg, &reason).await?;
+                }
+                Err(e) if !e.is_retriable() && origin != NO_ORIGIN => {}
+                Err(e) => return Err(e.into()),
+            }
         }
+        self.in_flight = in_flight;
         let mut offsets = self.offsets.take();
         offsets.extend(
             self.barriers
@@ -289,6 +381,25 @@ impl<B: Bus> Stage<B> {
         }
         self.metrics.lag("sync barriers waiting", self.barriers.waiting() as i64);
         Ok(())
+    }
+}
+
+/// What a change is about, for a dead letter's reason.
+fn describe(change: &GraphChange) -> String {
+    match element_of(change) {
+        Some(Element::Node(n)) => format!("{} {}", n.kind, n.id),
+        Some(Element::Edge(e)) => format!("{} from {} {} to {} {}", e.rel_type, e.from.kind, e.from.id, e.to.kind, e.to.id),
+        None => "a sync barrier".to_owned(),
+    }
+}
+
+fn element_of(change: &GraphChange) -> Option<Element> {
+    match change {
+        GraphChange::NodeUpsert(c) => Some(Element::Node(c.node.clone())),
+        GraphChange::EdgeUpsert(c) => Some(Element::Edge(c.edge.clone())),
+        GraphChange::Touch(c) => Some(c.element.clone()),
+        GraphChange::Delete(c) => Some(c.element.clone()),
+        GraphChange::SyncBarrier(_) => None,
     }
 }
 

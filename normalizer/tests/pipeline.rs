@@ -448,6 +448,97 @@ async fn bad_messages_go_to_the_dead_letter_topic<B: Bus>(bus: B) {
     n.stop().await;
 }
 
+/// An observation a little over 1 MB (a process with a huge command line,
+/// published by a producer allowed larger messages than the normalizer's):
+/// its change is too large for the changes topic. It goes to the dead-letter
+/// topic with the reason, the normalizer keeps running, and the next sync
+/// is emitted as usual. Before, the failed send ended the normalizer, and
+/// on restart it read the same message again.
+async fn a_just_too_large_observation_is_dead_lettered<B: Bus>(bus: B, publisher: B, limit_changes: impl FnOnce(&B, &str)) {
+    let layout = setup(&bus).await;
+    limit_changes(&bus, &layout.names.graph_changes());
+    let n = start(&bus, &layout, &support::unique("norm"));
+    let s = scope();
+    let h = support::unique("h");
+    let huge = process(&s, 100, &h, 1).with("cmdline", "x".repeat(1_020_000));
+    let payload = Codec::builtin().encode_observation(&huge).unwrap();
+    let key = support::unique("huge");
+    publisher.publish(OutMessage::new(&layout.names.observations(ResourceKind::Process), key.as_bytes(), &payload)).await.expect("the broker takes the observation");
+
+    let next = scope();
+    let mut changes = Changes::new(&bus, &layout, &next);
+    Source::new(&bus, &layout, &next).sync(3000, &[host(&next, 3000, &support::unique("h"))]).await;
+    let (after, _) = changes.until_barrier(3000).await;
+    assert_eq!(upserts(&after), 1, "the next sync went through");
+    assert!(!n.task.is_finished(), "the normalizer is still running");
+
+    let mut dlq = bus.consumer(&support::unique("dlq"), &[layout.names.deadletter()]).unwrap();
+    let dead = loop {
+        let m = timeout(WAIT, dlq.recv()).await.expect("the observation is dead-lettered").unwrap();
+        if m.key.as_deref() == Some(key.as_bytes()) {
+            break m;
+        }
+    };
+    let why = String::from_utf8_lossy(dead.header("infragraph.reason").unwrap()).to_string();
+    assert!(why.contains("bytes the changes topic") && why.contains(&format!("process {h}/1/1")), "the reason names the change and the limit: {why:?}");
+    let kept_or_sized = dead.payload == payload || dead.header("infragraph.payload-dropped") == Some(payload.len().to_string().as_bytes());
+    assert!(kept_or_sized, "the dead letter keeps the bytes, or says how many it could not keep");
+    n.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_a_just_too_large_observation_is_dead_lettered() {
+    let bus = infragraph_bus::MemoryBus::new();
+    // Kafka's producer default; the memory bus has no limit of its own.
+    a_just_too_large_observation_is_dead_lettered(bus.clone(), bus, |b, topic| b.limit_message_bytes(topic, 1_000_000)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_a_just_too_large_observation_is_dead_lettered() {
+    support::require!(brokers = support::KAFKA, "Kafka broker");
+    let mut args = KafkaArgs::with_brokers(brokers);
+    args.settings = support::kafka_settings();
+    let normalizer_bus = KafkaBus::connect(&args).unwrap();
+    // The topics take 1 MiB (Kafka's default); this producer is allowed it,
+    // the normalizer's keeps librdkafka's default of 1,000,000 bytes.
+    args.settings.push(("message.max.bytes".to_owned(), "2000000".to_owned()));
+    let publisher = KafkaBus::connect(&args).unwrap();
+    a_just_too_large_observation_is_dead_lettered(normalizer_bus, publisher, |_, _| {}).await;
+}
+
+/// Messages naming writer schemas nobody published, from many
+/// fingerprints at once, hold the stage for the schema-wait budget in all
+/// (about a second), not three seconds each: an unrelated scope's sync
+/// comes through within that of its time without them.
+async fn a_burst_of_unknown_fingerprints_does_not_stall_other_syncs<B: Bus>(bus: B) {
+    let layout = setup(&bus).await;
+    let n = start(&bus, &layout, &support::unique("norm"));
+    let codec = Codec::builtin();
+    let timed_sync = async |epoch: i64| {
+        let s = scope();
+        let mut changes = Changes::new(&bus, &layout, &s);
+        let started = std::time::Instant::now();
+        Source::new(&bus, &layout, &s).sync(epoch, &[host(&s, epoch, &support::unique("h"))]).await;
+        let (after, _) = changes.until_barrier(epoch).await;
+        assert_eq!(upserts(&after), 1);
+        started.elapsed()
+    };
+    let normal = timed_sync(1000).await;
+    let s = scope();
+    for i in 0..5u64 {
+        let mut foreign = codec.encode_observation(&host(&s, 1, &format!("x{i}"))).unwrap();
+        foreign[2..10].copy_from_slice(&(0x0123_4567_89ab_cd00_u64 + i).to_le_bytes());
+        let key = support::unique("foreign");
+        bus.publish(OutMessage::new(&layout.names.observations(ResourceKind::Host), key.as_bytes(), &foreign)).await.unwrap();
+    }
+    let stalled = timed_sync(2000).await;
+    println!("an unrelated sync took {normal:?} alone and {stalled:?} behind 5 unknown fingerprints");
+    // The budget is 1 s; another second of slack for a loaded machine. Five
+    // waits of 3 s each, as before, would take 15 s.
+    assert!(stalled < normal + Duration::from_secs(2), "the sync took {stalled:?} behind the burst, {normal:?} without it");
+    n.stop().await;
+}
+
 /// A codec whose Host type has one more property, as a newer collector's.
 fn newer_codec() -> Codec {
     use infragraph_schemas::registry::{Merge, PropertyDef, PropertyType, ResourceDef};
@@ -509,6 +600,7 @@ on_both_buses!(
     the_barrier_waits_for_a_held_back_partition,
     bad_messages_go_to_the_dead_letter_topic,
     a_newer_collectors_messages_are_resolved_through_the_schemas_topic,
+    a_burst_of_unknown_fingerprints_does_not_stall_other_syncs,
 );
 
 /// A Kafka group refuses commits while it rebalances (here, seconds while

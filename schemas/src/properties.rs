@@ -68,6 +68,11 @@ impl Properties {
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
         self.0.iter().map(|(k, _)| k)
     }
+
+    /// In name order, each value changeable (names are not: they keep the order).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value)> {
+        self.0.iter_mut().map(|(k, v)| (k.as_str(), v))
+    }
 }
 
 fn pair((k, v): &(String, Value)) -> (&String, &Value) {

@@ -5,6 +5,7 @@
 //!   and, when the standard `OTEL_*` variables ask for it, an OTLP metrics
 //!   exporter; [`Telemetry`] flushes on shutdown.
 //! - [`lifecycle`]: a shutdown signal on SIGINT or SIGTERM.
+//! - [`backoff`]: the one retry backoff, its pauses cut short by shutdown.
 //! - [`health`]: `/livez` and `/readyz` over HTTP, from dependency probes.
 //! - [`stage`]: [`StageMetrics`], the counts, durations and lag every stage
 //!   records, each call writing the metric and, for failures, the log line.
@@ -15,6 +16,7 @@
 //! speaks OTLP over HTTP/protobuf and honours the other `OTEL_EXPORTER_OTLP_*`
 //! variables (headers, timeout) and `OTEL_METRIC_EXPORT_INTERVAL`.
 
+pub mod backoff;
 pub mod health;
 pub mod lifecycle;
 pub mod stage;
@@ -32,6 +34,7 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
+pub use backoff::{Backoff, Paused, pause, stop_signal};
 pub use health::{Health, HealthArgs};
 pub use lifecycle::{shutdown_on_signals, stopped};
 pub use stage::StageMetrics;
@@ -107,6 +110,24 @@ impl Drop for Telemetry {
     }
 }
 
+/// An error and its causes in one line, each said once: a cause whose text
+/// its effect already carries (`cannot publish: broker down` over `broker
+/// down`) is not repeated, as `{:#}` would.
+pub fn causes<'a>(chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut out = String::new();
+    for cause in chain {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 /// Whether the environment asks for OTLP metrics.
 pub fn otlp_requested(var: impl Fn(&str) -> Option<String>) -> bool {
     match var("OTEL_METRICS_EXPORTER").as_deref() {
@@ -162,6 +183,25 @@ pub fn otlp_provider(service: &'static str) -> Result<SdkMeterProvider, Telemetr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot create topics: {0}")]
+        struct Outer(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("timed out")]
+        struct Inner;
+        #[derive(Debug, thiserror::Error)]
+        #[error("setup failed")]
+        struct Top(#[source] Outer);
+        let e = Top(Outer(Inner));
+        let mut chain: Vec<&(dyn std::error::Error + 'static)> = vec![&e];
+        while let Some(next) = chain.last().and_then(|c| c.source()) {
+            chain.push(next);
+        }
+        assert_eq!(causes(chain), "setup failed: cannot create topics: timed out");
+    }
 
     #[test]
     fn otlp_is_off_unless_asked_for() {

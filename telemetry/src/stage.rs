@@ -65,6 +65,12 @@ impl StageMetrics {
         self.failures.add(1, &[KeyValue::new("stage", self.stage), KeyValue::new("reason", reason)]);
     }
 
+    /// A failure counted under `reason` without a log line, for callers
+    /// that log repeated failures sparingly themselves.
+    pub fn count_failure(&self, reason: &'static str) {
+        self.failures.add(1, &[KeyValue::new("stage", self.stage), KeyValue::new("reason", reason)]);
+    }
+
     /// How long `operation` took.
     pub fn duration(&self, operation: &'static str, took: Duration) {
         let attrs = [KeyValue::new("stage", self.stage), KeyValue::new("operation", operation)];

@@ -14,6 +14,9 @@ pub enum SetupError {
         #[source]
         source: BusError,
     },
+    /// A one-off run gives the bus this long to answer at all.
+    #[error("the bus did not answer within {}s (the log above says why)", .0.as_secs())]
+    NoAnswer(std::time::Duration),
 }
 
 /// Why one sync failed. A failed sync ends with a FAILED marker (when the bus
@@ -46,6 +49,9 @@ pub enum SyncError {
     },
     #[error("collector setup failed: {0}")]
     Setup(#[from] SetupError),
+    /// Shutdown arrived while the sync waited or worked.
+    #[error("stopped by shutdown before the sync ended")]
+    Interrupted,
 }
 
 impl SyncError {
@@ -58,6 +64,7 @@ impl SyncError {
             SyncError::PublishMarker { .. } => "marker_publish",
             SyncError::Delivery { .. } => "delivery",
             SyncError::Setup(_) => "setup",
+            SyncError::Interrupted => "interrupted",
         }
     }
 }

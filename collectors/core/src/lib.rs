@@ -9,6 +9,7 @@
 //!   step stamps its observations with.
 //! - [`clock`]: where epochs come from; tests pass a [`ManualClock`].
 //! - [`retry`]: bounded exponential backoff for retriable bus errors.
+//! - [`bound`]: oversized values cut, with a marker, before publishing.
 //! - [`setup`]: what a collector does once on start: create topics, publish
 //!   writer schemas.
 //! - [`delta`]: what a scope's previous syncs published, so a sync retracts
@@ -18,6 +19,7 @@
 //! - [`schedule`]: `--once` or every `--interval` (with jitter) until shutdown.
 //! - [`error`]: why a sync or the start-up failed.
 
+pub mod bound;
 pub mod clock;
 pub mod collector;
 pub mod delta;

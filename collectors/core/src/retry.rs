@@ -1,10 +1,13 @@
-//! Bounded exponential backoff for retriable bus errors.
+//! Bounded retries of retriable bus errors, paced by the shared backoff
+//! (`infragraph_telemetry::backoff`). A retry's pause needs no shutdown
+//! signal of its own: a stopping collector drops the whole sync, waits
+//! included (see [`crate::sync`]).
 
 use std::future::Future;
 use std::time::Duration;
 
 use infragraph_bus::BusError;
-use infragraph_telemetry::StageMetrics;
+use infragraph_telemetry::{Backoff, StageMetrics};
 
 /// How hard to retry a retriable bus error before giving up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +32,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The wait after failed attempt `attempt` (1-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+        Backoff::new(self.initial_backoff, self.max_backoff).wait(attempt)
     }
 
     /// Runs `op` until it succeeds, fails with a non-retriable error, or the

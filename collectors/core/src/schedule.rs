@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::collector::Collector;
-use crate::error::SyncError;
+use crate::error::{SetupError, SyncError};
 use crate::sync::{SyncReport, Syncer};
 
 /// How often to sync.
@@ -41,11 +41,19 @@ pub struct ReconcileArgs {
     pub reconcile_interval: Duration,
 }
 
+/// How long a one-off run (`--once`) waits for the bus to take its topics
+/// and schemas: an unreachable broker ends it promptly, non-zero, rather
+/// than after a minute of retries. Continuous runs wait as long as it takes.
+pub const ONCE_SETUP_DEADLINE: Duration = Duration::from_secs(15);
+
 /// How a continuous run went.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunStats {
     pub completed: u64,
     pub failed: u64,
+    /// Syncs cut short by shutdown: FAILED on the bus, but not a failure of
+    /// the run, which was asked to stop.
+    pub interrupted: u64,
     /// The last completed sync.
     pub last: Option<SyncReport>,
 }
@@ -57,15 +65,21 @@ fn stopping(shutdown: &watch::Receiver<bool>) -> bool {
 /// Prepares the bus, then syncs `collector` on `schedule`. With `once`, the
 /// sync's failure is the result; otherwise failures are logged and counted
 /// and the next sync is tried, until `shutdown` turns true (or its sender is
-/// dropped). A sync in progress is finished before stopping, so it always
-/// ends with a marker.
+/// dropped). Shutdown cuts a sync short wherever it waits: it ends at once
+/// with a FAILED marker and counts as interrupted, not failed.
 pub async fn run<C: Collector, B: Bus>(collector: &C, syncer: &Syncer<B>, schedule: Schedule, mut shutdown: watch::Receiver<bool>) -> Result<RunStats, SyncError> {
     let mut stats = RunStats::default();
     let syncer = &syncer.clone().with_reconcile_interval(schedule.reconcile_interval);
     if schedule.once {
-        syncer.prepare().await?;
-        stats.last = Some(syncer.sync(collector).await?);
-        stats.completed = 1;
+        match tokio::time::timeout(ONCE_SETUP_DEADLINE, prepare(syncer, &shutdown)).await {
+            Ok(prepared) => prepared?,
+            Err(_) => return Err(SetupError::NoAnswer(ONCE_SETUP_DEADLINE).into()),
+        }
+        match syncer.sync_until(collector, &shutdown).await {
+            Ok(report) => (stats.last, stats.completed) = (Some(report), 1),
+            Err(SyncError::Interrupted) => stats.interrupted = 1,
+            Err(e) => return Err(e),
+        }
         return Ok(stats);
     }
     let mut prepared = false;
@@ -74,8 +88,9 @@ pub async fn run<C: Collector, B: Bus>(collector: &C, syncer: &Syncer<B>, schedu
         if !prepared {
             // A bus that is down at start is retried every interval rather
             // than ending the collector.
-            match syncer.prepare().await {
+            match prepare(syncer, &shutdown).await {
                 Ok(()) => prepared = true,
+                Err(SyncError::Interrupted) => break,
                 Err(e) => {
                     stats.failed += 1;
                     tracing::error!(error = %e, "cannot prepare the bus; retrying next interval");
@@ -83,11 +98,12 @@ pub async fn run<C: Collector, B: Bus>(collector: &C, syncer: &Syncer<B>, schedu
             }
         }
         if prepared && !stopping(&shutdown) {
-            match syncer.sync(collector).await {
+            match syncer.sync_until(collector, &shutdown).await {
                 Ok(report) => {
                     stats.completed += 1;
                     stats.last = Some(report);
                 }
+                Err(SyncError::Interrupted) => stats.interrupted += 1,
                 Err(_) => stats.failed += 1,
             }
         }
@@ -97,8 +113,17 @@ pub async fn run<C: Collector, B: Bus>(collector: &C, syncer: &Syncer<B>, schedu
             changed = shutdown.changed() => if changed.is_err() { break },
         }
     }
-    tracing::info!(completed = stats.completed, failed = stats.failed, "collector stopped");
+    tracing::info!(completed = stats.completed, failed = stats.failed, interrupted = stats.interrupted, "collector stopped");
     Ok(stats)
+}
+
+/// Topics and schemas, given up on at shutdown.
+async fn prepare<B: Bus>(syncer: &Syncer<B>, shutdown: &watch::Receiver<bool>) -> Result<(), SyncError> {
+    tokio::select! {
+        biased;
+        () = infragraph_telemetry::stop_signal(shutdown) => Err(SyncError::Interrupted),
+        r = syncer.prepare() => r.map_err(SyncError::from),
+    }
 }
 
 fn jitter(max: Duration) -> Duration {

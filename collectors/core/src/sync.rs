@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use infragraph_bus::{Bus, BusError, OutMessage, PendingDelivery, TopicLayout};
 use infragraph_schemas::{Codec, Observation, ResourceKind, ScopeRef, SyncKind, SyncMarker, SyncStatus, TopicCount};
-use infragraph_telemetry::StageMetrics;
+use infragraph_telemetry::{StageMetrics, stop_signal};
+use tokio::sync::watch;
 
 use crate::clock::{Clock, SystemClock};
 use crate::collector::{Collector, SyncContext};
@@ -32,6 +33,20 @@ pub struct SyncReport {
 impl SyncReport {
     pub fn total(&self) -> u64 {
         self.published.values().sum()
+    }
+}
+
+/// How long a sync stopped by shutdown may spend publishing its FAILED
+/// marker: a stopping collector exits within seconds even when the bus is
+/// gone, and the missing COMPLETED marker already keeps it from cleanup.
+const FAILED_MARKER_ON_SHUTDOWN: Duration = Duration::from_secs(3);
+
+/// Runs `work` unless `shutdown` turns true first.
+async fn unless_stopped<T>(shutdown: &watch::Receiver<bool>, work: impl std::future::Future<Output = Result<T, SyncError>>) -> Result<T, SyncError> {
+    tokio::select! {
+        biased;
+        () = stop_signal(shutdown) => Err(SyncError::Interrupted),
+        r = work => r,
     }
 }
 
@@ -136,15 +151,32 @@ impl<B: Bus> Syncer<B> {
     /// (retried like everything else) and the error returned; it is also
     /// logged and counted here, so callers need not.
     pub async fn sync<C: Collector>(&self, collector: &C) -> Result<SyncReport, SyncError> {
+        let (_running, never) = watch::channel(false);
+        self.sync_until(collector, &never).await
+    }
+
+    /// [`Syncer::sync`], cut short when `shutdown` turns true: whatever the
+    /// sync waits for (a rate limit's reset, a retry's backoff, the bus),
+    /// it ends at once as FAILED ([`SyncError::Interrupted`]), and deletes
+    /// nothing.
+    pub async fn sync_until<C: Collector>(&self, collector: &C, shutdown: &watch::Receiver<bool>) -> Result<SyncReport, SyncError> {
         let scope = ScopeRef::new(collector.source(), collector.scope());
         let epoch = self.clock.now_ms();
         let started = Instant::now();
-        let result = self.attempt(collector, &scope, epoch).await;
+        let result = self.attempt(collector, &scope, epoch, shutdown).await;
         self.metrics.duration("sync", started.elapsed());
         match result {
             Ok(report) => {
                 tracing::info!(scope = %scope, epoch, observations = report.total(), took_ms = started.elapsed().as_millis() as u64, "sync completed");
                 Ok(report)
+            }
+            Err(err @ SyncError::Interrupted) => {
+                self.metrics.failure(err.reason(), &err);
+                tracing::warn!(scope = %scope, epoch, "sync stopped by shutdown; marking it failed");
+                if tokio::time::timeout(FAILED_MARKER_ON_SHUTDOWN, self.publish_failed(&scope, epoch, &err)).await.is_err() {
+                    tracing::warn!(scope = %scope, epoch, "the FAILED marker was not delivered before shutdown");
+                }
+                Err(err)
             }
             Err(err) => {
                 self.metrics.failure(err.reason(), &err);
@@ -155,16 +187,21 @@ impl<B: Bus> Syncer<B> {
         }
     }
 
-    async fn attempt<C: Collector>(&self, collector: &C, scope: &ScopeRef, epoch: i64) -> Result<SyncReport, SyncError> {
-        self.publish_marker(scope, epoch, SyncStatus::Started, None, Vec::new(), SyncKind::default()).await?;
+    /// Each step is cut short by shutdown on its own: once a plan is made,
+    /// an interrupted publish must still be remembered as failed.
+    async fn attempt<C: Collector>(&self, collector: &C, scope: &ScopeRef, epoch: i64, shutdown: &watch::Receiver<bool>) -> Result<SyncReport, SyncError> {
+        let started = self.publish_marker(scope, epoch, SyncStatus::Started, None, Vec::new(), SyncKind::default());
+        unless_stopped(shutdown, started).await?;
         let ctx = SyncContext::new(scope.clone(), epoch, self.clock.clone());
         let collect_start = Instant::now();
-        let mut observations = collector.collect(&ctx).await.map_err(|e| SyncError::Collect(Box::new(e)))?;
+        let collected = async { collector.collect(&ctx).await.map_err(|e| SyncError::Collect(Box::new(e))) };
+        let mut observations = unless_stopped(shutdown, collected).await?;
+        self.bound(&mut observations);
         // A sync that failed to observe retracts nothing: it has no plan.
         let plan = self.remember(scope, |m| m.plan(scope, epoch, self.reconcile_every, &mut observations));
         self.metrics.duration("collect", collect_start.elapsed());
         let kind = plan.kind;
-        match self.publish(scope, epoch, &observations, kind).await {
+        match unless_stopped(shutdown, self.publish(scope, epoch, &observations, kind)).await {
             Ok(report) => {
                 self.remember(scope, |m| m.completed(plan, epoch));
                 Ok(report)
@@ -172,6 +209,17 @@ impl<B: Bus> Syncer<B> {
             Err(e) => {
                 self.remember(scope, |m| m.failed(plan));
                 Err(e)
+            }
+        }
+    }
+
+    /// Cuts oversized values (see [`crate::bound`]), counting what was cut.
+    fn bound(&self, observations: &mut [Observation]) {
+        for obs in observations {
+            let cut = crate::bound::bound(obs);
+            if cut > 0 {
+                self.metrics.records(obs.kind.as_str(), "cut", cut as u64);
+                tracing::warn!(kind = %obs.kind, id = %obs.id, values = cut, "oversized values cut before publishing");
             }
         }
     }

@@ -32,6 +32,27 @@ fn observations(bus: &MemoryBus) -> Vec<Message> {
     [ResourceKind::Host, ResourceKind::Process].iter().flat_map(|k| bus.messages(&k.topic())).collect()
 }
 
+/// A 2 MB command line would make its observation too large for a topic
+/// that takes 1 MB, and fail every sync of the scope: it is cut, saying so.
+#[tokio::test]
+async fn an_oversized_value_is_cut_at_the_collector_and_the_sync_completes() {
+    let bus = MemoryBus::new();
+    bus.limit_message_bytes(&ResourceKind::Process.topic(), 1_000_000);
+    let syncer = syncer(bus.clone());
+    syncer.prepare().await.unwrap();
+    let collector = FakeCollector { huge: true, ..FakeCollector::new("s1") };
+    syncer.sync(&collector).await.expect("the sync completes");
+    let codec = Codec::builtin();
+    let cmdlines: Vec<String> = bus
+        .messages(&ResourceKind::Process.topic())
+        .iter()
+        .filter_map(|m| codec.decode_observation(&m.payload).ok()?.properties.get("cmdline")?.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(cmdlines.len(), 1);
+    assert!(cmdlines[0].len() <= infragraph_collector::bound::MAX_STRING_BYTES, "cut to the bound");
+    assert!(cmdlines[0].ends_with("more bytes]"), "the value says it was cut: …{}", &cmdlines[0][cmdlines[0].len() - 30..]);
+}
+
 #[tokio::test]
 async fn completed_sync_publishes_markers_and_counts_every_partition() {
     let bus = MemoryBus::new();

@@ -22,6 +22,9 @@ use crate::error::GithubError;
 /// GitHub's largest page: the fewer pages, the fewer requests.
 pub const PER_PAGE: u32 = 100;
 
+/// The longest pause between attempts at a request answered with 5xx.
+const MAX_SERVER_BACKOFF: Duration = Duration::from_secs(60);
+
 /// How hard to try before giving up on a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetrySettings {
@@ -98,7 +101,7 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, path: &str, attempt: u3
         404 => Verdict::Fail(GithubError::NotFound { path }),
         s if status.is_server_error() => {
             if attempt < settings.server_attempts {
-                let wait = settings.backoff.saturating_mul(1 << (attempt - 1).min(16));
+                let wait = infragraph_telemetry::Backoff::new(settings.backoff, MAX_SERVER_BACKOFF).wait(attempt);
                 Verdict::Retry { wait, why: RetryReason::ServerError }
             } else {
                 Verdict::Fail(GithubError::Server { status: s, path, attempts: attempt })
@@ -452,6 +455,8 @@ impl Api {
 
     /// Sleeps through a rate limit, saying how long is left every
     /// `progress_every`, so a stalled-looking collector explains itself.
+    /// Shutdown ends it at once: the sync that holds this future drops it
+    /// (`Syncer::sync_until`).
     async fn wait_for_limit(&self, path: &str, wait: Duration, why: RetryReason) {
         let mut left = wait;
         loop {

@@ -20,7 +20,18 @@ struct Cli {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match stage().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // Each cause once: anyhow's own report repeats every source.
+        Err(e) => {
+            eprintln!("infragraph-collect-github: {}", infragraph_telemetry::causes(e.chain()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn stage() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _telemetry = infragraph_telemetry::init("infragraph-collect-github", &cli.telemetry)?;
     let config = cli.github.config(TopicLayout::from(&cli.kafka)).context("invalid GitHub settings")?;

@@ -126,6 +126,11 @@ pub fn read_process(root: &Path, pid: i32, redactor: &Redactor, buf: &mut Vec<u8
     Ok(ProcessInfo { pid, stat, uid, cmdline, exe, container_id, sockets, netns })
 }
 
+/// Command-line bytes read into redaction, at most: a process's arguments
+/// can reach megabytes, and the collector cuts what it publishes much
+/// shorter anyway (`infragraph_collector::bound`).
+const CMDLINE_MAX_BYTES: usize = 64 * 1024;
+
 fn cmdline(raw: &[u8], redactor: &Redactor) -> Option<String> {
     let text = String::from_utf8_lossy(raw);
     let args: Vec<&str> = text.split('\0').collect();
@@ -133,7 +138,23 @@ fn cmdline(raw: &[u8], redactor: &Redactor) -> Option<String> {
         Some((&"", rest)) => rest,
         _ => &args[..],
     };
-    if args.is_empty() { None } else { Some(redactor.redact_args(args)) }
+    if args.is_empty() {
+        return None;
+    }
+    // Whole arguments only: half an argument could be half a secret that
+    // the rules no longer recognise.
+    let mut total = 0;
+    let kept = args.iter().take_while(|a| {
+        total += a.len() + 1;
+        total <= CMDLINE_MAX_BYTES
+    });
+    let kept: Vec<&str> = kept.copied().collect();
+    let mut out = redactor.redact_args(&kept);
+    let dropped: usize = args[kept.len()..].iter().map(|a| a.len() + 1).sum();
+    if dropped > 0 {
+        out.push_str(&format!(" {}", infragraph_collector::bound::cut_marker(dropped)));
+    }
+    Some(out)
 }
 
 /// The inode of the process's network namespace.
@@ -193,6 +214,14 @@ mod tests {
         assert_eq!(container_id(&format!("0::/system.slice/cri-containerd-{id}.scope\n")).as_deref(), Some(id));
         assert_eq!(container_id("0::/user.slice/user-1000.slice/session-2.scope\n"), None);
         assert_eq!(container_id(&format!("0::/x/{id}ab\n")), None, "66 hex digits are not an id");
+    }
+
+    #[test]
+    fn a_huge_command_line_is_cut_between_arguments_with_a_marker() {
+        let r = Redactor::new::<&str>(&[]).unwrap();
+        let big = format!("app\0--token\0s3cr3t\0{}\0--password={}\0", "a".repeat(CMDLINE_MAX_BYTES), "b".repeat(100));
+        let out = cmdline(big.as_bytes(), &r).expect("a command line");
+        assert_eq!(out, format!("app --token <redacted> {}", infragraph_collector::bound::cut_marker(CMDLINE_MAX_BYTES + 1 + 112)));
     }
 
     #[test]

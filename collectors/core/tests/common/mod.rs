@@ -16,6 +16,8 @@ pub struct FakeCollector {
     pub fail: bool,
     /// Adds a property the registry does not declare.
     pub invalid: bool,
+    /// Gives a process a 2 MB command line.
+    pub huge: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +26,7 @@ pub struct FakeError;
 
 impl FakeCollector {
     pub fn new(scope: &str) -> Self {
-        FakeCollector { scope: scope.to_owned(), fail: false, invalid: false }
+        FakeCollector { scope: scope.to_owned(), fail: false, invalid: false, huge: false }
     }
 }
 
@@ -55,6 +57,9 @@ impl Collector for FakeCollector {
                 .relate(RelType::RunsOn, &host);
             if self.invalid && pid == 2 {
                 p = p.with("favourite_colour", "blue");
+            }
+            if self.huge && pid == 2 {
+                p = p.with("cmdline", "x".repeat(2_000_000));
             }
             out.push(p);
         }
