@@ -6,10 +6,12 @@
 //! - `up.rs`: the pipeline in one process, with a live status line.
 //! - `export.rs`: Cypher, JSON and GraphML writers over the embedded store.
 //! - `stages.rs`: the single-stage subcommands.
+//! - `view.rs`: the live view, beside `up` or alone (`ui`).
 
 mod export;
 mod stages;
 mod up;
+mod view;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,10 @@ enum Command {
     /// Map this machine: collector, normalizer and graph writer in one
     /// process (in-memory bus and embedded store unless told otherwise).
     Up(Box<up::UpArgs>),
+    /// Serve the live topology view over a graph another process writes:
+    /// Neo4j with --neo4j-uri, else the embedded store in --data-dir.
+    /// Read-only; the page learns of changes by polling cheap counts.
+    Ui(Box<view::UiCommandArgs>),
     /// Write the embedded graph as Cypher (for Neo4j), JSON or GraphML.
     Export(export::ExportArgs),
     /// Run a collector alone, publishing to Kafka.
@@ -52,7 +58,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // Interactive commands print their own results; stages log their work.
     let default_log = match cli.command {
-        Command::Up(_) | Command::Export(_) => "warn",
+        Command::Up(_) | Command::Ui(_) | Command::Export(_) => "warn",
         _ => "info",
     };
     let _telemetry = match infragraph_telemetry::init_with("infragraph", &cli.telemetry, default_log) {
@@ -65,6 +71,7 @@ async fn main() -> ExitCode {
     let shutdown = infragraph_telemetry::shutdown_on_signals();
     let result = match cli.command {
         Command::Up(args) => up::up(*args, shutdown).await,
+        Command::Ui(args) => view::ui(*args, shutdown).await,
         Command::Export(args) => export::run(&args),
         Command::Collect(c) => stages::collect(c, shutdown).await,
         Command::Normalize(args) => stages::normalize(args, shutdown).await,
