@@ -41,6 +41,7 @@ const ONCE_DEADLINE: Duration = Duration::from_secs(120);
 
 pub async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
     let sink = args.sink.sink()?;
+    args.ui.address()?;
     let into = match &sink {
         SinkChoice::Embedded(dir) => format!("the embedded store in {}", dir.display()),
         SinkChoice::Bolt(cfg) => format!("{} (database {})", cfg.uri, cfg.database),
