@@ -70,6 +70,12 @@ function edgeDrawn(page, host, from, to) {
   [host, from, to], { timeout: PATIENCE_MS, polling: 'raf' });
 }
 
+/// Where each leaf node (not a box) is drawn, by id.
+function positions(page) {
+  return page.evaluate(() => Object.fromEntries(window.infragraph.cy.nodes().filter((n) => !n.isParent())
+    .map((n) => [n.id(), { ...n.position() }])));
+}
+
 /// Opens a connection to the server; resolves with the client and how
 /// long after it connected the page drew its edge, in ms.
 async function connectAndWait(page, host, server) {
@@ -94,10 +100,16 @@ async function test(url, host, screenshot) {
     // Set on this document only: a reload would lose it.
     await page.evaluate(() => { window.notReloaded = true; });
     const server = await startServer(page, host);
+    const before = await positions(page);
     const { client, ms } = await connectAndWait(page, host, server);
     const same = await page.evaluate(() => window.notReloaded === true);
     if (!same) throw new Error('the page reloaded to show the edge');
     console.log(`edge ${client.child.pid} → ${server.child.pid} drawn ${ms} ms after the connection opened, without a reload`);
+    // A stable layout: what was drawn before the client appeared has not moved.
+    const after = await positions(page);
+    const moved = Object.keys(before).filter((id) => id in after && (before[id].x !== after[id].x || before[id].y !== after[id].y));
+    if (moved.length) throw new Error(`${moved.length} nodes moved when the client appeared, e.g. ${moved[0]}`);
+    console.log(`${Object.keys(before).filter((id) => id in after).length} nodes drawn before the client kept their place`);
 
     // Click the server where it is drawn, and read its listener in the panel.
     const at = await page.evaluate(([h, p]) => {
