@@ -14,7 +14,7 @@ use crate::names::{HOST_ID, PID};
 /// What an instance-to-process edge means.
 pub const SERVED_BY: &str = "SERVED_BY";
 
-pub(super) async fn cloudmap(reads: &mut Reads<'_>) -> Result<View, ReadError> {
+pub(super) async fn cloudmap(reads: &Reads<'_>) -> Result<View, ReadError> {
     let mut view = View::default();
     let parent_of = parents(reads).await?;
     for kind in [
@@ -43,7 +43,7 @@ pub(super) async fn cloudmap(reads: &mut Reads<'_>) -> Result<View, ReadError> {
 }
 
 /// Service → namespace and instance → service, as view ids.
-async fn parents(reads: &mut Reads<'_>) -> Result<BTreeMap<String, String>, ReadError> {
+async fn parents(reads: &Reads<'_>) -> Result<BTreeMap<String, String>, ReadError> {
     let mut parent_of = BTreeMap::new();
     for (rel, from, to) in [
         (
@@ -69,7 +69,7 @@ async fn parents(reads: &mut Reads<'_>) -> Result<BTreeMap<String, String>, Read
 
 /// The processes listening where instances are registered, with their
 /// hosts, and an instance → process edge for each.
-async fn serving(reads: &mut Reads<'_>, view: &mut View) -> Result<(), ReadError> {
+async fn serving(reads: &Reads<'_>, view: &mut View) -> Result<(), ReadError> {
     let registered = reads
         .edges(RelType::HasEndpoint, K::CloudMapInstance, K::Endpoint)
         .await?;

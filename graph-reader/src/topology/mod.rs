@@ -16,6 +16,8 @@ mod github;
 mod processes;
 mod shape;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use infragraph_schemas::{NodeRef, RelType, ResourceKind};
 use serde::Serialize;
 
@@ -128,31 +130,31 @@ pub fn graph_node(row: &NodeRow) -> ViewNode {
 
 /// Builds the view `req` asks for.
 pub async fn build(store: &GraphStore, req: &TopologyRequest) -> Result<View, ReadError> {
-    let mut reads = Reads {
+    let reads = Reads {
         store,
-        truncated: false,
+        truncated: AtomicBool::new(false),
     };
     let raw = match req.topology {
-        Topology::Processes => processes::processes(&mut reads, req).await?,
-        Topology::Hosts => processes::hosts(&mut reads, req).await?,
-        Topology::CloudMap => cloudmap::cloudmap(&mut reads).await?,
-        Topology::GitHub => github::github(&mut reads).await?,
+        Topology::Processes => processes::processes(&reads, req).await?,
+        Topology::Hosts => processes::hosts(&reads, req).await?,
+        Topology::CloudMap => cloudmap::cloudmap(&reads).await?,
+        Topology::GitHub => github::github(&reads).await?,
     };
     let mut view = shape::shape(raw, req);
     view.topology = req.topology.name();
-    view.truncated |= reads.truncated;
+    view.truncated |= reads.truncated.load(Ordering::Relaxed);
     Ok(view)
 }
 
 /// Bounded scans, remembering whether any was cut short.
 struct Reads<'a> {
     store: &'a GraphStore,
-    truncated: bool,
+    truncated: AtomicBool,
 }
 
 impl Reads<'_> {
     async fn nodes(
-        &mut self,
+        &self,
         kind: ResourceKind,
         host: Option<&str>,
     ) -> Result<Vec<NodeRow>, ReadError> {
@@ -167,7 +169,7 @@ impl Reads<'_> {
     }
 
     async fn edges(
-        &mut self,
+        &self,
         rel: RelType,
         from: ResourceKind,
         to: ResourceKind,
@@ -185,10 +187,10 @@ impl Reads<'_> {
         Ok(rows)
     }
 
-    fn cut<T>(&mut self, rows: &mut Vec<T>) {
+    fn cut<T>(&self, rows: &mut Vec<T>) {
         if rows.len() > SCAN_LIMIT {
             rows.truncate(SCAN_LIMIT);
-            self.truncated = true;
+            self.truncated.store(true, Ordering::Relaxed);
         }
     }
 }

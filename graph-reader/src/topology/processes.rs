@@ -15,14 +15,13 @@ use crate::store::EdgeRow;
 /// The relationship a process-to-process edge stands for.
 pub const TALKS_TO: &str = RelType::ConnectsTo.as_str();
 
-pub(super) async fn processes(
-    reads: &mut Reads<'_>,
-    req: &TopologyRequest,
-) -> Result<View, ReadError> {
+pub(super) async fn processes(reads: &Reads<'_>, req: &TopologyRequest) -> Result<View, ReadError> {
     let host = req.host.as_deref();
-    let hosts = reads.nodes(ResourceKind::Host, host).await?;
-    let procs = reads.nodes(ResourceKind::Process, host).await?;
-    let (listens, connects) = endpoint_edges(reads).await?;
+    let (hosts, procs, (listens, connects)) = futures::try_join!(
+        reads.nodes(ResourceKind::Host, host),
+        reads.nodes(ResourceKind::Process, host),
+        endpoint_edges(reads),
+    )?;
     let mut view = View::default();
     view.nodes.extend(hosts.iter().map(graph_node));
     for p in &procs {
@@ -44,7 +43,7 @@ pub(super) async fn processes(
     Ok(view)
 }
 
-pub(super) async fn hosts(reads: &mut Reads<'_>, req: &TopologyRequest) -> Result<View, ReadError> {
+pub(super) async fn hosts(reads: &Reads<'_>, req: &TopologyRequest) -> Result<View, ReadError> {
     let hosts = reads.nodes(ResourceKind::Host, req.host.as_deref()).await?;
     let runs_on = reads
         .edges(RelType::RunsOn, ResourceKind::Process, ResourceKind::Host)
@@ -78,22 +77,19 @@ pub(super) async fn hosts(reads: &mut Reads<'_>, req: &TopologyRequest) -> Resul
     Ok(view)
 }
 
-async fn endpoint_edges(reads: &mut Reads<'_>) -> Result<(Vec<EdgeRow>, Vec<EdgeRow>), ReadError> {
-    let listens = reads
-        .edges(
+async fn endpoint_edges(reads: &Reads<'_>) -> Result<(Vec<EdgeRow>, Vec<EdgeRow>), ReadError> {
+    futures::try_join!(
+        reads.edges(
             RelType::ListensOn,
             ResourceKind::Process,
-            ResourceKind::Endpoint,
-        )
-        .await?;
-    let connects = reads
-        .edges(
+            ResourceKind::Endpoint
+        ),
+        reads.edges(
             RelType::ConnectsTo,
             ResourceKind::Process,
-            ResourceKind::Endpoint,
-        )
-        .await?;
-    Ok((listens, connects))
+            ResourceKind::Endpoint
+        ),
+    )
 }
 
 /// (client, server) for every connection whose endpoint has a listener;
