@@ -61,6 +61,11 @@ impl ChangeFeed {
         self.tx.subscribe()
     }
 
+    /// The number of the latest event: it moves whenever the graph changed.
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Relaxed)
+    }
+
     pub fn publish(&self, source: &'static str, kinds: Vec<String>, elements: usize) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         // No subscriber (no page open) is not an error.

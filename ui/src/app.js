@@ -32,6 +32,9 @@ const COLOURS = {
 const cy = cytoscape({
   container: $('graph'),
   wheelSensitivity: 0.3,
+  // Panning and zooming a large view move a snapshot, not every element.
+  textureOnViewport: true,
+  hideEdgesOnViewport: true,
   minZoom: 0.05,
   maxZoom: 4,
   style: [
@@ -41,6 +44,8 @@ const cy = cytoscape({
       width: (n) => 16 + Math.min(24, 4 * Math.log2(n.data('count') || 1)),
       height: (n) => 16 + Math.min(24, 4 * Math.log2(n.data('count') || 1)),
       'text-max-width': 90, 'text-wrap': 'ellipsis',
+      // Labels too small to read are not drawn: a large view stays fast.
+      'min-zoomed-font-size': 7,
     } },
     { selector: ':parent', style: {
       'background-opacity': 1, 'border-color': '#b9c2d3', 'border-width': 1, shape: 'round-rectangle',

@@ -88,12 +88,33 @@ pub async fn topology(
 ) -> Result<Response, ApiError> {
     let Query(params) = params?;
     let req = TopologyRequest::parse(&name, &params)?;
+    let (key, seq) = (format!("{req:?}"), state.feed.seq());
+    if let Some(body) = state.views.get(&key, seq) {
+        return Ok(json_bytes(body));
+    }
     let _permit = state
         .reads
         .acquire()
         .await
         .map_err(|_| ReadError::Unavailable("shutting down".into()))?;
-    Ok(Json(build(&state.store, &req).await?).into_response())
+    // Another request may have built it while this one waited.
+    if let Some(body) = state.views.get(&key, seq) {
+        return Ok(json_bytes(body));
+    }
+    let view = build(&state.store, &req).await?;
+    let body = axum::body::Bytes::from(
+        serde_json::to_vec(&view).map_err(|e| ReadError::Store(e.to_string()))?,
+    );
+    state.views.put(key, seq, body.clone());
+    Ok(json_bytes(body))
+}
+
+fn json_bytes(body: axum::body::Bytes) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// `GET /api/node?label=&id=&limit=`: a node, its properties and neighbours.

@@ -7,8 +7,10 @@
 //! - [`handlers`]: the API routes.
 //! - [`assets`]: the built page, embedded.
 //! - [`metrics`]: a count and a duration per request, by route.
+//! - [`cache`]: built views, kept until the graph changes.
 
 pub mod assets;
+mod cache;
 pub mod config;
 mod handlers;
 mod metrics;
@@ -35,6 +37,7 @@ pub struct AppState {
     store: GraphStore,
     feed: ChangeFeed,
     reads: Arc<Semaphore>,
+    views: Arc<cache::ViewCache>,
     stop: watch::Receiver<bool>,
 }
 
@@ -45,6 +48,7 @@ pub fn router(store: GraphStore, feed: ChangeFeed, stop: watch::Receiver<bool>) 
         store,
         feed,
         reads: Arc::new(Semaphore::new(CONCURRENT_READS)),
+        views: Arc::default(),
         stop,
     };
     Router::new()
