@@ -1,5 +1,6 @@
 # Real services for the test suite, on loopback: Apache Kafka (KRaft),
-# Neo4j 5 Community (Bolt, authentication on) and an AWS API server (moto).
+# Neo4j 5 Community (Bolt, authentication on) and an AWS API server (moto),
+# and a headless chromium for the browser test.
 # Sourced by scripts/test, scripts/services and scripts/bench. Installs are
 # cached under $INFRAGRAPH_CACHE and reused while the version matches;
 # everything started is stopped on exit.
@@ -55,8 +56,37 @@ install_venv() {
   fi
 }
 
+# The browser test's needs: Debian's chromium (installed with apt-get when
+# missing and we are root) and playwright-core from tests/browser's lock
+# file, installed once per lock file under $INFRAGRAPH_CACHE. No browser
+# download: playwright-core drives /usr/bin/chromium.
+install_browser() {
+  if ! command -v chromium >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      say "installing chromium (apt-get)"
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 \
+        || { say "could not install chromium"; return 1; }
+    else
+      say "the browser test needs chromium: apt-get install chromium"; return 1
+    fi
+  fi
+  command -v npm >/dev/null || { say "the browser test needs node and npm"; return 1; }
+  local lock dir
+  lock="$SERVICES_DIR/../browser/package-lock.json"
+  dir="$INFRAGRAPH_CACHE/browser-$(sha256sum "$lock" | cut -c1-12)"
+  if [ ! -f "$dir/.complete" ]; then
+    say "installing playwright-core into $dir"
+    rm -rf "$dir" && mkdir -p "$dir" && cp "$lock" "$SERVICES_DIR/../browser/package.json" "$dir/" \
+      && (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2) && touch "$dir/.complete" \
+      || { say "could not install playwright-core (is the npm registry reachable?)"; return 1; }
+  fi
+  export INFRAGRAPH_TEST_BROWSER_MODULES="$dir/node_modules"
+  export INFRAGRAPH_TEST_CHROMIUM="$(command -v chromium)"
+}
+
 install_services() {
   mkdir -p "$INFRAGRAPH_CACHE"
+  install_browser
   command -v java >/dev/null && command -v mvn >/dev/null \
     || { say "Kafka and Neo4j need java (17) and mvn on PATH"; return 1; }
   KAFKA_LIB="$(install_jars kafka)"

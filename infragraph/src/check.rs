@@ -49,6 +49,10 @@ pub fn check(command: &Command) -> anyhow::Result<String> {
             sink(&args.sink)?;
             Ok("write".to_owned())
         }
+        Command::Ui(args) => {
+            sink(&args.sink)?;
+            Ok("ui".to_owned())
+        }
         Command::Export(_) | Command::Drift(_) => Ok("a command without a deployment".to_owned()),
     }
 }

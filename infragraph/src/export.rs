@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use infragraph_graph_writer::{SqliteStore, StoredEdge, StoredNode};
+pub use infragraph_graph_reader::dump::Dump;
 use infragraph_schemas::{PropertyType, Properties, RelType, ResourceKind, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -15,28 +15,6 @@ pub enum Format {
     Json,
     /// GraphML, for Gephi, yEd and NetworkX.
     Graphml,
-}
-
-/// Every node and relationship of a store, read once.
-#[derive(Debug, Default)]
-pub struct Dump {
-    pub nodes: Vec<StoredNode>,
-    pub edges: Vec<StoredEdge>,
-}
-
-impl Dump {
-    pub fn read(store: &SqliteStore) -> Result<Self, infragraph_graph_writer::SinkError> {
-        let mut dump = Dump::default();
-        store.for_each_node(|n| {
-            dump.nodes.push(n);
-            Ok::<_, infragraph_graph_writer::SinkError>(())
-        })?;
-        store.for_each_edge(|e| {
-            dump.edges.push(e);
-            Ok::<_, infragraph_graph_writer::SinkError>(())
-        })?;
-        Ok(dump)
-    }
 }
 
 pub fn write(dump: &Dump, format: Format, out: &mut impl Write) -> io::Result<()> {
@@ -100,7 +78,7 @@ fn cypher(dump: &Dump, out: &mut impl Write) -> io::Result<()> {
     // The writer's own constraints, so loading an export into a graph the
     // writer also feeds adds no second constraint under another name.
     for kind in ResourceKind::ALL {
-        writeln!(out, "{};", infragraph_graph_writer::querybuilder::constraint(*kind))?;
+        writeln!(out, "{};", infragraph_graph_reader::dump::constraint(*kind))?;
     }
     let mut by_label: BTreeMap<ResourceKind, Vec<String>> = BTreeMap::new();
     for n in &dump.nodes {
@@ -316,8 +294,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
     if !args.data_dir.exists() {
         anyhow::bail!("no embedded store in {} (run `infragraph up --once` first, or pass --data-dir)", args.data_dir.display());
     }
-    let store = SqliteStore::open(&args.data_dir)?;
-    let dump = Dump::read(&store)?;
+    let dump = Dump::read_dir(&args.data_dir)?;
     match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;

@@ -9,6 +9,7 @@
 //! - `drift/`: declared service dependencies against observed traffic.
 //! - `stages.rs`: the single-stage subcommands.
 //! - `check.rs`: `--check-config`, the flags checked without running.
+//! - `view.rs`: the live view, beside `up` or alone (`ui`).
 
 mod check;
 mod drift;
@@ -16,6 +17,7 @@ mod export;
 mod sources;
 mod stages;
 mod up;
+mod view;
 
 use std::process::ExitCode;
 
@@ -48,6 +50,10 @@ enum Command {
     /// Map this machine: collector, normalizer and graph writer in one
     /// process (in-memory bus and embedded store unless told otherwise).
     Up(Box<up::UpArgs>),
+    /// Serve the live topology view over a graph another process writes:
+    /// Neo4j with --neo4j-uri, else the embedded store in --data-dir.
+    /// Read-only; the page learns of changes by polling cheap counts.
+    Ui(Box<view::UiCommandArgs>),
     /// Write the embedded graph as Cypher (for Neo4j), JSON or GraphML.
     Export(export::ExportArgs),
     /// Compare the dependencies Cloud Map services declare with the
@@ -89,7 +95,7 @@ async fn main() -> ExitCode {
     }
     // Interactive commands print their own results; stages log their work.
     let default_log = match cli.command {
-        Command::Up(_) | Command::Export(_) | Command::Drift(_) => "warn",
+        Command::Up(_) | Command::Ui(_) | Command::Export(_) | Command::Drift(_) => "warn",
         _ => "info",
     };
     let _telemetry = match infragraph_telemetry::init_with("infragraph", &cli.telemetry, default_log) {
@@ -102,6 +108,7 @@ async fn main() -> ExitCode {
     let shutdown = infragraph_telemetry::shutdown_on_signals();
     let result = match cli.command {
         Command::Up(args) => up::up(*args, shutdown).await,
+        Command::Ui(args) => view::ui(*args, shutdown).await,
         Command::Export(args) => export::run(&args),
         Command::Drift(args) => drift::run(&args).await,
         Command::Collect(c) => stages::collect(c, shutdown).await,

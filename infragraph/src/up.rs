@@ -2,7 +2,6 @@
 //! this machine into the embedded store over an in-memory bus; with
 //! `--kafka-brokers` or `--neo4j-uri` the same stages use the real parts.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,7 +11,8 @@ use anyhow::{Context, bail};
 use infragraph_bus::{Bus, KafkaArgs, KafkaBus, MemoryBus, TopicLayout};
 use infragraph_collector::Syncer;
 use infragraph_collector_procfs::{ProcfsArgs, ProcfsCollector};
-use infragraph_graph_writer::{BoltSink, SinkArgs, SinkChoice, Sink, SqliteStore, Snapshot, WriterConfig};
+use infragraph_graph_reader::{ChangeFeed, Counts, GraphStore, Notifying, UiArgs};
+use infragraph_graph_writer::{BoltSink, SinkArgs, SinkChoice, Sink, SqliteStore, WriterConfig};
 use infragraph_normalizer::NormalizerArgs;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -35,6 +35,9 @@ pub struct UpArgs {
     pub normalizer: NormalizerArgs,
     #[command(flatten)]
     pub writer: WriterConfig,
+    /// The live view (not with --once).
+    #[command(flatten)]
+    pub ui: UiArgs,
 }
 
 /// The longest `--once` waits for its sync to reach the graph.
@@ -42,15 +45,18 @@ const ONCE_DEADLINE: Duration = Duration::from_secs(120);
 
 pub async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
     let sink = args.sink.sink()?;
+    args.ui.address()?;
     let into = match &sink {
         SinkChoice::Embedded(dir) => format!("the embedded store in {}", dir.display()),
         SinkChoice::Bolt(cfg) => format!("{} (database {})", cfg.uri, cfg.database),
     };
-    match (args.kafka.brokers.is_some(), sink) {
+    let reader = crate::view::reader(&sink)?;
+    let args = (args, reader);
+    match (args.0.kafka.brokers.is_some(), sink) {
         (false, SinkChoice::Embedded(dir)) => run(MemoryBus::new(), SqliteStore::open(&dir)?, into, args, shutdown).await,
         (false, SinkChoice::Bolt(cfg)) => run(MemoryBus::new(), BoltSink::connect(&cfg)?, into, args, shutdown).await,
-        (true, SinkChoice::Embedded(dir)) => run(kafka(&args.kafka)?, SqliteStore::open(&dir)?, into, args, shutdown).await,
-        (true, SinkChoice::Bolt(cfg)) => run(kafka(&args.kafka)?, BoltSink::connect(&cfg)?, into, args, shutdown).await,
+        (true, SinkChoice::Embedded(dir)) => run(kafka(&args.0.kafka)?, SqliteStore::open(&dir)?, into, args, shutdown).await,
+        (true, SinkChoice::Bolt(cfg)) => run(kafka(&args.0.kafka)?, BoltSink::connect(&cfg)?, into, args, shutdown).await,
     }
 }
 
@@ -100,8 +106,16 @@ impl Stages {
     }
 }
 
-async fn run<B: Bus, S: Sink>(bus: B, sink: S, into: String, args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
-    let sink = Arc::new(sink);
+async fn run<B: Bus, S: Sink>(
+    bus: B,
+    sink: S,
+    into: String,
+    (args, reader): (UpArgs, GraphStore),
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<ExitCode> {
+    // The writer announces what it applied to the live view.
+    let feed = ChangeFeed::new();
+    let sink = Arc::new(Notifying::new(sink, feed.clone()));
     let layout = TopicLayout::from(&args.kafka);
     bus.ensure_topics(&layout.specs()).await.context("creating topics")?;
     let stages = Stages::start(&bus, sink.clone(), &layout, &args);
@@ -115,10 +129,11 @@ async fn run<B: Bus, S: Sink>(bus: B, sink: S, into: String, args: UpArgs, shutd
     eprintln!("infragraph: mapping host {}{also} into {into}", collector.host_id());
     let watch = Watch { bus: &bus, layout: &layout, writer_group: &args.writer.group, stages: &stages };
     let outcome = if args.procfs.once {
-        once(&watch, &syncer, &collector, &sources, &mut barriers, sink.as_ref()).await
+        once(&watch, &syncer, &collector, &sources, &mut barriers, &reader).await
     } else {
         let tasks = sources.spawn(&syncer, &shutdown);
-        let outcome = continuous(&watch, &syncer, &collector, &mut barriers, sink.as_ref(), args.procfs.interval, shutdown).await;
+        let view = crate::view::start(&args.ui, reader.clone(), feed).await?;
+        let outcome = continuous(&watch, &syncer, &collector, &mut barriers, &reader, args.procfs.interval, shutdown).await;
         for task in tasks {
             if outcome.is_err() {
                 // Shutdown was not signalled: the sources would run on.
@@ -132,6 +147,9 @@ async fn run<B: Bus, S: Sink>(bus: B, sink: S, into: String, args: UpArgs, shutd
                 Ok(Err(e)) => tracing::error!(error = %e, "a source stopped"),
                 Err(e) => tracing::error!(error = %e, "a source's task failed"),
             }
+        }
+        if let Some(view) = view {
+            view.stop().await?;
         }
         outcome
     };
@@ -150,13 +168,13 @@ struct Watch<'a, B: Bus> {
 /// One sync of this host and of every other source, all at once; waits
 /// until the graph holds every completed one and prints what it holds. A
 /// source whose sync failed is named and makes the exit code non-zero.
-async fn once<B: Bus, S: Sink>(
+async fn once<B: Bus>(
     w: &Watch<'_, B>,
     syncer: &Syncer<B>,
     collector: &ProcfsCollector,
     sources: &Sources,
     barriers: &mut Barriers<B::Consumer>,
-    sink: &S,
+    reader: &GraphStore,
 ) -> anyhow::Result<ExitCode> {
     let (host, (mut reports, failed)) = tokio::join!(syncer.sync(collector), sources.sync_once(syncer));
     reports.push(host.context("the sync of this host failed")?);
@@ -182,8 +200,8 @@ async fn once<B: Bus, S: Sink>(
             bail!("the sync of {} did not reach the graph within {}s", waiting[0].scope, ONCE_DEADLINE.as_secs());
         }
     }
-    let snapshot = sink.snapshot("").await.context("reading the graph")?;
-    print_counts(&snapshot, reports.iter().map(|r| r.total()).sum());
+    let counts = reader.counts().await.context("reading the graph")?;
+    print_counts(&counts, reports.iter().map(|r| r.total()).sum());
     for f in &failed {
         eprintln!("infragraph: the sync of {} failed: {}", f.scope, f.error);
     }
@@ -191,12 +209,12 @@ async fn once<B: Bus, S: Sink>(
 }
 
 /// Syncs every `interval` until shutdown, keeping one status line current.
-async fn continuous<B: Bus, S: Sink>(
+async fn continuous<B: Bus>(
     w: &Watch<'_, B>,
     syncer: &Syncer<B>,
     collector: &ProcfsCollector,
     barriers: &mut Barriers<B::Consumer>,
-    sink: &S,
+    reader: &GraphStore,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<ExitCode> {
@@ -215,7 +233,7 @@ async fn continuous<B: Bus, S: Sink>(
                     tracing::warn!(error = %e, "sync failed");
                 }
                 barriers.poll(Duration::ZERO).await?;
-                status.show(barriers, &sink.snapshot("").await?);
+                status.show(barriers, &reader.counts().await?);
             }
         }
     }
@@ -223,26 +241,10 @@ async fn continuous<B: Bus, S: Sink>(
     Ok(ExitCode::SUCCESS)
 }
 
-fn tally(snapshot: &Snapshot) -> (BTreeMap<&'static str, usize>, BTreeMap<&'static str, usize>) {
-    let mut nodes = BTreeMap::new();
-    for (kind, _) in snapshot.nodes.keys() {
-        *nodes.entry(kind.label()).or_insert(0) += 1;
-    }
-    let mut edges = BTreeMap::new();
-    for (rel, _, _) in snapshot.edges.keys() {
-        *edges.entry(rel.as_str()).or_insert(0) += 1;
-    }
-    (nodes, edges)
-}
-
-fn print_counts(snapshot: &Snapshot, observations: u64) {
-    let (nodes, edges) = tally(snapshot);
+fn print_counts(counts: &Counts, observations: u64) {
     println!("synced {observations} observations; the graph now holds:");
-    for (label, n) in nodes {
-        println!("  {n:>7}  {label}");
-    }
-    for (rel, n) in edges {
-        println!("  {n:>7}  {rel}");
+    for (name, n) in counts.nodes.iter().chain(&counts.relationships) {
+        println!("  {n:>7}  {name}");
     }
 }
 
@@ -259,17 +261,15 @@ impl Status {
         Status { tty: std::io::stderr().is_terminal(), started: Instant::now(), sync_errors: 0 }
     }
 
-    fn show<C: infragraph_bus::Consumer>(&self, barriers: &Barriers<C>, snapshot: &Snapshot) {
-        let (nodes, edges) = tally(snapshot);
-        let join = |m: BTreeMap<&str, usize>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
-        let newest = snapshot.nodes.values().filter_map(|n| n.lastupdated).max();
-        let age = newest.map_or("none yet".to_owned(), |ms| format!("{:.1}s ago", (now_ms() - ms) as f64 / 1000.0));
+    fn show<C: infragraph_bus::Consumer>(&self, barriers: &Barriers<C>, counts: &Counts) {
+        let join = |m: &std::collections::BTreeMap<String, u64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+        let age = counts.last_sync.map_or("none yet".to_owned(), |ms| format!("{:.1}s ago", (now_ms() - ms) as f64 / 1000.0));
         let line = format!(
             "{} syncs, {} failed | {} | {} | last sync in graph {age} | up {}s",
             barriers.completed,
             barriers.failed + self.sync_errors,
-            join(nodes),
-            join(edges),
+            join(&counts.nodes),
+            join(&counts.relationships),
             self.started.elapsed().as_secs()
         );
         let mut err = std::io::stderr().lock();

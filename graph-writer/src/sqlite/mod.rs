@@ -107,6 +107,13 @@ impl SqliteStore {
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
     }
 
+    /// Runs `f` on the store's connection, for the read side
+    /// (`infragraph-graph-reader`), which owns its queries. `f` must only
+    /// read: every write goes through the [`Sink`](crate::Sink).
+    pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        f(&self.lock())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock left no transaction open (rusqlite
         // rolls back on drop), so the connection is still usable.
