@@ -1,7 +1,8 @@
 //! `scripts/stack`, end to end: `up` starts Kafka, Neo4j, two normalizers,
-//! the writer and this host's collector as local processes and returns when
-//! every health endpoint says ready; this host is then mapped in that
-//! Neo4j; `down` stops every process it started and frees every port.
+//! the writer, this host's collector and the live view as local processes
+//! and returns when every health endpoint says ready; this host is then
+//! mapped in that Neo4j and in the view's API; `down` stops every process
+//! it started and frees every port.
 
 mod common;
 
@@ -75,11 +76,11 @@ async fn stack_up_maps_this_host_and_down_leaves_nothing_running() {
 
     let up = stack(&state, &host, &["up"]);
     assert!(up.status.success(), "{}", said(&up));
-    for stage in ["normalizer-1", "normalizer-2", "writer", "procfs"] {
+    for stage in ["normalizer-1", "normalizer-2", "writer", "procfs", "view"] {
         assert!(said(&up).lines().any(|l| l.starts_with(stage) && l.ends_with(": 200")), "{stage} ready: {}", said(&up));
     }
     let started = pids(&state);
-    assert_eq!(started.len(), 6, "kafka, neo4j and four stages: {started:?}");
+    assert_eq!(started.len(), 7, "kafka, neo4j, four stages and the view: {started:?}");
 
     let password = std::fs::read_to_string(state.join("neo4j_password")).expect("the stack's Neo4j password").trim().to_owned();
     let cfg = BoltConfig { uri: format!("bolt://127.0.0.1:{}", BASE + 687), user: "neo4j".into(), password, database: "neo4j".into(), timeout: Duration::from_secs(60) };
@@ -92,13 +93,29 @@ async fn stack_up_maps_this_host_and_down_leaves_nothing_running() {
     })
     .await;
 
+    // The view polls the graph's counts every second, then rebuilds.
+    eventually("the view's hosts topology shows this host", Duration::from_secs(60), async || {
+        let answer = std::net::TcpStream::connect(("127.0.0.1", BASE + 40)).and_then(|mut s| {
+            use std::io::{Read, Write};
+            write!(s, "GET /api/topology/hosts HTTP/1.0\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).map(|_| out)
+        });
+        match answer {
+            Ok(a) if a.lines().next().is_some_and(|l| l.contains(" 200 ")) && a.contains(&host) => Ok(()),
+            Ok(a) => Err(a),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
+
     let status = stack(&state, &host, &["status"]);
     assert!(status.status.success(), "{}", said(&status));
     let down = stack(&state, &host, &["down"]);
     assert!(down.status.success(), "{}", said(&down));
     let left: Vec<_> = started.iter().filter(|(_, pid)| running(*pid)).collect();
     assert!(left.is_empty(), "still running after down: {left:?}");
-    for port in [BASE + 92, BASE + 93, BASE + 687, BASE + 81, BASE + 82, BASE + 83, BASE + 84] {
+    for port in [BASE + 92, BASE + 93, BASE + 687, BASE + 81, BASE + 82, BASE + 83, BASE + 84, BASE + 40] {
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} still open after down");
     }
     let status = stack(&state, &host, &["status"]);
