@@ -298,6 +298,12 @@ impl KafkaConsumer {
                     }
                     return Ok(m);
                 }
+                // A topic created a moment ago may not be in this client's
+                // metadata yet; librdkafka says so and keeps the
+                // subscription, which picks the topic up once it is seen.
+                Err(KafkaError::MessageConsumption(RDKafkaErrorCode::UnknownTopicOrPartition)) => {
+                    tracing::debug!("a subscribed topic is not in the broker's metadata yet; waiting for it");
+                }
                 Err(e) => {
                     let e = BusError::from(e);
                     if !e.is_retriable() {

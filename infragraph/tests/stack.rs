@@ -14,9 +14,10 @@ use common::*;
 use infragraph_graph_writer::BoltConfig;
 use infragraph_test_support as support;
 
-/// The stack's ports start here: away from the test services' and from a
-/// stack a developer may run (31000).
-const BASE: u16 = 33000;
+/// The stack's ports start here: away from the test services', from a
+/// stack a developer may run (31000), and below Linux's ephemeral range
+/// (32768 up), where another test's connection may hold one.
+const BASE: u16 = 21000;
 
 fn stack(state: &Path, host: &str, command: &[&str]) -> Output {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/stack");
