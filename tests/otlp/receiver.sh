@@ -8,11 +8,6 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${INFRAGRAPH_CACHE:-$HOME/.cache/infragraph}"
 OTLP_PROTO_VERSION=1.45.2
 VENV="$CACHE/otlp-receiver-opentelemetry-proto-$OTLP_PROTO_VERSION"
-if [ ! -f "$VENV/.complete" ]; then
-  echo "[otlp] installing opentelemetry-proto $OTLP_PROTO_VERSION into $VENV" >&2
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "opentelemetry-proto==$OTLP_PROTO_VERSION"
-  touch "$VENV/.complete"
-fi
+source "$HERE/../../scripts/venv.sh"
+ensure_venv "$VENV" "opentelemetry-proto==$OTLP_PROTO_VERSION"
 exec "$VENV/bin/python" "$HERE/receiver.py" "$@"
