@@ -38,12 +38,15 @@ struct Opts {
 
 fn usage(problem: &str) -> ! {
     eprintln!("publish bench: {problem}");
-    eprintln!("usage: publish [--brokers HOST:PORT] [--messages N] [--rounds N] [--warmup N] [--partitions N]");
+    eprintln!(
+        "usage: publish [--brokers HOST:PORT] [--messages N] [--rounds N] [--warmup N] [--partitions N]"
+    );
     std::process::exit(2);
 }
 
 fn number<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
-    v.and_then(|v| v.parse().ok()).unwrap_or_else(|| usage(&format!("{flag} needs a positive number")))
+    v.and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| usage(&format!("{flag} needs a positive number")))
 }
 
 fn parse_opts() -> Opts {
@@ -57,7 +60,11 @@ fn parse_opts() -> Opts {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--brokers" => opts.brokers = args.next().unwrap_or_else(|| usage("--brokers needs HOST:PORT")),
+            "--brokers" => {
+                opts.brokers = args
+                    .next()
+                    .unwrap_or_else(|| usage("--brokers needs HOST:PORT"))
+            }
             "--messages" => opts.messages = number(&arg, args.next()),
             "--rounds" => opts.rounds = number(&arg, args.next()),
             "--warmup" => opts.warmup = number(&arg, args.next()),
@@ -84,29 +91,53 @@ fn process(i: usize) -> Observation {
     let pid = 1000 + i as i64;
     let start = 1_700_000_000_000 + i as i64 * 37;
     let id = format!("{host}/{pid}/{start}");
-    let mut obs = Observation::new(ScopeRef::new("procfs", format!("host:{host}")), 1_700_000_100_000, 1_700_000_100_250, ResourceKind::Process, id)
-        .with("host_id", host)
-        .with("pid", pid)
-        .with("ppid", 1 + (i as i64 % 50))
-        .with("name", format!("worker-{}", i % 17))
-        .with("exe", "/usr/lib/jvm/java-17-openjdk-amd64/bin/java")
-        .with("cmdline", format!("java -Xmx2g -Dservice.name=orders-{i} -jar /opt/orders/orders.jar --port={}", 8000 + i % 1000))
-        .with("user", "svc-orders")
-        .with("uid", 1001_i64)
-        .with("start_time", start)
-        .with("threads", 20 + (i as i64 % 80))
-        .with("rss_bytes", 200_000_000 + i as i64 * 4096)
-        .with("cpu_time_ms", i as i64 * 13)
-        .relate(RelType::RunsOn, host)
-        .relate(RelType::ChildOf, format!("{host}/{}/1699999000000", 1 + i % 50));
+    let mut obs = Observation::new(
+        ScopeRef::new("procfs", format!("host:{host}")),
+        1_700_000_100_000,
+        1_700_000_100_250,
+        ResourceKind::Process,
+        id,
+    )
+    .with("host_id", host)
+    .with("pid", pid)
+    .with("ppid", 1 + (i as i64 % 50))
+    .with("name", format!("worker-{}", i % 17))
+    .with("exe", "/usr/lib/jvm/java-17-openjdk-amd64/bin/java")
+    .with(
+        "cmdline",
+        format!(
+            "java -Xmx2g -Dservice.name=orders-{i} -jar /opt/orders/orders.jar --port={}",
+            8000 + i % 1000
+        ),
+    )
+    .with("user", "svc-orders")
+    .with("uid", 1001_i64)
+    .with("start_time", start)
+    .with("threads", 20 + (i as i64 % 80))
+    .with("rss_bytes", 200_000_000 + i as i64 * 4096)
+    .with("cpu_time_ms", i as i64 * 13)
+    .relate(RelType::RunsOn, host)
+    .relate(
+        RelType::ChildOf,
+        format!("{host}/{}/1699999000000", 1 + i % 50),
+    );
     if i.is_multiple_of(3) {
-        obs.set("container_id", format!("{:064x}", i as u128 * 0x9e37_79b9_7f4a_7c15));
+        obs.set(
+            "container_id",
+            format!("{:064x}", i as u128 * 0x9e37_79b9_7f4a_7c15),
+        );
     }
     if i.is_multiple_of(5) {
-        obs = obs.relate(RelType::ListensOn, format!("tcp://0.0.0.0:{}@bench", 8000 + i % 1000));
+        obs = obs.relate(
+            RelType::ListensOn,
+            format!("tcp://0.0.0.0:{}@bench", 8000 + i % 1000),
+        );
     }
     if i.is_multiple_of(4) {
-        obs = obs.relate(RelType::ConnectsTo, format!("tcp://10.0.{}.{}:5432", i % 200, i % 250));
+        obs = obs.relate(
+            RelType::ConnectsTo,
+            format!("tcp://10.0.{}.{}:5432", i % 200, i % 250),
+        );
     }
     obs
 }
@@ -121,8 +152,18 @@ struct Workload {
 impl Workload {
     fn new(codec: &Codec) -> Self {
         let observations: Vec<Observation> = (0..POOL).map(process).collect();
-        let payloads = observations.iter().map(|o| codec.encode_observation(o).expect("benchmark observations encode")).collect();
-        Workload { observations, payloads }
+        let payloads = observations
+            .iter()
+            .map(|o| {
+                codec
+                    .encode_observation(o)
+                    .expect("benchmark observations encode")
+            })
+            .collect();
+        Workload {
+            observations,
+            payloads,
+        }
     }
 
     fn mean_payload(&self) -> usize {
@@ -133,12 +174,15 @@ impl Workload {
 /// The producer KafkaBus::connect builds, configured by hand.
 fn raw_producer(args: &KafkaArgs) -> FutureProducer {
     let mut cfg = ClientConfig::new();
-    cfg.set("bootstrap.servers", args.brokers.as_deref().unwrap_or_default())
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("compression.type", "lz4")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("message.timeout.ms", "60000");
+    cfg.set(
+        "bootstrap.servers",
+        args.brokers.as_deref().unwrap_or_default(),
+    )
+    .set("enable.idempotence", "true")
+    .set("linger.ms", "5")
+    .set("compression.type", "lz4")
+    .set("queue.buffering.max.messages", "1000000")
+    .set("message.timeout.ms", "60000");
     // The same user overrides the bus applies, so both run alike.
     for (k, v) in args.all_settings() {
         cfg.set(k, v);
@@ -151,7 +195,9 @@ async fn publish_raw(producer: &FutureProducer, topic: &str, work: &Workload, co
     let mut pending = Vec::with_capacity(count);
     for i in 0..count {
         let n = i % POOL;
-        let mut record = FutureRecord::to(topic).key(work.observations[n].id.as_str()).payload(&work.payloads[n]);
+        let mut record = FutureRecord::to(topic)
+            .key(work.observations[n].id.as_str())
+            .payload(&work.payloads[n]);
         loop {
             match producer.send_result(record) {
                 Ok(fut) => break pending.push(fut),
@@ -164,7 +210,10 @@ async fn publish_raw(producer: &FutureProducer, topic: &str, work: &Workload, co
         }
     }
     for fut in pending {
-        fut.await.expect("producer alive").map_err(|(e, _)| e).expect("raw delivery");
+        fut.await
+            .expect("producer alive")
+            .map_err(|(e, _)| e)
+            .expect("raw delivery");
     }
 }
 
@@ -175,7 +224,11 @@ async fn publish_bus(bus: &KafkaBus, codec: &Codec, topic: &str, work: &Workload
     for i in 0..count {
         let obs = &work.observations[i % POOL];
         let payload = codec.encode_observation(obs).expect("observation encodes");
-        pending.push(bus.send(OutMessage::new(topic, obs.id.as_bytes(), &payload)).await.expect("bus send"));
+        pending.push(
+            bus.send(OutMessage::new(topic, obs.id.as_bytes(), &payload))
+                .await
+                .expect("bus send"),
+        );
     }
     for p in pending {
         p.await.expect("bus delivery");
@@ -210,7 +263,10 @@ impl Bench {
     async fn measure(&self, path: Path, round: usize) -> f64 {
         let name = if path == Path::Raw { "raw" } else { "bus" };
         let topic = format!("bench-publish-{name}-{}-{round}", std::process::id());
-        self.bus.ensure_topics(&[TopicSpec::new(&topic, self.opts.partitions)]).await.expect("create topic");
+        self.bus
+            .ensure_topics(&[TopicSpec::new(&topic, self.opts.partitions)])
+            .await
+            .expect("create topic");
         self.publish(path, &topic, self.opts.warmup.max(1)).await;
         let started = Instant::now();
         self.publish(path, &topic, self.opts.messages).await;
@@ -221,8 +277,15 @@ impl Bench {
 
     /// The test broker keeps topics in memory: give the space back.
     async fn delete(&self, topic: &str) {
-        let failed = match self.admin.delete_topics(&[topic], &AdminOptions::new()).await {
-            Ok(results) => results.into_iter().find_map(|r| r.err()).map(|(_, code)| code.to_string()),
+        let failed = match self
+            .admin
+            .delete_topics(&[topic], &AdminOptions::new())
+            .await
+        {
+            Ok(results) => results
+                .into_iter()
+                .find_map(|r| r.err())
+                .map(|(_, code)| code.to_string()),
             Err(e) => Some(e.to_string()),
         };
         if let Some(e) = failed {
@@ -234,7 +297,11 @@ impl Bench {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    if v.len().is_multiple_of(2) { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] }
+    if v.len().is_multiple_of(2) {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    }
 }
 
 fn rate(r: f64) -> String {
@@ -249,8 +316,18 @@ async fn main() {
     let work = Workload::new(&codec);
     let bus = KafkaBus::connect(&args).expect("bus connects");
     let raw = raw_producer(&args);
-    let admin = ClientConfig::new().set("bootstrap.servers", &opts.brokers).create().expect("admin client");
-    let bench = Bench { opts, codec, work, bus, raw, admin };
+    let admin = ClientConfig::new()
+        .set("bootstrap.servers", &opts.brokers)
+        .create()
+        .expect("admin client");
+    let bench = Bench {
+        opts,
+        codec,
+        work,
+        bus,
+        raw,
+        admin,
+    };
     let o = &bench.opts;
     println!(
         "publish {} Process observations ({} B mean encoded), {} partitions, {} rounds, broker {}",
@@ -264,18 +341,36 @@ async fn main() {
     let (mut raws, mut ours) = (Vec::new(), Vec::new());
     for round in 0..o.rounds {
         // Alternate who goes first, so drift in the machine's load is shared.
-        let order = if round % 2 == 0 { [Path::Raw, Path::Bus] } else { [Path::Bus, Path::Raw] };
+        let order = if round % 2 == 0 {
+            [Path::Raw, Path::Bus]
+        } else {
+            [Path::Bus, Path::Raw]
+        };
         for path in order {
             let r = bench.measure(path, round).await;
-            if path == Path::Raw { raws.push(r) } else { ours.push(r) }
+            if path == Path::Raw {
+                raws.push(r)
+            } else {
+                ours.push(r)
+            }
         }
         let (r, b) = (raws[round], ours[round]);
-        println!("round {}: raw rdkafka {}, infragraph bus {}, ratio {:.2}", round + 1, rate(r), rate(b), b / r);
+        println!(
+            "round {}: raw rdkafka {}, infragraph bus {}, ratio {:.2}",
+            round + 1,
+            rate(r),
+            rate(b),
+            b / r
+        );
     }
 
     let (r, b) = (median(raws), median(ours));
     let ratio = b / r;
     let verdict = if ratio >= 0.8 { "meets" } else { "BELOW" };
-    println!("median: raw rdkafka {}, infragraph bus (encode + send) {}", rate(r), rate(b));
+    println!(
+        "median: raw rdkafka {}, infragraph bus (encode + send) {}",
+        rate(r),
+        rate(b)
+    );
     println!("ratio {ratio:.2} ({verdict} the target of 0.80)");
 }

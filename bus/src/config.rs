@@ -9,7 +9,11 @@ pub const ENV_SETTING_PREFIX: &str = "INFRAGRAPH_KAFKA_X_";
 #[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers, `host:port[,host:port…]`.
-    #[arg(long = "kafka-brokers", env = "INFRAGRAPH_KAFKA_BROKERS", value_name = "HOST:PORT,…")]
+    #[arg(
+        long = "kafka-brokers",
+        env = "INFRAGRAPH_KAFKA_BROKERS",
+        value_name = "HOST:PORT,…"
+    )]
     pub brokers: Option<String>,
 
     /// A librdkafka setting, repeatable, e.g. `-X security.protocol=SSL`.
@@ -56,7 +60,9 @@ impl KafkaArgs {
 pub fn parse_setting(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(format!("expected KEY=VALUE (a librdkafka setting such as security.protocol=SSL), got {s:?}")),
+        _ => Err(format!(
+            "expected KEY=VALUE (a librdkafka setting such as security.protocol=SSL), got {s:?}"
+        )),
     }
 }
 
@@ -77,17 +83,33 @@ mod tests {
 
     #[test]
     fn settings_parse_and_name_their_mistake() {
-        assert_eq!(parse_setting("linger.ms=5"), Ok(("linger.ms".into(), "5".into())));
-        assert_eq!(parse_setting("sasl.password=a=b"), Ok(("sasl.password".into(), "a=b".into())));
-        assert!(parse_setting("linger.ms").unwrap_err().contains("expected KEY=VALUE"));
+        assert_eq!(
+            parse_setting("linger.ms=5"),
+            Ok(("linger.ms".into(), "5".into()))
+        );
+        assert_eq!(
+            parse_setting("sasl.password=a=b"),
+            Ok(("sasl.password".into(), "a=b".into()))
+        );
+        assert!(
+            parse_setting("linger.ms")
+                .unwrap_err()
+                .contains("expected KEY=VALUE")
+        );
     }
 
     #[test]
     fn env_vars_become_dotted_settings() {
         let vars = vec![
-            ("INFRAGRAPH_KAFKA_X_SECURITY_PROTOCOL".to_owned(), "SSL".to_owned()),
+            (
+                "INFRAGRAPH_KAFKA_X_SECURITY_PROTOCOL".to_owned(),
+                "SSL".to_owned(),
+            ),
             ("PATH".to_owned(), "/bin".to_owned()),
         ];
-        assert_eq!(env_settings(vars.into_iter()), vec![("security.protocol".to_owned(), "SSL".to_owned())]);
+        assert_eq!(
+            env_settings(vars.into_iter()),
+            vec![("security.protocol".to_owned(), "SSL".to_owned())]
+        );
     }
 }

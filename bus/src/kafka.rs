@@ -14,7 +14,9 @@ use rdkafka::{Offset as KOffset, TopicPartitionList};
 
 use crate::config::KafkaArgs;
 use crate::kafka_log::LogContext;
-use crate::{Bus, BusError, Consumer, Delivery, Message, Offset, OutMessage, PendingDelivery, TopicSpec};
+use crate::{
+    Bus, BusError, Consumer, Delivery, Message, Offset, OutMessage, PendingDelivery, TopicSpec,
+};
 
 /// Faults a retry can outlive: the broker away, slow or electing a leader.
 fn retriable(code: RDKafkaErrorCode) -> bool {
@@ -52,7 +54,10 @@ const PRODUCER_MAX_MESSAGE_BYTES: usize = 1_000_000;
 /// The group refused a commit because it rebalances or moved on without us.
 pub(crate) fn superseded(code: RDKafkaErrorCode) -> bool {
     use RDKafkaErrorCode::*;
-    matches!(code, RebalanceInProgress | IllegalGeneration | UnknownMemberId | AssignmentLost)
+    matches!(
+        code,
+        RebalanceInProgress | IllegalGeneration | UnknownMemberId | AssignmentLost
+    )
 }
 
 /// The librdkafka code of an error, an admin operation's included (which
@@ -95,8 +100,14 @@ impl KafkaBus {
             .set("message.timeout.ms", "60000");
         Self::apply_settings(&mut cfg, args);
         let context = LogContext::new(args.brokers.as_deref().unwrap_or_default());
-        let producer = cfg.create_with_context(context.clone()).map_err(BusError::from)?;
-        Ok(KafkaBus { producer, args: Arc::new(args.clone()), context })
+        let producer = cfg
+            .create_with_context(context.clone())
+            .map_err(BusError::from)?;
+        Ok(KafkaBus {
+            producer,
+            args: Arc::new(args.clone()),
+            context,
+        })
     }
 
     fn base_config(args: &KafkaArgs) -> Result<ClientConfig, BusError> {
@@ -121,12 +132,18 @@ impl KafkaBus {
     pub async fn probe(&self, timeout: Duration) -> Result<(), String> {
         let producer = self.producer.clone();
         let brokers = self.args.brokers.clone().unwrap_or_default();
-        let answered = tokio::task::spawn_blocking(move || rdkafka::producer::Producer::client(&producer).fetch_metadata(None, timeout).map(|m| m.brokers().len()))
-            .await
-            .map_err(|e| format!("the metadata request did not finish: {e}"))?;
+        let answered = tokio::task::spawn_blocking(move || {
+            rdkafka::producer::Producer::client(&producer)
+                .fetch_metadata(None, timeout)
+                .map(|m| m.brokers().len())
+        })
+        .await
+        .map_err(|e| format!("the metadata request did not finish: {e}"))?;
         match answered {
             Ok(_) => Ok(()),
-            Err(e) => Err(format!("no broker of {brokers} answered a metadata request: {e}")),
+            Err(e) => Err(format!(
+                "no broker of {brokers} answered a metadata request: {e}"
+            )),
         }
     }
 
@@ -143,8 +160,14 @@ impl KafkaBus {
     /// The producer's own `message.max.bytes`, as set with `-X` or left at
     /// librdkafka's default.
     fn producer_max_message_bytes(&self) -> usize {
-        let set = self.args.all_settings().into_iter().rev().find(|(k, _)| k == "message.max.bytes");
-        set.and_then(|(_, v)| v.parse().ok()).unwrap_or(PRODUCER_MAX_MESSAGE_BYTES)
+        let set = self
+            .args
+            .all_settings()
+            .into_iter()
+            .rev()
+            .find(|(k, _)| k == "message.max.bytes");
+        set.and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(PRODUCER_MAX_MESSAGE_BYTES)
     }
 
     /// Waits until every queued message is delivered or `timeout` passes.
@@ -156,16 +179,26 @@ impl KafkaBus {
 
 fn delivery_error(topic: &str, err: KafkaError) -> BusError {
     let retriable = code_of(&err).is_some_and(retriable);
-    BusError::Delivery { topic: topic.to_owned(), reason: err.to_string(), retriable }
+    BusError::Delivery {
+        topic: topic.to_owned(),
+        reason: err.to_string(),
+        retriable,
+    }
 }
 
 /// What librdkafka reported for one message, in the bus's terms. A failed
 /// message comes back whole, so the error can name its topic.
 pub(crate) fn delivered(
-    report: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, futures::channel::oneshot::Canceled>,
+    report: Result<
+        rdkafka::producer::future_producer::OwnedDeliveryResult,
+        futures::channel::oneshot::Canceled,
+    >,
 ) -> Result<Delivery, BusError> {
     match report {
-        Ok(Ok(d)) => Ok(Delivery { partition: d.partition, offset: d.offset }),
+        Ok(Ok(d)) => Ok(Delivery {
+            partition: d.partition,
+            offset: d.offset,
+        }),
         Ok(Err((err, msg))) => Err(delivery_error(msg.topic(), err)),
         // The producer went away with the message still queued.
         Err(_) => Err(BusError::Closed),
@@ -178,14 +211,26 @@ impl Bus for KafkaBus {
     async fn max_message_bytes(&self, topic: &str) -> Result<Option<usize>, BusError> {
         let admin = self.admin()?;
         let opts = AdminOptions::new().request_timeout(Some(ADMIN_REQUEST_TIMEOUT));
-        let described = admin.describe_configs(&[ResourceSpecifier::Topic(topic)], &opts).await?;
+        let described = admin
+            .describe_configs(&[ResourceSpecifier::Topic(topic)], &opts)
+            .await?;
         let topic_max = match described.into_iter().next() {
-            Some(Ok(resource)) => resource.get("max.message.bytes").and_then(|e| e.value.as_deref()).and_then(|v| v.parse::<usize>().ok()),
-            Some(Err(code)) => return Err(BusError::Kafka { source: KafkaError::AdminOp(code), retriable: retriable(code) }),
+            Some(Ok(resource)) => resource
+                .get("max.message.bytes")
+                .and_then(|e| e.value.as_deref())
+                .and_then(|v| v.parse::<usize>().ok()),
+            Some(Err(code)) => {
+                return Err(BusError::Kafka {
+                    source: KafkaError::AdminOp(code),
+                    retriable: retriable(code),
+                });
+            }
             None => None,
         };
         let producer_max = self.producer_max_message_bytes();
-        Ok(Some(topic_max.map_or(producer_max, |t| t.min(producer_max))))
+        Ok(Some(
+            topic_max.map_or(producer_max, |t| t.min(producer_max)),
+        ))
     }
 
     async fn ensure_topics(&self, topics: &[TopicSpec]) -> Result<(), BusError> {
@@ -193,17 +238,32 @@ impl Bus for KafkaBus {
         let new: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|t| {
-                let topic = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(t.replication));
-                if t.compacted { topic.set("cleanup.policy", "compact") } else { topic }
+                let topic = NewTopic::new(
+                    &t.name,
+                    t.partitions,
+                    TopicReplication::Fixed(t.replication),
+                );
+                if t.compacted {
+                    topic.set("cleanup.policy", "compact")
+                } else {
+                    topic
+                }
             })
             .collect();
-        let opts = AdminOptions::new().operation_timeout(Some(ADMIN_REQUEST_TIMEOUT)).request_timeout(Some(ADMIN_REQUEST_TIMEOUT));
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(ADMIN_REQUEST_TIMEOUT))
+            .request_timeout(Some(ADMIN_REQUEST_TIMEOUT));
         for result in admin.create_topics(&new, &opts).await? {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((name, code)) => {
-                    return Err(BusError::Kafka { source: KafkaError::AdminOp(code), retriable: retriable(code) })
-                        .inspect_err(|e| tracing::error!(topic = %name, error = %e, "cannot create topic"));
+                    return Err(BusError::Kafka {
+                        source: KafkaError::AdminOp(code),
+                        retriable: retriable(code),
+                    })
+                    .inspect_err(
+                        |e| tracing::error!(topic = %name, error = %e, "cannot create topic"),
+                    );
                 }
             }
         }
@@ -211,12 +271,17 @@ impl Bus for KafkaBus {
     }
 
     async fn send(&self, msg: OutMessage<'_>) -> Result<PendingDelivery, BusError> {
-        let mut record = FutureRecord::to(msg.topic).key(msg.key).payload(msg.payload);
+        let mut record = FutureRecord::to(msg.topic)
+            .key(msg.key)
+            .payload(msg.payload);
         // An empty header list still costs an allocation per message.
         if !msg.headers.is_empty() {
             let mut headers = OwnedHeaders::new_with_capacity(msg.headers.len());
             for (key, value) in msg.headers {
-                headers = headers.insert(Header { key, value: Some(*value) });
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(*value),
+                });
             }
             record = record.headers(headers);
         }
@@ -233,12 +298,18 @@ impl Bus for KafkaBus {
         }
     }
 
-    async fn group_committed(&self, group: &str, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {
+    async fn group_committed(
+        &self,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<Option<i64>>, BusError> {
         let mut cfg = Self::base_config(&self.args)?;
-        cfg.set("group.id", group).set("enable.auto.commit", "false");
+        cfg.set("group.id", group)
+            .set("enable.auto.commit", "false");
         Self::apply_settings(&mut cfg, &self.args);
         // Never subscribed: it reads the group's offsets without joining it.
-        let outsider: Arc<rdkafka::consumer::BaseConsumer<LogContext>> = Arc::new(cfg.create_with_context(self.context.clone())?);
+        let outsider: Arc<rdkafka::consumer::BaseConsumer<LogContext>> =
+            Arc::new(cfg.create_with_context(self.context.clone())?);
         committed_offsets(outsider, partitions).await
     }
 
@@ -252,13 +323,19 @@ impl Bus for KafkaBus {
         let consumer: StreamConsumer<LogContext> = cfg.create_with_context(self.context.clone())?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;
-        Ok(KafkaConsumer { inner: Arc::new(consumer), away: false })
+        Ok(KafkaConsumer {
+            inner: Arc::new(consumer),
+            away: false,
+        })
     }
 }
 
 /// The committed positions of `consumer`'s group; the broker call blocks,
 /// so it runs off the async workers.
-async fn committed_offsets<C>(consumer: Arc<C>, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError>
+async fn committed_offsets<C>(
+    consumer: Arc<C>,
+    partitions: &[(String, i32)],
+) -> Result<Vec<Option<i64>>, BusError>
 where
     C: rdkafka::consumer::Consumer<LogContext> + Send + Sync + 'static,
 {
@@ -266,15 +343,19 @@ where
     for (topic, partition) in partitions {
         tpl.add_partition(topic, *partition);
     }
-    let got = tokio::task::spawn_blocking(move || consumer.committed_offsets(tpl, Duration::from_secs(10)))
-        .await
-        .map_err(|_| BusError::Closed)??;
+    let got = tokio::task::spawn_blocking(move || {
+        consumer.committed_offsets(tpl, Duration::from_secs(10))
+    })
+    .await
+    .map_err(|_| BusError::Closed)??;
     Ok(partitions
         .iter()
-        .map(|(t, p)| match got.find_partition(t, *p).map(|e| e.offset()) {
-            Some(KOffset::Offset(o)) => Some(o),
-            _ => None,
-        })
+        .map(
+            |(t, p)| match got.find_partition(t, *p).map(|e| e.offset()) {
+                Some(KOffset::Offset(o)) => Some(o),
+                _ => None,
+            },
+        )
         .collect())
 }
 
@@ -302,7 +383,9 @@ impl KafkaConsumer {
                 // metadata yet; librdkafka says so and keeps the
                 // subscription, which picks the topic up once it is seen.
                 Err(KafkaError::MessageConsumption(RDKafkaErrorCode::UnknownTopicOrPartition)) => {
-                    tracing::debug!("a subscribed topic is not in the broker's metadata yet; waiting for it");
+                    tracing::debug!(
+                        "a subscribed topic is not in the broker's metadata yet; waiting for it"
+                    );
                 }
                 Err(e) => {
                     let e = BusError::from(e);
@@ -323,7 +406,11 @@ impl Consumer for KafkaConsumer {
         let m = self.next().await?;
         let headers = m
             .headers()
-            .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec())).collect())
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(Message {
             topic: m.topic().to_owned(),
@@ -359,6 +446,10 @@ impl Consumer for KafkaConsumer {
 
     fn assignment(&self) -> Result<Vec<(String, i32)>, BusError> {
         let tpl = self.inner.assignment()?;
-        Ok(tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect())
+        Ok(tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect())
     }
 }

@@ -18,7 +18,11 @@ pub struct TopicLayout {
 
 impl Default for TopicLayout {
     fn default() -> Self {
-        TopicLayout { names: Topics::default(), partitions: 6, replication: 1 }
+        TopicLayout {
+            names: Topics::default(),
+            partitions: 6,
+            replication: 1,
+        }
     }
 }
 
@@ -40,8 +44,12 @@ impl TopicLayout {
             replication: self.replication,
             compacted,
         };
-        let mut out: Vec<TopicSpec> =
-            self.names.all_observations().into_iter().map(|t| spec(t, self.partitions, false)).collect();
+        let mut out: Vec<TopicSpec> = self
+            .names
+            .all_observations()
+            .into_iter()
+            .map(|t| spec(t, self.partitions, false))
+            .collect();
         out.push(spec(self.names.sync(), self.partitions, false));
         // One partition: the single graph writer applies changes in log
         // order, and a sync's barrier must follow all of its changes.
@@ -59,7 +67,11 @@ mod tests {
 
     #[test]
     fn the_changes_topic_has_one_partition_and_schemas_are_compacted() {
-        let specs = TopicLayout { partitions: 8, ..TopicLayout::default() }.specs();
+        let specs = TopicLayout {
+            partitions: 8,
+            ..TopicLayout::default()
+        }
+        .specs();
         let find = |n: &str| specs.iter().find(|s| s.name == n).unwrap();
         assert_eq!(find("infragraph.graph.changes").partitions, 1);
         assert_eq!(find("infragraph.obs.process").partitions, 8);

@@ -16,9 +16,9 @@
 
 pub mod config;
 pub mod deadletter;
-pub mod layout;
 pub mod kafka;
 pub mod kafka_log;
+pub mod layout;
 pub mod memory;
 
 use std::collections::HashMap;
@@ -27,8 +27,8 @@ use std::pin::Pin;
 
 pub use config::KafkaArgs;
 pub use deadletter::DeadLetters;
-pub use layout::TopicLayout;
 pub use kafka::KafkaBus;
+pub use layout::TopicLayout;
 pub use memory::MemoryBus;
 
 /// What went wrong on the bus.
@@ -41,7 +41,11 @@ pub enum BusError {
         retriable: bool,
     },
     #[error("delivery to {topic} failed: {reason}")]
-    Delivery { topic: String, reason: String, retriable: bool },
+    Delivery {
+        topic: String,
+        reason: String,
+        retriable: bool,
+    },
     #[error("bus setting {key}: {reason}")]
     Config { key: String, reason: String },
     /// The group is rebalancing and refuses commits until it settles.
@@ -69,7 +73,9 @@ impl BusError {
     /// commit of a partition that stayed covers it.
     pub fn is_commit_superseded(&self) -> bool {
         match self {
-            BusError::Kafka { source, .. } => source.rdkafka_error_code().is_some_and(kafka::superseded),
+            BusError::Kafka { source, .. } => {
+                source.rdkafka_error_code().is_some_and(kafka::superseded)
+            }
             BusError::Rebalancing { .. } => true,
             _ => false,
         }
@@ -88,7 +94,12 @@ pub struct OutMessage<'a> {
 
 impl<'a> OutMessage<'a> {
     pub fn new(topic: &'a str, key: &'a [u8], payload: &'a [u8]) -> Self {
-        OutMessage { topic, key, payload, headers: &[] }
+        OutMessage {
+            topic,
+            key,
+            payload,
+            headers: &[],
+        }
     }
 }
 
@@ -126,10 +137,15 @@ impl PendingDelivery {
 impl Future for PendingDelivery {
     type Output = Result<Delivery, BusError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
         match &mut self.0 {
             // Polled again after completing: there is nothing more to give.
-            Pending::Ready(outcome) => std::task::Poll::Ready(outcome.take().unwrap_or(Err(BusError::Closed))),
+            Pending::Ready(outcome) => {
+                std::task::Poll::Ready(outcome.take().unwrap_or(Err(BusError::Closed)))
+            }
             Pending::Kafka(future) => Pin::new(future).poll(cx).map(kafka::delivered),
         }
     }
@@ -150,7 +166,10 @@ pub struct Message {
 
 impl Message {
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
     }
 }
 
@@ -166,7 +185,12 @@ pub struct TopicSpec {
 
 impl TopicSpec {
     pub fn new(name: impl Into<String>, partitions: i32) -> Self {
-        TopicSpec { name: name.into(), partitions, replication: 1, compacted: false }
+        TopicSpec {
+            name: name.into(),
+            partitions,
+            replication: 1,
+            compacted: false,
+        }
     }
 }
 
@@ -183,22 +207,35 @@ pub trait Bus: Clone + Send + Sync + 'static {
     type Consumer: Consumer;
 
     /// Creates the topics that do not exist yet.
-    fn ensure_topics(&self, topics: &[TopicSpec]) -> impl Future<Output = Result<(), BusError>> + Send;
+    fn ensure_topics(
+        &self,
+        topics: &[TopicSpec],
+    ) -> impl Future<Output = Result<(), BusError>> + Send;
 
     /// Queues a message. Messages are queued in call order; the call waits
     /// only for room in the send queue. Await the returned delivery to know
     /// the message is durable.
-    fn send(&self, msg: OutMessage<'_>) -> impl Future<Output = Result<PendingDelivery, BusError>> + Send;
+    fn send(
+        &self,
+        msg: OutMessage<'_>,
+    ) -> impl Future<Output = Result<PendingDelivery, BusError>> + Send;
 
     /// Joins consumer group `group` for `topics`.
     fn consumer(&self, group: &str, topics: &[String]) -> Result<Self::Consumer, BusError>;
 
     /// Group `group`'s committed positions (next offset to read), read from
     /// outside the group without joining it: how far a stage has got.
-    fn group_committed(&self, group: &str, partitions: &[(String, i32)]) -> impl Future<Output = Result<Vec<Option<i64>>, BusError>> + Send;
+    fn group_committed(
+        &self,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> impl Future<Output = Result<Vec<Option<i64>>, BusError>> + Send;
 
     /// Queues and waits for delivery of one message.
-    fn publish(&self, msg: OutMessage<'_>) -> impl Future<Output = Result<Delivery, BusError>> + Send {
+    fn publish(
+        &self,
+        msg: OutMessage<'_>,
+    ) -> impl Future<Output = Result<Delivery, BusError>> + Send {
         async move { self.send(msg).await?.await }
     }
 
@@ -206,7 +243,10 @@ pub trait Bus: Clone + Send + Sync + 'static {
     /// bus is actually configured (Kafka: the smaller of the topic's
     /// `max.message.bytes` and the producer's `message.max.bytes`); `None`
     /// when there is no limit.
-    fn max_message_bytes(&self, topic: &str) -> impl Future<Output = Result<Option<usize>, BusError>> + Send {
+    fn max_message_bytes(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<Option<usize>, BusError>> + Send {
         let _ = topic;
         async { Ok(None) }
     }
@@ -218,7 +258,14 @@ pub const MESSAGE_OVERHEAD: usize = 256;
 
 /// The size a message counts for against [`Bus::max_message_bytes`].
 pub fn message_size(msg: &OutMessage<'_>) -> usize {
-    msg.key.len() + msg.payload.len() + msg.headers.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>() + MESSAGE_OVERHEAD
+    msg.key.len()
+        + msg.payload.len()
+        + msg
+            .headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 8)
+            .sum::<usize>()
+        + MESSAGE_OVERHEAD
 }
 
 /// One member of a consumer group.
@@ -234,7 +281,10 @@ pub trait Consumer: Send + 'static {
 
     /// The group's committed position (next offset to read) of each
     /// partition, whichever member owns it; `None` where nothing is committed.
-    fn committed(&self, partitions: &[(String, i32)]) -> impl Future<Output = Result<Vec<Option<i64>>, BusError>> + Send;
+    fn committed(
+        &self,
+        partitions: &[(String, i32)],
+    ) -> impl Future<Output = Result<Vec<Option<i64>>, BusError>> + Send;
 }
 
 /// Remembers the highest processed offset per partition, so a stage can
@@ -261,7 +311,14 @@ impl OffsetTracker {
 
     /// The positions to commit, leaving the tracker empty.
     pub fn take(&mut self) -> Vec<Offset> {
-        self.next.drain().map(|((topic, partition), next)| Offset { topic, partition, next }).collect()
+        self.next
+            .drain()
+            .map(|((topic, partition), next)| Offset {
+                topic,
+                partition,
+                next,
+            })
+            .collect()
     }
 
     /// Puts back positions whose commit failed, so the next commit carries

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
-use crate::{Bus, BusError, Consumer, Delivery, Message, Offset, OutMessage, PendingDelivery, TopicSpec};
+use crate::{
+    Bus, BusError, Consumer, Delivery, Message, Offset, OutMessage, PendingDelivery, TopicSpec,
+};
 
 /// Partition count for topics created implicitly by a first publish.
 pub const DEFAULT_PARTITIONS: i32 = 4;
@@ -50,7 +52,9 @@ struct Group {
 /// FNV-1a: stable across runs and platforms, so a key always maps to the
 /// same partition.
 pub fn partition_for(key: &[u8], partitions: i32) -> i32 {
-    let h = key.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+    let h = key.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
     (h % partitions.max(1) as u64) as i32
 }
 
@@ -66,7 +70,10 @@ impl MemoryBus {
 
     fn create(state: &mut State, name: &str, partitions: i32) {
         if !state.topics.contains_key(name) {
-            state.topics.insert(name.to_owned(), vec![Vec::new(); partitions.max(1) as usize]);
+            state.topics.insert(
+                name.to_owned(),
+                vec![Vec::new(); partitions.max(1) as usize],
+            );
             state.layout += 1;
         }
     }
@@ -74,7 +81,11 @@ impl MemoryBus {
     /// Makes the group's commits fail (retriably) or succeed again, as a
     /// Kafka group refuses them while it rebalances: for tests.
     pub fn refuse_commits(&self, group: &str, refuse: bool) {
-        self.lock().groups.entry(group.to_owned()).or_default().refusing = refuse;
+        self.lock()
+            .groups
+            .entry(group.to_owned())
+            .or_default()
+            .refusing = refuse;
     }
 
     /// Refuses messages to `topic` larger than `max` bytes (as
@@ -86,7 +97,10 @@ impl MemoryBus {
 
     /// Messages in a topic, all partitions: for tests and status displays.
     pub fn len(&self, topic: &str) -> usize {
-        self.lock().topics.get(topic).map_or(0, |ps| ps.iter().map(Vec::len).sum())
+        self.lock()
+            .topics
+            .get(topic)
+            .map_or(0, |ps| ps.iter().map(Vec::len).sum())
     }
 
     pub fn is_empty(&self, topic: &str) -> bool {
@@ -96,19 +110,26 @@ impl MemoryBus {
     /// Every message of a topic, partition by partition.
     pub fn messages(&self, topic: &str) -> Vec<Message> {
         let state = self.lock();
-        state.topics.get(topic).map_or_else(Vec::new, |ps| ps.iter().flatten().map(|m| (**m).clone()).collect())
+        state.topics.get(topic).map_or_else(Vec::new, |ps| {
+            ps.iter().flatten().map(|m| (**m).clone()).collect()
+        })
     }
 
     /// Messages not yet committed by `group` on `topic`: its lag.
     pub fn lag(&self, group: &str, topic: &str) -> i64 {
         let state = self.lock();
-        let Some(parts) = state.topics.get(topic) else { return 0 };
+        let Some(parts) = state.topics.get(topic) else {
+            return 0;
+        };
         let committed = state.groups.get(group).map(|g| &g.committed);
         parts
             .iter()
             .enumerate()
             .map(|(p, msgs)| {
-                let done = committed.and_then(|c| c.get(&(topic.to_owned(), p as i32))).copied().unwrap_or(0);
+                let done = committed
+                    .and_then(|c| c.get(&(topic.to_owned(), p as i32)))
+                    .copied()
+                    .unwrap_or(0);
                 msgs.len() as i64 - done
             })
             .sum()
@@ -137,8 +158,15 @@ impl Bus for MemoryBus {
         if let Some(&max) = state.max_message_bytes.get(msg.topic)
             && crate::message_size(&msg) > max
         {
-            let reason = format!("message of {} bytes exceeds the topic's limit of {max} bytes", crate::message_size(&msg));
-            return Err(BusError::Delivery { topic: msg.topic.to_owned(), reason, retriable: false });
+            let reason = format!(
+                "message of {} bytes exceeds the topic's limit of {max} bytes",
+                crate::message_size(&msg)
+            );
+            return Err(BusError::Delivery {
+                topic: msg.topic.to_owned(),
+                reason,
+                retriable: false,
+            });
         }
         Self::create(&mut state, msg.topic, DEFAULT_PARTITIONS);
         let parts = state.topics.get_mut(msg.topic).ok_or(BusError::Closed)?;
@@ -151,7 +179,11 @@ impl Bus for MemoryBus {
             offset,
             key: Some(msg.key.to_vec()),
             payload: msg.payload.to_vec(),
-            headers: msg.headers.iter().map(|(k, v)| ((*k).to_owned(), v.to_vec())).collect(),
+            headers: msg
+                .headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
+                .collect(),
             timestamp_ms: Some(now_ms()),
         }));
         drop(state);
@@ -159,17 +191,29 @@ impl Bus for MemoryBus {
         Ok(PendingDelivery::ready(Ok(Delivery { partition, offset })))
     }
 
-    async fn group_committed(&self, group: &str, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {
+    async fn group_committed(
+        &self,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<Option<i64>>, BusError> {
         let state = self.lock();
         let group = state.groups.get(group);
-        Ok(partitions.iter().map(|tp| group.and_then(|g| g.committed.get(tp).copied())).collect())
+        Ok(partitions
+            .iter()
+            .map(|tp| group.and_then(|g| g.committed.get(tp).copied()))
+            .collect())
     }
 
     fn consumer(&self, group: &str, topics: &[String]) -> Result<MemoryConsumer, BusError> {
         let mut state = self.lock();
         state.next_member += 1;
         let member = state.next_member;
-        state.groups.entry(group.to_owned()).or_default().members.insert(member, topics.to_vec());
+        state
+            .groups
+            .entry(group.to_owned())
+            .or_default()
+            .members
+            .insert(member, topics.to_vec());
         state.layout += 1;
         drop(state);
         self.inner.changed.notify_waiters();
@@ -185,7 +229,9 @@ impl Bus for MemoryBus {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Partitions of the subscribed topics dealt round-robin to members in id
@@ -205,7 +251,11 @@ fn assignment(state: &State, group: &Group, member: u64) -> Vec<(String, i32)> {
     let mut turn = 0;
     for tp in all {
         // Only members subscribed to the topic take its partitions.
-        let eligible: Vec<u64> = ids.iter().copied().filter(|id| group.members[id].contains(&tp.0)).collect();
+        let eligible: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|id| group.members[id].contains(&tp.0))
+            .collect();
         if eligible.is_empty() {
             continue;
         }
@@ -236,10 +286,15 @@ impl MemoryConsumer {
             return;
         }
         self.layout = state.layout;
-        let Some(group) = state.groups.get(&self.group) else { return };
+        let Some(group) = state.groups.get(&self.group) else {
+            return;
+        };
         let old: HashMap<(String, i32), i64> = self.assigned.drain(..).collect();
         for tp in assignment(state, group, self.member) {
-            let pos = old.get(&tp).copied().unwrap_or_else(|| group.committed.get(&tp).copied().unwrap_or(0));
+            let pos = old
+                .get(&tp)
+                .copied()
+                .unwrap_or_else(|| group.committed.get(&tp).copied().unwrap_or(0));
             self.assigned.push((tp, pos));
         }
     }
@@ -252,7 +307,11 @@ impl MemoryConsumer {
         for i in 0..n {
             let idx = (self.next_pick + i) % n;
             let ((topic, p), pos) = &mut self.assigned[idx];
-            if let Some(msg) = state.topics.get(topic.as_str()).and_then(|ps| ps[*p as usize].get(*pos as usize)) {
+            if let Some(msg) = state
+                .topics
+                .get(topic.as_str())
+                .and_then(|ps| ps[*p as usize].get(*pos as usize))
+            {
                 *pos += 1;
                 // Rotate so one busy partition does not starve the others.
                 self.next_pick = idx + 1;
@@ -282,17 +341,24 @@ impl Consumer for MemoryConsumer {
         let mut state = self.bus.lock();
         let group = state.groups.entry(self.group.clone()).or_default();
         if group.refusing && !offsets.is_empty() {
-            return Err(BusError::Rebalancing { group: self.group.clone() });
+            return Err(BusError::Rebalancing {
+                group: self.group.clone(),
+            });
         }
         for o in offsets {
-            group.committed.insert((o.topic.clone(), o.partition), o.next);
+            group
+                .committed
+                .insert((o.topic.clone(), o.partition), o.next);
         }
         Ok(())
     }
 
     fn assignment(&self) -> Result<Vec<(String, i32)>, BusError> {
         let state = self.bus.lock();
-        Ok(state.groups.get(&self.group).map_or_else(Vec::new, |g| assignment(&state, g, self.member)))
+        Ok(state
+            .groups
+            .get(&self.group)
+            .map_or_else(Vec::new, |g| assignment(&state, g, self.member)))
     }
 
     async fn committed(&self, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {
@@ -319,7 +385,9 @@ mod tests {
     #[test]
     fn keys_map_to_stable_partitions() {
         assert_eq!(partition_for(b"host-a", 4), partition_for(b"host-a", 4));
-        let spread: std::collections::HashSet<i32> = (0..100).map(|i| partition_for(format!("k{i}").as_bytes(), 4)).collect();
+        let spread: std::collections::HashSet<i32> = (0..100)
+            .map(|i| partition_for(format!("k{i}").as_bytes(), 4))
+            .collect();
         assert_eq!(spread.len(), 4, "100 keys should use every partition");
     }
 }

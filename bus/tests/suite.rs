@@ -17,7 +17,11 @@ async fn publish_keyed<B: Bus>(bus: &B, topic: &str, keys: usize, per_key: usize
         for k in 0..keys {
             let key = format!("key-{k}");
             let payload = format!("{k}:{seq}");
-            pending.push(bus.send(OutMessage::new(topic, key.as_bytes(), payload.as_bytes())).await.unwrap());
+            pending.push(
+                bus.send(OutMessage::new(topic, key.as_bytes(), payload.as_bytes()))
+                    .await
+                    .unwrap(),
+            );
         }
     }
     for p in pending {
@@ -33,7 +37,11 @@ fn parse(msg: &Message) -> (usize, usize) {
 
 /// Consumes forever, committing every 50 messages, reporting each message
 /// and the member's partition count.
-fn spawn_member<C: Consumer>(id: usize, mut c: C, out: mpsc::UnboundedSender<(usize, Message)>) -> watch::Receiver<usize> {
+fn spawn_member<C: Consumer>(
+    id: usize,
+    mut c: C,
+    out: mpsc::UnboundedSender<(usize, Message)>,
+) -> watch::Receiver<usize> {
     let (tx, rx) = watch::channel(0);
     tokio::spawn(async move {
         let mut tracker = OffsetTracker::default();
@@ -58,7 +66,9 @@ fn spawn_member<C: Consumer>(id: usize, mut c: C, out: mpsc::UnboundedSender<(us
 async fn two_members_get_everything_in_key_order<B: Bus>(bus: B) {
     let topic = support::unique("suite-order");
     let group = support::unique("g");
-    bus.ensure_topics(&[TopicSpec::new(&topic, 4)]).await.unwrap();
+    bus.ensure_topics(&[TopicSpec::new(&topic, 4)])
+        .await
+        .unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let topics = vec![topic.clone()];
     let mut sizes = [
@@ -67,8 +77,13 @@ async fn two_members_get_everything_in_key_order<B: Bus>(bus: B) {
     ];
     // Publish only once the group has settled, so both members take part.
     let deadline = Instant::now() + WAIT;
-    while !(sizes.iter_mut().all(|s| *s.borrow_and_update() > 0) && sizes.iter().map(|s| *s.borrow()).sum::<usize>() == 4) {
-        assert!(Instant::now() < deadline, "group never settled on 4 partitions over 2 members");
+    while !(sizes.iter_mut().all(|s| *s.borrow_and_update() > 0)
+        && sizes.iter().map(|s| *s.borrow()).sum::<usize>() == 4)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "group never settled on 4 partitions over 2 members"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -79,21 +94,32 @@ async fn two_members_get_everything_in_key_order<B: Bus>(bus: B) {
     let mut last: HashMap<(usize, usize), usize> = HashMap::new();
     let mut by_member = [0usize; 2];
     while seen.len() < keys * per_key {
-        let (member, msg) = timeout(WAIT, rx.recv()).await.expect("messages stopped arriving").unwrap();
+        let (member, msg) = timeout(WAIT, rx.recv())
+            .await
+            .expect("messages stopped arriving")
+            .unwrap();
         let (k, seq) = parse(&msg);
         if let Some(prev) = last.insert((member, k), seq) {
-            assert!(seq > prev, "key {k} went from {prev} to {seq} at member {member}");
+            assert!(
+                seq > prev,
+                "key {k} went from {prev} to {seq} at member {member}"
+            );
         }
         seen.insert((k, seq));
         by_member[member] += 1;
     }
-    assert!(by_member.iter().all(|n| *n > 0), "both members consumed: {by_member:?}");
+    assert!(
+        by_member.iter().all(|n| *n > 0),
+        "both members consumed: {by_member:?}"
+    );
 }
 
 async fn restart_resumes_from_commit<B: Bus>(bus: B) {
     let topic = support::unique("suite-restart");
     let group = support::unique("g");
-    bus.ensure_topics(&[TopicSpec::new(&topic, 3)]).await.unwrap();
+    bus.ensure_topics(&[TopicSpec::new(&topic, 3)])
+        .await
+        .unwrap();
     publish_keyed(&bus, &topic, 30, 10).await;
     let topics = vec![topic.clone()];
 
@@ -101,25 +127,41 @@ async fn restart_resumes_from_commit<B: Bus>(bus: B) {
     let mut tracker = OffsetTracker::default();
     let mut done = HashSet::new();
     for _ in 0..100 {
-        let m = timeout(WAIT, first.recv()).await.expect("first member got messages").unwrap();
+        let m = timeout(WAIT, first.recv())
+            .await
+            .expect("first member got messages")
+            .unwrap();
         tracker.processed(&m);
         done.insert(parse(&m));
     }
     let offsets = tracker.take();
     first.commit(&offsets).await.unwrap();
-    let asked: Vec<(String, i32)> = offsets.iter().map(|o| (o.topic.clone(), o.partition)).collect();
+    let asked: Vec<(String, i32)> = offsets
+        .iter()
+        .map(|o| (o.topic.clone(), o.partition))
+        .collect();
     let committed = first.committed(&asked).await.unwrap();
     let want: Vec<Option<i64>> = offsets.iter().map(|o| Some(o.next)).collect();
     assert_eq!(committed, want, "committed positions read back");
-    assert_eq!(bus.group_committed(&group, &asked).await.unwrap(), want, "and from outside the group");
+    assert_eq!(
+        bus.group_committed(&group, &asked).await.unwrap(),
+        want,
+        "and from outside the group"
+    );
     drop(first);
 
     let mut second = bus.consumer(&group, &topics).unwrap();
     let mut rest = HashSet::new();
     while rest.len() + done.len() < 300 {
-        let m = timeout(WAIT, second.recv()).await.expect("second member resumed").unwrap();
+        let m = timeout(WAIT, second.recv())
+            .await
+            .expect("second member resumed")
+            .unwrap();
         let p = parse(&m);
-        assert!(!done.contains(&p), "committed message {p:?} was delivered again");
+        assert!(
+            !done.contains(&p),
+            "committed message {p:?} was delivered again"
+        );
         assert!(rest.insert(p), "message {p:?} delivered twice");
     }
     // Nothing more may come: everything has been delivered exactly once.
@@ -168,7 +210,10 @@ mod kafka {
         let mut args = KafkaArgs::with_brokers("127.0.0.1:1");
         args.settings = vec![("message.timeout.ms".into(), "1500".into())];
         let bus = KafkaBus::connect(&args).unwrap();
-        let err = bus.publish(OutMessage::new("t", b"k", b"v")).await.unwrap_err();
+        let err = bus
+            .publish(OutMessage::new("t", b"k", b"v"))
+            .await
+            .unwrap_err();
         assert!(err.is_retriable(), "{err}");
         assert!(err.to_string().contains("delivery to t failed"), "{err}");
     }

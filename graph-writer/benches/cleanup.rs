@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 
 use infragraph_graph_writer::plan::plan;
 use infragraph_graph_writer::{BoltConfig, BoltSink, Sink};
-use infragraph_schemas::{EdgeRef, EdgeUpsert, GraphChange, NodeRef, NodeUpsert, Properties, RelType, ResourceKind, ScopeRef, Value};
+use infragraph_schemas::{
+    EdgeRef, EdgeUpsert, GraphChange, NodeRef, NodeUpsert, Properties, RelType, ResourceKind,
+    ScopeRef, Value,
+};
 use neo4rs::query;
 
 const BATCH: usize = 5_000;
@@ -50,7 +53,10 @@ fn scope(prefix: &str, i: usize) -> ScopeRef {
 /// One host's sync at `epoch`: its processes `0..n` (each RUNS_ON the host).
 fn host_sync(prefix: &str, i: usize, n: usize, epoch: i64) -> Vec<GraphChange> {
     let s = scope(prefix, i);
-    let host = NodeRef { kind: ResourceKind::Host, id: format!("{prefix}-{i}") };
+    let host = NodeRef {
+        kind: ResourceKind::Host,
+        id: format!("{prefix}-{i}"),
+    };
     let mut out = vec![GraphChange::NodeUpsert(NodeUpsert {
         node: host.clone(),
         scope: s.clone(),
@@ -60,11 +66,35 @@ fn host_sync(prefix: &str, i: usize, n: usize, epoch: i64) -> Vec<GraphChange> {
         props_at: None,
     })];
     for p in 0..n {
-        let node = NodeRef { kind: ResourceKind::Process, id: format!("{prefix}-{i}/{p}") };
-        let properties = Properties::from([("name".to_owned(), Value::from("worker")), ("pid".to_owned(), Value::Long(p as i64))]);
-        out.push(GraphChange::NodeUpsert(NodeUpsert { node: node.clone(), scope: s.clone(), epoch, observed_at: epoch, properties, props_at: None }));
-        let edge = EdgeRef { rel_type: RelType::RunsOn, from: node, to: host.clone() };
-        out.push(GraphChange::EdgeUpsert(EdgeUpsert { edge, scope: s.clone(), epoch, observed_at: epoch, properties: Properties::new(), props_at: None }));
+        let node = NodeRef {
+            kind: ResourceKind::Process,
+            id: format!("{prefix}-{i}/{p}"),
+        };
+        let properties = Properties::from([
+            ("name".to_owned(), Value::from("worker")),
+            ("pid".to_owned(), Value::Long(p as i64)),
+        ]);
+        out.push(GraphChange::NodeUpsert(NodeUpsert {
+            node: node.clone(),
+            scope: s.clone(),
+            epoch,
+            observed_at: epoch,
+            properties,
+            props_at: None,
+        }));
+        let edge = EdgeRef {
+            rel_type: RelType::RunsOn,
+            from: node,
+            to: host.clone(),
+        };
+        out.push(GraphChange::EdgeUpsert(EdgeUpsert {
+            edge,
+            scope: s.clone(),
+            epoch,
+            observed_at: epoch,
+            properties: Properties::new(),
+            props_at: None,
+        }));
     }
     out
 }
@@ -79,9 +109,18 @@ async fn apply(sink: &BoltSink, changes: &[GraphChange]) {
 async fn drain(g: &neo4rs::Graph, text: &str, s: &ScopeRef, epoch: i64) {
     const LIMIT: i64 = 10_000;
     loop {
-        let q = query(text).param("scope", s.to_string()).param("epoch", epoch).param("limit", LIMIT);
+        let q = query(text)
+            .param("scope", s.to_string())
+            .param("epoch", epoch)
+            .param("limit", LIMIT);
         let mut rows = g.execute(q).await.expect("cleanup step runs");
-        let processed = rows.next().await.ok().flatten().and_then(|r| r.get::<i64>("processed").ok()).unwrap_or(0);
+        let processed = rows
+            .next()
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.get::<i64>("processed").ok())
+            .unwrap_or(0);
         if processed < LIMIT {
             return;
         }
@@ -90,9 +129,21 @@ async fn drain(g: &neo4rs::Graph, text: &str, s: &ScopeRef, epoch: i64) {
 
 async fn baseline(g: &neo4rs::Graph, s: &ScopeRef, epoch: i64) -> Duration {
     let start = Instant::now();
-    drain(g, &label_scan("MATCH ()-[v:RUNS_ON]->()", "DELETE g"), s, epoch).await;
+    drain(
+        g,
+        &label_scan("MATCH ()-[v:RUNS_ON]->()", "DELETE g"),
+        s,
+        epoch,
+    )
+    .await;
     for label in ["Process", "Host"] {
-        drain(g, &label_scan(&format!("MATCH (v:{label})"), "DETACH DELETE g"), s, epoch).await;
+        drain(
+            g,
+            &label_scan(&format!("MATCH (v:{label})"), "DETACH DELETE g"),
+            s,
+            epoch,
+        )
+        .await;
     }
     start.elapsed()
 }
@@ -110,12 +161,29 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let Some(t) = infragraph_test_support::bolt_target() else { return };
-    let cfg = BoltConfig { uri: t.uri, user: t.user, password: t.password, database: t.database, timeout: Duration::from_secs(600) };
+    let Some(t) = infragraph_test_support::bolt_target() else {
+        return;
+    };
+    let cfg = BoltConfig {
+        uri: t.uri,
+        user: t.user,
+        password: t.password,
+        database: t.database,
+        timeout: Duration::from_secs(600),
+    };
     let sink = BoltSink::connect(&cfg).expect("bolt config");
     sink.prepare().await.expect("constraints");
-    let arg = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
-    let (scopes, n, rounds) = (arg("INFRAGRAPH_BENCH_SCOPES", 200), arg("INFRAGRAPH_BENCH_ROWS", 250), arg("INFRAGRAPH_BENCH_ROUNDS", 3));
+    let arg = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (scopes, n, rounds) = (
+        arg("INFRAGRAPH_BENCH_SCOPES", 200),
+        arg("INFRAGRAPH_BENCH_ROWS", 250),
+        arg("INFRAGRAPH_BENCH_ROUNDS", 3),
+    );
     let prefix = format!("bench-cleanup-{}", std::process::id());
     let load = Instant::now();
     let mut all = Vec::new();
@@ -127,7 +195,10 @@ async fn main() {
         }
     }
     apply(&sink, &all).await;
-    println!("graph: {scopes} scopes x {n} processes (+RUNS_ON), loaded in {:.1}s", load.elapsed().as_secs_f64());
+    println!(
+        "graph: {scopes} scopes x {n} processes (+RUNS_ON), loaded in {:.1}s",
+        load.elapsed().as_secs_f64()
+    );
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for r in 0..rounds.min(scopes / 2) {
         // Two scopes reconcile with a tenth of their processes gone.
@@ -153,13 +224,27 @@ async fn main() {
         b.push(tb.as_secs_f64());
     }
     let (ma, mb) = (median(a), median(b));
-    println!("cleanup of one scope among {scopes}: label scan {:.1} ms, indexed {:.1} ms (medians)", ma * 1e3, mb * 1e3);
+    println!(
+        "cleanup of one scope among {scopes}: label scan {:.1} ms, indexed {:.1} ms (medians)",
+        ma * 1e3,
+        mb * 1e3
+    );
     println!("ratio (a)/(b): {:.1}x", ma / mb.max(1e-9));
     for p in [prefix.clone(), format!("bench/host:{prefix}")] {
         loop {
             let q = query("MATCH (v) WHERE v.id STARTS WITH $p WITH v LIMIT 10000 DETACH DELETE v RETURN count(*) AS c").param("p", p.as_str());
-            let Ok(mut rows) = sink.graph().execute(q).await else { break };
-            if rows.next().await.ok().flatten().and_then(|r| r.get::<i64>("c").ok()).unwrap_or(0) == 0 {
+            let Ok(mut rows) = sink.graph().execute(q).await else {
+                break;
+            };
+            if rows
+                .next()
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.get::<i64>("c").ok())
+                .unwrap_or(0)
+                == 0
+            {
                 break;
             }
         }

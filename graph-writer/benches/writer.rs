@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use infragraph_graph_writer::plan::plan;
 use infragraph_graph_writer::{BoltConfig, BoltSink, Sink};
 use infragraph_schemas::{
-    EdgeRef, EdgeUpsert, Element, GraphChange, NodeRef, NodeUpsert, Properties, RelType, ResourceKind, ScopeRef, Touch, Value,
+    EdgeRef, EdgeUpsert, Element, GraphChange, NodeRef, NodeUpsert, Properties, RelType,
+    ResourceKind, ScopeRef, Touch, Value,
 };
 use neo4rs::{BoltList, BoltMap, BoltType, query};
 
@@ -34,13 +35,20 @@ const TOUCH_TAG: i64 = 99;
 
 fn props(i: usize, sync: i64) -> Properties {
     // 5% of the resources change between syncs.
-    let rss = if sync > 1 && i.is_multiple_of(20) { 2_000 + i as i64 } else { 1_000 + i as i64 };
+    let rss = if sync > 1 && i.is_multiple_of(20) {
+        2_000 + i as i64
+    } else {
+        1_000 + i as i64
+    };
     [
         ("name", Value::from(format!("proc-{}", i % 50))),
         ("pid", Value::Long(i as i64)),
         ("user", Value::from("root")),
         ("exe", Value::from("/usr/bin/thing")),
-        ("cmdline", Value::from(format!("/usr/bin/thing --worker {i}"))),
+        (
+            "cmdline",
+            Value::from(format!("/usr/bin/thing --worker {i}")),
+        ),
         ("rss_bytes", Value::Long(rss)),
         ("threads", Value::Long(4)),
     ]
@@ -89,7 +97,14 @@ async fn timed<F: std::future::Future<Output = ()>>(f: F) -> Duration {
 /// measure a path neither takes.
 async fn run_unwind(g: &neo4rs::Graph, text: &str, rows: Vec<BoltType>, tag: i64, batch: usize) {
     for chunk in rows.chunks(batch) {
-        let q = query(text).param("rows", BoltType::List(BoltList { value: chunk.to_vec() })).param("tag", tag);
+        let q = query(text)
+            .param(
+                "rows",
+                BoltType::List(BoltList {
+                    value: chunk.to_vec(),
+                }),
+            )
+            .param("tag", tag);
         let mut txn = g.start_txn().await.expect("a transaction");
         txn.run(q).await.expect("unwind runs");
         txn.commit().await.expect("commit");
@@ -100,35 +115,79 @@ const CARTOGRAPHY: &str = "UNWIND $rows AS row MERGE (n:Process {id: row.id}) ON
      SET n += row.props, n.lastupdated = $tag";
 const RAW: &str = "UNWIND $rows AS row MERGE (n:Process {id: row.id}) SET n += row.props";
 /// The least a resync can write per unchanged row.
-const MINIMAL_TOUCH: &str = "UNWIND $rows AS row MATCH (n:Process {id: row.id}) SET n.lastupdated = $tag";
+const MINIMAL_TOUCH: &str =
+    "UNWIND $rows AS row MATCH (n:Process {id: row.id}) SET n.lastupdated = $tag";
 
 async fn wipe(g: &neo4rs::Graph, prefix: &str) {
     loop {
         let q = query("MATCH (n:Process) WHERE n.id STARTS WITH $p WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS c").param("p", prefix);
         let mut s = g.execute(q).await.expect("wipe runs");
-        let c: i64 = s.next().await.ok().flatten().and_then(|r| r.get("c").ok()).unwrap_or(0);
+        let c: i64 = s
+            .next()
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.get("c").ok())
+            .unwrap_or(0);
         if c == 0 {
             return;
         }
     }
 }
 
-fn changes(prefix: &str, n: usize, sync: i64, scope: &ScopeRef) -> (Vec<GraphChange>, Vec<GraphChange>) {
+fn changes(
+    prefix: &str,
+    n: usize,
+    sync: i64,
+    scope: &ScopeRef,
+) -> (Vec<GraphChange>, Vec<GraphChange>) {
     let mut nodes = Vec::new();
     let mut edges = Vec::new();
     for i in 0..n {
-        let node = NodeRef { kind: ResourceKind::Process, id: format!("{prefix}-{i}") };
-        let edge = EdgeRef { rel_type: RelType::RunsOn, from: node.clone(), to: NodeRef { kind: ResourceKind::Host, id: format!("{prefix}-host") } };
+        let node = NodeRef {
+            kind: ResourceKind::Process,
+            id: format!("{prefix}-{i}"),
+        };
+        let edge = EdgeRef {
+            rel_type: RelType::RunsOn,
+            from: node.clone(),
+            to: NodeRef {
+                kind: ResourceKind::Host,
+                id: format!("{prefix}-host"),
+            },
+        };
         let changed = sync == 1 || i.is_multiple_of(20);
         if changed {
-            nodes.push(GraphChange::NodeUpsert(NodeUpsert { node, scope: scope.clone(), epoch: sync, observed_at: sync, properties: props(i, sync), props_at: None }));
+            nodes.push(GraphChange::NodeUpsert(NodeUpsert {
+                node,
+                scope: scope.clone(),
+                epoch: sync,
+                observed_at: sync,
+                properties: props(i, sync),
+                props_at: None,
+            }));
         } else {
-            nodes.push(GraphChange::Touch(Touch { element: Element::Node(node), scope: scope.clone(), epoch: sync }));
+            nodes.push(GraphChange::Touch(Touch {
+                element: Element::Node(node),
+                scope: scope.clone(),
+                epoch: sync,
+            }));
         }
         if sync == 1 {
-            edges.push(GraphChange::EdgeUpsert(EdgeUpsert { edge, scope: scope.clone(), epoch: sync, observed_at: sync, properties: Properties::new(), props_at: None }));
+            edges.push(GraphChange::EdgeUpsert(EdgeUpsert {
+                edge,
+                scope: scope.clone(),
+                epoch: sync,
+                observed_at: sync,
+                properties: Properties::new(),
+                props_at: None,
+            }));
         } else {
-            edges.push(GraphChange::Touch(Touch { element: Element::Edge(edge), scope: scope.clone(), epoch: sync }));
+            edges.push(GraphChange::Touch(Touch {
+                element: Element::Edge(edge),
+                scope: scope.clone(),
+                epoch: sync,
+            }));
         }
     }
     (nodes, edges)
@@ -136,7 +195,9 @@ fn changes(prefix: &str, n: usize, sync: i64, scope: &ScopeRef) -> (Vec<GraphCha
 
 async fn apply(sink: &BoltSink, changes: &[GraphChange]) {
     for chunk in changes.chunks(WRITER_BATCH) {
-        sink.apply(&plan(chunk)).await.expect("writer batch applies");
+        sink.apply(&plan(chunk))
+            .await
+            .expect("writer batch applies");
     }
 }
 
@@ -168,8 +229,18 @@ async fn per_row(g: &neo4rs::Graph, prefix: &str, n: usize) -> f64 {
         for r in rows(prefix, 0..na, 1) {
             let BoltType::Map(m) = r else { continue };
             let id: String = m.get("id").unwrap_or_default();
-            let p = m.value.get("props").cloned().unwrap_or(BoltType::Null(neo4rs::BoltNull));
-            g.run(query("MERGE (n:Process {id: $id}) SET n += $props").param("id", id).param("props", p)).await.expect("merge runs");
+            let p = m
+                .value
+                .get("props")
+                .cloned()
+                .unwrap_or(BoltType::Null(neo4rs::BoltNull));
+            g.run(
+                query("MERGE (n:Process {id: $id}) SET n += $props")
+                    .param("id", id)
+                    .param("props", p),
+            )
+            .await
+            .expect("merge runs");
         }
     })
     .await;
@@ -180,13 +251,41 @@ async fn per_row(g: &neo4rs::Graph, prefix: &str, n: usize) -> f64 {
 /// rows (the database's floor for any resync that writes each row), and
 /// cleanup of a tenth by update tag.
 async fn cartography(g: &neo4rs::Graph, prefix: &str, n: usize, r: &mut Round) {
-    let d1 = timed(run_unwind(g, CARTOGRAPHY, rows(prefix, 0..n, 1), 1, CARTOGRAPHY_BATCH)).await;
-    let d2 = timed(run_unwind(g, CARTOGRAPHY, rows(prefix, 0..n, 2), 2, CARTOGRAPHY_BATCH)).await;
+    let d1 = timed(run_unwind(
+        g,
+        CARTOGRAPHY,
+        rows(prefix, 0..n, 1),
+        1,
+        CARTOGRAPHY_BATCH,
+    ))
+    .await;
+    let d2 = timed(run_unwind(
+        g,
+        CARTOGRAPHY,
+        rows(prefix, 0..n, 2),
+        2,
+        CARTOGRAPHY_BATCH,
+    ))
+    .await;
     // A tag no sync uses: a touch that writes the value already there may
     // be skipped by the database as a write that changes nothing, and
     // would flatter the floor.
-    let dt = timed(run_unwind(g, MINIMAL_TOUCH, rows(prefix, 0..n, 2), TOUCH_TAG, CARTOGRAPHY_BATCH)).await;
-    run_unwind(g, CARTOGRAPHY, rows(prefix, 0..n - n / 10, 3), 3, CARTOGRAPHY_BATCH).await;
+    let dt = timed(run_unwind(
+        g,
+        MINIMAL_TOUCH,
+        rows(prefix, 0..n, 2),
+        TOUCH_TAG,
+        CARTOGRAPHY_BATCH,
+    ))
+    .await;
+    run_unwind(
+        g,
+        CARTOGRAPHY,
+        rows(prefix, 0..n - n / 10, 3),
+        3,
+        CARTOGRAPHY_BATCH,
+    )
+    .await;
     let dc = timed(async {
         loop {
             let q = query("MATCH (n:Process) WHERE n.id STARTS WITH $p AND n.lastupdated <> $tag WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS c")
@@ -199,7 +298,11 @@ async fn cartography(g: &neo4rs::Graph, prefix: &str, n: usize, r: &mut Round) {
         }
     })
     .await;
-    (r.cartography_initial, r.cartography_resync, r.cartography_resync_s) = (rate(n, d1), rate(n, d2), d2.as_secs_f64());
+    (
+        r.cartography_initial,
+        r.cartography_resync,
+        r.cartography_resync_s,
+    ) = (rate(n, d1), rate(n, d2), d2.as_secs_f64());
     (r.minimal_touch, r.cartography_cleanup) = (rate(n, dt), rate(n / 10, dc));
 }
 
@@ -214,21 +317,35 @@ async fn writer(sink: &BoltSink, prefix: &str, n: usize, r: &mut Round) {
     let (nodes2, edges2) = changes(prefix, n, 2, &scope);
     let dr = timed(apply(sink, &nodes2)).await;
     let dre = timed(apply(sink, &edges2)).await;
-    let delta: Vec<GraphChange> = changes(prefix, n, 3, &scope).0.into_iter().filter(|c| !matches!(c, GraphChange::Touch(_))).collect();
+    let delta: Vec<GraphChange> = changes(prefix, n, 3, &scope)
+        .0
+        .into_iter()
+        .filter(|c| !matches!(c, GraphChange::Touch(_)))
+        .collect();
     let dd = timed(apply(sink, &delta)).await;
     // Touches alone, of a sync not applied yet: each one moves the element's
     // epoch, as a resync's touches do (re-applying epoch 2's touches would
     // write nothing new, and the database skips such writes).
-    let touches: Vec<GraphChange> = changes(prefix, n, 4, &scope).0.into_iter().filter(|c| matches!(c, GraphChange::Touch(_))).collect();
+    let touches: Vec<GraphChange> = changes(prefix, n, 4, &scope)
+        .0
+        .into_iter()
+        .filter(|c| matches!(c, GraphChange::Touch(_)))
+        .collect();
     let dt = timed(apply(sink, &touches)).await;
     let (nodes5, edges5) = changes(prefix, n, 5, &scope);
     let keep = n - n / 10;
     apply(sink, &nodes5[..keep]).await;
     apply(sink, &edges5[..keep]).await;
     let mut report = infragraph_graph_writer::CleanupReport::default();
-    let dc = timed(async { report = sink.cleanup(&scope, 5, 10_000).await.expect("cleanup runs") }).await;
+    let dc = timed(async { report = sink.cleanup(&scope, 5, 10_000).await.expect("cleanup runs") })
+        .await;
     r.writer_delta_s = dd.as_secs_f64();
-    (r.writer_nodes, r.writer_edges, r.writer_resync, r.writer_resync_s) = (rate(n, dn), rate(n, de), rate(n, dr), dr.as_secs_f64());
+    (
+        r.writer_nodes,
+        r.writer_edges,
+        r.writer_resync,
+        r.writer_resync_s,
+    ) = (rate(n, dn), rate(n, de), rate(n, dr), dr.as_secs_f64());
     (r.writer_resync_edges, r.writer_touches) = (rate(n, dre), rate(touches.len(), dt));
     r.writer_cleanup = rate((report.unasserted as usize).max(1), dc);
 }
@@ -239,10 +356,26 @@ async fn round(sink: &BoltSink, n: usize, name: &str, writer_first: bool) -> Rou
     let g = sink.graph();
     let p = |x: &str| format!("bench-{x}-{name}-{}", std::process::id());
     let (pa, pb, pc, pr) = (p("a"), p("b"), p("c"), p("r"));
-    let mut r = Round { per_row: per_row(g, &pa, n).await, ..Round::default() };
+    let mut r = Round {
+        per_row: per_row(g, &pa, n).await,
+        ..Round::default()
+    };
     // In the writer's batch size: the ceiling for the writer's own batches.
-    r.raw = rate(n, timed(run_unwind(g, RAW, rows(&pr, 0..n, 1), 1, WRITER_BATCH)).await);
-    r.raw_big = rate(n, timed(run_unwind(g, RAW, rows(&format!("{pr}-big"), 0..n, 1), 1, CARTOGRAPHY_BATCH)).await);
+    r.raw = rate(
+        n,
+        timed(run_unwind(g, RAW, rows(&pr, 0..n, 1), 1, WRITER_BATCH)).await,
+    );
+    r.raw_big = rate(
+        n,
+        timed(run_unwind(
+            g,
+            RAW,
+            rows(&format!("{pr}-big"), 0..n, 1),
+            1,
+            CARTOGRAPHY_BATCH,
+        ))
+        .await,
+    );
     if writer_first {
         writer(sink, &pc, n, &mut r).await;
         cartography(g, &pb, n, &mut r).await;
@@ -253,7 +386,8 @@ async fn round(sink: &BoltSink, n: usize, name: &str, writer_first: bool) -> Rou
     for prefix in [&pa, &pb, &pc, &pr, &format!("{pr}-big")] {
         wipe(g, prefix).await;
     }
-    let q = query("MATCH (n:Host) WHERE n.id STARTS WITH $p DETACH DELETE n").param("p", pc.as_str());
+    let q =
+        query("MATCH (n:Host) WHERE n.id STARTS WITH $p DETACH DELETE n").param("p", pc.as_str());
     let _ = g.run(q).await;
     r
 }
@@ -266,8 +400,16 @@ fn median(rounds: &[Round], f: impl Fn(&Round) -> f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let Some(t) = infragraph_test_support::bolt_target() else { return };
-    let cfg = BoltConfig { uri: t.uri, user: t.user, password: t.password, database: t.database, timeout: Duration::from_secs(600) };
+    let Some(t) = infragraph_test_support::bolt_target() else {
+        return;
+    };
+    let cfg = BoltConfig {
+        uri: t.uri,
+        user: t.user,
+        password: t.password,
+        database: t.database,
+        timeout: Duration::from_secs(600),
+    };
     let sink = BoltSink::connect(&cfg).expect("bolt config");
     sink.prepare().await.expect("constraints");
     let arg = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
@@ -291,23 +433,82 @@ async fn main() {
         all.push(r);
     }
     let m = |f: fn(&Round) -> f64| median(&all, f);
-    println!("rows: {n} Process nodes (+{n} RUNS_ON for the writer); medians of {rounds} rounds after a warm-up round");
-    println!("(a) per-row MERGE           nodes {:>10.0} rows/s", m(|r| r.per_row));
-    println!("(b) cartography initial     nodes {:>10.0} rows/s", m(|r| r.cartography_initial));
-    println!("(b) cartography resync      nodes {:>10.0} rows/s", m(|r| r.cartography_resync));
-    println!("(b) cartography cleanup           {:>10.0} rows/s", m(|r| r.cartography_cleanup));
-    println!("(c) writer initial          nodes {:>10.0} rows/s", m(|r| r.writer_nodes));
-    println!("(c) writer initial          rels  {:>10.0} rows/s", m(|r| r.writer_edges));
-    println!("(c) writer touches          nodes {:>10.0} rows/s", m(|r| r.writer_touches));
-    println!("(c) writer reconciliation (5% chg) nodes {:>10.0} rows/s", m(|r| r.writer_resync));
-    println!("(c) writer reconciliation (touches) rels {:>10.0} rows/s", m(|r| r.writer_resync_edges));
-    println!("(c) writer delta resync (5% chg)   {:>10.0} resynced nodes/s ({} rows sent)", m(|r| 1.0 / r.writer_delta_s.max(1e-9)) * n as f64, n / 20);
-    println!("(c) writer cleanup                {:>10.0} rows/s", m(|r| r.writer_cleanup));
-    println!("raw UNWIND MERGE            nodes {:>10.0} rows/s (batches of {WRITER_BATCH}; {:.0} rows/s in batches of {CARTOGRAPHY_BATCH})", m(|r| r.raw), m(|r| r.raw_big));
-    println!("minimal touch (SET lastupdated by id) {:>10.0} rows/s", m(|r| r.minimal_touch));
-    println!("ratio (c)/(a) initial nodes: {:.1}x (target >= 20x)", m(|r| r.writer_nodes / r.per_row));
-    println!("ratio (b)/(c) resync time, same nodes, delta sync: {:.1}x (target >= 3x)", m(|r| r.cartography_resync_s / r.writer_delta_s.max(1e-9)));
-    println!("ratio (b)/(c) resync time, same nodes, reconciliation: {:.2}x", m(|r| r.cartography_resync_s / r.writer_resync_s.max(1e-9)));
-    println!("(c) initial nodes vs raw UNWIND: {:.0}%", m(|r| 100.0 * r.writer_nodes / r.raw));
-    println!("the database's own limits: raw UNWIND / per-row {:.1}x; minimal touch / cartography resync {:.2}x", m(|r| r.raw / r.per_row), m(|r| r.minimal_touch / r.cartography_resync));
+    println!(
+        "rows: {n} Process nodes (+{n} RUNS_ON for the writer); medians of {rounds} rounds after a warm-up round"
+    );
+    println!(
+        "(a) per-row MERGE           nodes {:>10.0} rows/s",
+        m(|r| r.per_row)
+    );
+    println!(
+        "(b) cartography initial     nodes {:>10.0} rows/s",
+        m(|r| r.cartography_initial)
+    );
+    println!(
+        "(b) cartography resync      nodes {:>10.0} rows/s",
+        m(|r| r.cartography_resync)
+    );
+    println!(
+        "(b) cartography cleanup           {:>10.0} rows/s",
+        m(|r| r.cartography_cleanup)
+    );
+    println!(
+        "(c) writer initial          nodes {:>10.0} rows/s",
+        m(|r| r.writer_nodes)
+    );
+    println!(
+        "(c) writer initial          rels  {:>10.0} rows/s",
+        m(|r| r.writer_edges)
+    );
+    println!(
+        "(c) writer touches          nodes {:>10.0} rows/s",
+        m(|r| r.writer_touches)
+    );
+    println!(
+        "(c) writer reconciliation (5% chg) nodes {:>10.0} rows/s",
+        m(|r| r.writer_resync)
+    );
+    println!(
+        "(c) writer reconciliation (touches) rels {:>10.0} rows/s",
+        m(|r| r.writer_resync_edges)
+    );
+    println!(
+        "(c) writer delta resync (5% chg)   {:>10.0} resynced nodes/s ({} rows sent)",
+        m(|r| 1.0 / r.writer_delta_s.max(1e-9)) * n as f64,
+        n / 20
+    );
+    println!(
+        "(c) writer cleanup                {:>10.0} rows/s",
+        m(|r| r.writer_cleanup)
+    );
+    println!(
+        "raw UNWIND MERGE            nodes {:>10.0} rows/s (batches of {WRITER_BATCH}; {:.0} rows/s in batches of {CARTOGRAPHY_BATCH})",
+        m(|r| r.raw),
+        m(|r| r.raw_big)
+    );
+    println!(
+        "minimal touch (SET lastupdated by id) {:>10.0} rows/s",
+        m(|r| r.minimal_touch)
+    );
+    println!(
+        "ratio (c)/(a) initial nodes: {:.1}x (target >= 20x)",
+        m(|r| r.writer_nodes / r.per_row)
+    );
+    println!(
+        "ratio (b)/(c) resync time, same nodes, delta sync: {:.1}x (target >= 3x)",
+        m(|r| r.cartography_resync_s / r.writer_delta_s.max(1e-9))
+    );
+    println!(
+        "ratio (b)/(c) resync time, same nodes, reconciliation: {:.2}x",
+        m(|r| r.cartography_resync_s / r.writer_resync_s.max(1e-9))
+    );
+    println!(
+        "(c) initial nodes vs raw UNWIND: {:.0}%",
+        m(|r| 100.0 * r.writer_nodes / r.raw)
+    );
+    println!(
+        "the database's own limits: raw UNWIND / per-row {:.1}x; minimal touch / cartography resync {:.2}x",
+        m(|r| r.raw / r.per_row),
+        m(|r| r.minimal_touch / r.cartography_resync)
+    );
 }

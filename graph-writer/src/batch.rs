@@ -57,7 +57,9 @@ pub async fn next_batch<C: Consumer>(
         () = &mut shutdown => return Err(Interrupted::Shutdown),
         m = consumer.recv() => m.map_err(Interrupted::Bus)?,
     };
-    let mut batch = Batch { items: vec![decode(codec, first)] };
+    let mut batch = Batch {
+        items: vec![decode(codec, first)],
+    };
     let deadline = tokio::time::Instant::now() + timeout;
     while batch.items.len() < max && batch.barrier().is_none() {
         let next = tokio::select! {
@@ -76,6 +78,8 @@ pub async fn next_batch<C: Consumer>(
 }
 
 fn decode(codec: &Codec, message: Message) -> Item {
-    let change = codec.decode_graph_change(&message.payload).map_err(|e| format!("undecodable graph change: {e}"));
+    let change = codec
+        .decode_graph_change(&message.payload)
+        .map_err(|e| format!("undecodable graph change: {e}"));
     Item { message, change }
 }

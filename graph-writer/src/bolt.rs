@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use neo4rs::{BoltList, BoltMap, BoltType, ConfigBuilder, Graph, Neo4jErrorKind, Query, Txn};
 
-use infragraph_schemas::{Properties, RelType, ResourceKind, ScopeKind, ScopeRef, SyncBarrier, SyncKind, SyncStatus, Value};
+use infragraph_schemas::{
+    Properties, RelType, ResourceKind, ScopeKind, ScopeRef, SyncBarrier, SyncKind, SyncStatus,
+    Value,
+};
 
 use crate::error::SinkError;
 use crate::plan::{ASSERTED_AT, ASSERTED_BY, EdgeRow, Group, NodeRow, PROPS_AT, STUB, Segment};
@@ -57,13 +60,19 @@ impl BoltSink {
             .max_connections(4)
             .build()
             .map_err(classify)?;
-        Ok(BoltSink { graph: Graph::connect(cfg).map_err(classify)?, uri: config.uri.clone() })
+        Ok(BoltSink {
+            graph: Graph::connect(cfg).map_err(classify)?,
+            uri: config.uri.clone(),
+        })
     }
 
     /// One trivial query: `Ok` when the database accepts the credentials
     /// and answers (health readiness).
     pub async fn probe(&self) -> Result<(), String> {
-        self.graph.run(neo4rs::query("RETURN 1")).await.map_err(|e| classify(e).to_string())
+        self.graph
+            .run(neo4rs::query("RETURN 1"))
+            .await
+            .map_err(|e| classify(e).to_string())
     }
 
     /// The pool, for callers that read the graph (tests, benchmarks).
@@ -114,7 +123,9 @@ async fn read_counts(txn: &mut Txn, q: Query) -> Result<(u64, u64), SinkError> {
     let mut stream = txn.execute(q).await.map_err(classify)?;
     let mut out = (0, 0);
     while let Some(row) = stream.next(txn.handle()).await.map_err(classify)? {
-        let deleted: i64 = row.get("deleted").map_err(|e| SinkError::Rejected(e.to_string()))?;
+        let deleted: i64 = row
+            .get("deleted")
+            .map_err(|e| SinkError::Rejected(e.to_string()))?;
         let processed: i64 = row.get("processed").unwrap_or(deleted);
         out = (processed.max(0) as u64, deleted.max(0) as u64);
     }
@@ -135,13 +146,18 @@ pub fn classify(e: neo4rs::Error) -> SinkError {
     let text = e.to_string();
     match &e {
         E::Neo4j(err) => match err.kind() {
-            Neo4jErrorKind::Transient | Neo4jErrorKind::Database | Neo4jErrorKind::Unknown => SinkError::Transient(text),
-            Neo4jErrorKind::Client(neo4rs::Neo4jClientErrorKind::Security(_)) => SinkError::Auth(text),
+            Neo4jErrorKind::Transient | Neo4jErrorKind::Database | Neo4jErrorKind::Unknown => {
+                SinkError::Transient(text)
+            }
+            Neo4jErrorKind::Client(neo4rs::Neo4jClientErrorKind::Security(_)) => {
+                SinkError::Auth(text)
+            }
             // A database that is not there yet is also what a restarting
             // server says before it has opened its databases: wait for it
             // (the retry log names the database) rather than exit.
             Neo4jErrorKind::Client(
-                neo4rs::Neo4jClientErrorKind::SessionExpired | neo4rs::Neo4jClientErrorKind::FatalDiscovery,
+                neo4rs::Neo4jClientErrorKind::SessionExpired
+                | neo4rs::Neo4jClientErrorKind::FatalDiscovery,
             ) => SinkError::Transient(text),
             Neo4jErrorKind::Client(_) => SinkError::Rejected(text),
         },
@@ -149,7 +165,9 @@ pub fn classify(e: neo4rs::Error) -> SinkError {
         E::UrlParseError(_) | E::UnsupportedScheme(_) | E::InvalidDnsName(_) | E::InvalidConfig => {
             SinkError::Config(text)
         }
-        E::StringTooLong | E::MapTooBig | E::BytesTooBig | E::ListTooLong | E::ConversionError => SinkError::Rejected(text),
+        E::StringTooLong | E::MapTooBig | E::BytesTooBig | E::ListTooLong | E::ConversionError => {
+            SinkError::Rejected(text)
+        }
         // Connection lost, refused, timed out, the server going away or
         // answering out of turn while it restarts: all worth a retry.
         _ => SinkError::Transient(text),
@@ -158,7 +176,10 @@ pub fn classify(e: neo4rs::Error) -> SinkError {
 
 impl Sink for BoltSink {
     fn describe(&self) -> String {
-        format!("the graph database at {} (--neo4j-uri, INFRAGRAPH_NEO4J_URI)", self.uri)
+        format!(
+            "the graph database at {} (--neo4j-uri, INFRAGRAPH_NEO4J_URI)",
+            self.uri
+        )
     }
 
     async fn prepare(&self) -> Result<(), SinkError> {
@@ -167,13 +188,19 @@ impl Sink for BoltSink {
             .flat_map(|k| [querybuilder::constraint(*k), querybuilder::stub_index(*k)])
             .chain([querybuilder::sync_constraint()]);
         for text in constraints {
-            self.graph.run(neo4rs::query(&text)).await.map_err(classify)?;
+            self.graph
+                .run(neo4rs::query(&text))
+                .await
+                .map_err(classify)?;
         }
         Ok(())
     }
 
     async fn record_sync(&self, b: &SyncBarrier) -> Result<(), SinkError> {
-        let reason = b.reason.as_deref().map_or(BoltType::Null(neo4rs::BoltNull), BoltType::from);
+        let reason = b
+            .reason
+            .as_deref()
+            .map_or(BoltType::Null(neo4rs::BoltNull), BoltType::from);
         let q = neo4rs::query(&querybuilder::record_sync())
             .param("id", b.scope.to_string())
             .param("source", b.scope.source.as_str())
@@ -189,7 +216,9 @@ impl Sink for BoltSink {
     async fn sync_record(&self, scope: &ScopeRef) -> Result<Option<SyncRecord>, SinkError> {
         let q = neo4rs::query(&querybuilder::sync_record()).param("id", scope.to_string());
         let mut rows = self.graph.execute(q).await.map_err(classify)?;
-        let Some(row) = rows.next().await.map_err(classify)? else { return Ok(None) };
+        let Some(row) = rows.next().await.map_err(classify)? else {
+            return Ok(None);
+        };
         let get_long = |k: &str| row.get::<Option<i64>>(k).ok().flatten();
         let get_str = |k: &str| row.get::<Option<String>>(k).ok().flatten();
         Ok(Some(SyncRecord {
@@ -202,28 +231,48 @@ impl Sink for BoltSink {
     }
 
     async fn apply(&self, segments: &[Segment]) -> Result<(), SinkError> {
-        let queries = segments.iter().flat_map(|s| s.groups.iter()).map(group_query).collect();
+        let queries = segments
+            .iter()
+            .flat_map(|s| s.groups.iter())
+            .map(group_query)
+            .collect();
         self.run_all(queries).await
     }
 
-    async fn cleanup(&self, scope: &ScopeRef, epoch: i64, batch: usize) -> Result<CleanupReport, SinkError> {
+    async fn cleanup(
+        &self,
+        scope: &ScopeRef,
+        epoch: i64,
+        batch: usize,
+    ) -> Result<CleanupReport, SinkError> {
         let key = scope.to_string();
         let limit = batch.max(1);
-        let params = |q: String| neo4rs::query(&q).param("scope", key.as_str()).param("epoch", epoch).param("limit", limit as i64);
+        let params = |q: String| {
+            neo4rs::query(&q)
+                .param("scope", key.as_str())
+                .param("epoch", epoch)
+                .param("limit", limit as i64)
+        };
         let mut report = CleanupReport::default();
         // Both statements start from the scope's own node: they cost what
         // the scope asserts. Relationships first (see querybuilder).
-        let (p, d) = self.drain(limit, || params(querybuilder::cleanup_edges())).await?;
+        let (p, d) = self
+            .drain(limit, || params(querybuilder::cleanup_edges()))
+            .await?;
         report.unasserted += p;
         report.edges_deleted += d;
-        let (p, d) = self.drain(limit, || params(querybuilder::cleanup_nodes())).await?;
+        let (p, d) = self
+            .drain(limit, || params(querybuilder::cleanup_nodes()))
+            .await?;
         report.unasserted += p;
         report.nodes_deleted += d;
         // The sweep looks up stubs through their index; only the labels
         // this kind of scope can assert can hold its orphans.
-        let kinds = ScopeKind::of(&scope.scope).map_or_else(|| ResourceKind::ALL.to_vec(), |k| k.resource_kinds());
+        let kinds = ScopeKind::of(&scope.scope)
+            .map_or_else(|| ResourceKind::ALL.to_vec(), |k| k.resource_kinds());
         for kind in &kinds {
-            let q = || neo4rs::query(&querybuilder::sweep_orphans(*kind)).param("limit", limit as i64);
+            let q =
+                || neo4rs::query(&querybuilder::sweep_orphans(*kind)).param("limit", limit as i64);
             let (_, d) = self.drain(limit, q).await?;
             report.nodes_deleted += d;
         }
@@ -235,8 +284,12 @@ impl Sink for BoltSink {
         let q = neo4rs::query("MATCH (v) WHERE v.id STARTS WITH $p RETURN labels(v) AS labels, properties(v) AS props").param("p", id_prefix);
         let mut rows = self.graph.execute(q).await.map_err(classify)?;
         while let Some(row) = rows.next().await.map_err(classify)? {
-            let labels: Vec<String> = row.get("labels").map_err(|e| SinkError::Rejected(e.to_string()))?;
-            let mut props: BoltMap = row.get("props").map_err(|e| SinkError::Rejected(e.to_string()))?;
+            let labels: Vec<String> = row
+                .get("labels")
+                .map_err(|e| SinkError::Rejected(e.to_string()))?;
+            let mut props: BoltMap = row
+                .get("props")
+                .map_err(|e| SinkError::Rejected(e.to_string()))?;
             let id = take_string(&mut props, "id");
             if let Some(kind) = labels.iter().find_map(|l| ResourceKind::from_label(l).ok()) {
                 snap.nodes.insert((kind, id), state(props));
@@ -264,7 +317,10 @@ fn edge_row(row: &neo4rs::Row) -> Option<(crate::sink::EdgeKey, NodeState)> {
     let ka = la.iter().find_map(|l| ResourceKind::from_label(l).ok())?;
     let kb = lb.iter().find_map(|l| ResourceKind::from_label(l).ok())?;
     let props: BoltMap = row.get("props").ok()?;
-    Some(((rel, (ka, row.get("a").ok()?), (kb, row.get("b").ok()?)), state(props)))
+    Some((
+        (rel, (ka, row.get("a").ok()?), (kb, row.get("b").ok()?)),
+        state(props),
+    ))
 }
 
 fn take_string(props: &mut BoltMap, key: &str) -> String {
@@ -304,8 +360,17 @@ fn state(mut props: BoltMap) -> NodeState {
             _ => None,
         })
         .collect();
-    let properties = props.value.into_iter().filter_map(|(k, v)| Some((k.value, from_bolt(v)?))).collect();
-    NodeState { firstseen, lastupdated, properties, asserted }
+    let properties = props
+        .value
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.value, from_bolt(v)?)))
+        .collect();
+    NodeState {
+        firstseen,
+        lastupdated,
+        properties,
+        asserted,
+    }
 }
 
 fn from_bolt(v: BoltType) -> Option<Value> {
@@ -315,7 +380,16 @@ fn from_bolt(v: BoltType) -> Option<Value> {
         BoltType::Float(f) => Value::Double(f.value),
         BoltType::Boolean(b) => Value::Bool(b.value),
         BoltType::List(l) => Value::StringList(
-            l.value.into_iter().filter_map(|x| if let BoltType::String(s) = x { Some(s.value) } else { None }).collect(),
+            l.value
+                .into_iter()
+                .filter_map(|x| {
+                    if let BoltType::String(s) = x {
+                        Some(s.value)
+                    } else {
+                        None
+                    }
+                })
+                .collect(),
         ),
         _ => return None,
     })
@@ -323,8 +397,14 @@ fn from_bolt(v: BoltType) -> Option<Value> {
 
 fn group_query(group: &Group) -> Query {
     let (text, rows) = match group {
-        Group::Nodes { op, kind, rows } => (querybuilder::nodes(*op, *kind), rows.iter().map(node_row).collect()),
-        Group::Edges { op, shape, rows } => (querybuilder::edges(*op, *shape), rows.iter().map(edge_row_param).collect()),
+        Group::Nodes { op, kind, rows } => (
+            querybuilder::nodes(*op, *kind),
+            rows.iter().map(node_row).collect(),
+        ),
+        Group::Edges { op, shape, rows } => (
+            querybuilder::edges(*op, *shape),
+            rows.iter().map(edge_row_param).collect(),
+        ),
     };
     neo4rs::query(&text).param("rows", BoltType::List(BoltList { value: rows }))
 }
@@ -348,7 +428,10 @@ fn put_common(m: &mut BoltMap, scope: &str, epoch: i64, props_at: i64, props: &P
     m.put("scope".into(), scope.into());
     m.put("epoch".into(), epoch.into());
     m.put("props_at".into(), props_at.into());
-    let props: BoltMap = props.iter().filter_map(|(k, v)| Some((k.as_str().into(), to_bolt(v)?))).collect();
+    let props: BoltMap = props
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().into(), to_bolt(v)?)))
+        .collect();
     m.put("props".into(), BoltType::Map(props));
 }
 

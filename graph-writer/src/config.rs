@@ -24,7 +24,11 @@ pub const DEFAULT_GROUP: &str = "infragraph-graph-writer";
 
 /// Flags of the `infragraph-graph-writer` binary.
 #[derive(clap::Parser, Debug, Clone)]
-#[command(name = "infragraph-graph-writer", about = "Applies graph changes to Neo4j or the embedded store", version)]
+#[command(
+    name = "infragraph-graph-writer",
+    about = "Applies graph changes to Neo4j or the embedded store",
+    version
+)]
 pub struct WriterArgs {
     #[command(flatten)]
     pub sink: SinkArgs,
@@ -52,7 +56,12 @@ pub struct SinkArgs {
     pub neo4j_user: String,
 
     /// Database password. Prefer --neo4j-password-file: flags show in `ps`.
-    #[arg(long, env = "INFRAGRAPH_NEO4J_PASSWORD", hide_env_values = true, conflicts_with = "neo4j_password_file")]
+    #[arg(
+        long,
+        env = "INFRAGRAPH_NEO4J_PASSWORD",
+        hide_env_values = true,
+        conflicts_with = "neo4j_password_file"
+    )]
     pub neo4j_password: Option<String>,
 
     /// File holding the database password (trailing newline ignored).
@@ -76,10 +85,17 @@ pub struct SinkArgs {
 /// `$XDG_DATA_HOME/infragraph`, else `~/.local/share/infragraph`, else
 /// `infragraph-data` in the working directory.
 pub fn default_data_dir() -> PathBuf {
-    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let non_empty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     non_empty("XDG_DATA_HOME")
         .or_else(|| non_empty("HOME").map(|h| h.join(".local/share")))
-        .map_or_else(|| PathBuf::from("infragraph-data"), |d| d.join("infragraph"))
+        .map_or_else(
+            || PathBuf::from("infragraph-data"),
+            |d| d.join("infragraph"),
+        )
 }
 
 /// How the writer consumes and batches, independent of the sink.
@@ -104,8 +120,6 @@ pub struct WriterConfig {
     /// Longest pause, in ms, between retries of a transient failure.
     #[arg(long, env = "INFRAGRAPH_MAX_BACKOFF_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_backoff_ms: u64,
-
-
 }
 
 impl Default for WriterConfig {
@@ -147,27 +161,47 @@ pub enum SinkChoice {
 
 /// The URI schemes Neo4j's drivers take: direct (`bolt`) or routed
 /// (`neo4j`), plain, TLS (`+s`) or TLS with any certificate (`+ssc`).
-const BOLT_SCHEMES: [&str; 6] = ["bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"];
+const BOLT_SCHEMES: [&str; 6] = [
+    "bolt",
+    "bolt+s",
+    "bolt+ssc",
+    "neo4j",
+    "neo4j+s",
+    "neo4j+ssc",
+];
 
 impl SinkArgs {
     /// Checks the flags without reading the password file or connecting
     /// (`--check-config`).
     pub fn check(&self) -> Result<(), WriterError> {
-        let Some(uri) = &self.neo4j_uri else { return Ok(()) };
+        let Some(uri) = &self.neo4j_uri else {
+            return Ok(());
+        };
         let scheme = uri.split_once("://").map(|(s, _)| s);
         if !scheme.is_some_and(|s| BOLT_SCHEMES.contains(&s)) {
-            let reason = format!("{uri:?} is not a Neo4j URI: it starts with one of {}:// and names HOST:PORT", BOLT_SCHEMES.join("://, "));
-            return Err(WriterError::Config { name: "--neo4j-uri", reason });
+            let reason = format!(
+                "{uri:?} is not a Neo4j URI: it starts with one of {}:// and names HOST:PORT",
+                BOLT_SCHEMES.join("://, ")
+            );
+            return Err(WriterError::Config {
+                name: "--neo4j-uri",
+                reason,
+            });
         }
         if self.neo4j_database.trim().is_empty() {
-            return Err(WriterError::Config { name: "--neo4j-database", reason: "is empty".to_owned() });
+            return Err(WriterError::Config {
+                name: "--neo4j-database",
+                reason: "is empty".to_owned(),
+            });
         }
         Ok(())
     }
 
     /// The sink the flags name, with the password read from its file.
     pub fn sink(&self) -> Result<SinkChoice, WriterError> {
-        let Some(uri) = &self.neo4j_uri else { return Ok(SinkChoice::Embedded(self.data_dir.clone())) };
+        let Some(uri) = &self.neo4j_uri else {
+            return Ok(SinkChoice::Embedded(self.data_dir.clone()));
+        };
         Ok(SinkChoice::Bolt(BoltConfig {
             uri: uri.clone(),
             user: self.neo4j_user.clone(),
@@ -208,8 +242,17 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("pw");
         std::fs::write(&file, "s3cret\n").unwrap();
-        let args = WriterArgs::try_parse_from(["w", "--neo4j-uri", "bolt://x:1", "--neo4j-password-file", file.to_str().unwrap()]).unwrap();
-        let SinkChoice::Bolt(cfg) = args.sink.sink().unwrap() else { panic!("bolt expected") };
+        let args = WriterArgs::try_parse_from([
+            "w",
+            "--neo4j-uri",
+            "bolt://x:1",
+            "--neo4j-password-file",
+            file.to_str().unwrap(),
+        ])
+        .unwrap();
+        let SinkChoice::Bolt(cfg) = args.sink.sink().unwrap() else {
+            panic!("bolt expected")
+        };
         assert_eq!(cfg.password, "s3cret");
         assert!(!format!("{cfg:?}").contains("s3cret"));
         std::fs::remove_dir_all(&dir).ok();

@@ -13,7 +13,10 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // Each cause once: anyhow's own report repeats every source.
         Err(e) => {
-            eprintln!("infragraph-graph-writer: {}", infragraph_telemetry::causes(e.chain()));
+            eprintln!(
+                "infragraph-graph-writer: {}",
+                infragraph_telemetry::causes(e.chain())
+            );
             std::process::ExitCode::FAILURE
         }
     }

@@ -11,10 +11,20 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use infragraph_schemas::{EdgeRef, Element, GraphChange, NodeRef, Properties, RelType, ResourceKind, Value};
+use infragraph_schemas::{
+    EdgeRef, Element, GraphChange, NodeRef, Properties, RelType, ResourceKind, Value,
+};
 
 /// Properties the writer owns; a change cannot set them.
-pub const RESERVED: &[&str] = &["id", "firstseen", "lastupdated", ASSERTED_BY, ASSERTED_AT, PROPS_AT, STUB];
+pub const RESERVED: &[&str] = &[
+    "id",
+    "firstseen",
+    "lastupdated",
+    ASSERTED_BY,
+    ASSERTED_AT,
+    PROPS_AT,
+    STUB,
+];
 /// Scope keys asserting an element, parallel to [`ASSERTED_AT`].
 pub const ASSERTED_BY: &str = "_asserted_by";
 /// The newest epoch in which each scope of [`ASSERTED_BY`] asserted it.
@@ -35,7 +45,11 @@ pub struct EdgeShape {
 
 impl EdgeShape {
     pub fn of(edge: &EdgeRef) -> Self {
-        EdgeShape { rel: edge.rel_type, from: edge.from.kind, to: edge.to.kind }
+        EdgeShape {
+            rel: edge.rel_type,
+            from: edge.from.kind,
+            to: edge.to.kind,
+        }
     }
 }
 
@@ -86,8 +100,16 @@ impl Op {
 /// Rows for one statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Group {
-    Nodes { op: Op, kind: ResourceKind, rows: Vec<NodeRow> },
-    Edges { op: Op, shape: EdgeShape, rows: Vec<EdgeRow> },
+    Nodes {
+        op: Op,
+        kind: ResourceKind,
+        rows: Vec<NodeRow>,
+    },
+    Edges {
+        op: Op,
+        shape: EdgeShape,
+        rows: Vec<EdgeRow>,
+    },
 }
 
 impl Group {
@@ -173,7 +195,9 @@ impl Builder {
     }
 
     fn conflicts(&self, change: &GraphChange) -> bool {
-        let Some(element) = element_of(change) else { return false };
+        let Some(element) = element_of(change) else {
+            return false;
+        };
         if self.elements.contains(&element) {
             return true;
         }
@@ -181,11 +205,14 @@ impl Builder {
         if named.iter().any(|n| self.deleted.contains(n)) {
             return true;
         }
-        matches!(change, GraphChange::Delete(_)) && matches!(&element, Element::Node(n) if self.referenced.contains(n))
+        matches!(change, GraphChange::Delete(_))
+            && matches!(&element, Element::Node(n) if self.referenced.contains(n))
     }
 
     fn add(&mut self, change: &GraphChange) {
-        let Some(element) = element_of(change) else { return };
+        let Some(element) = element_of(change) else {
+            return;
+        };
         self.referenced.extend(nodes_named(&element));
         if let (GraphChange::Delete(_), Element::Node(n)) = (change, &element) {
             self.deleted.insert(n.clone());
@@ -202,7 +229,13 @@ impl Builder {
         let props_at = props_at.unwrap_or(epoch).max(epoch);
         match &element {
             Element::Node(n) => {
-                let row = NodeRow { id: n.id.clone(), scope, epoch, props_at, props };
+                let row = NodeRow {
+                    id: n.id.clone(),
+                    scope,
+                    epoch,
+                    props_at,
+                    props,
+                };
                 self.nodes.entry((op, n.kind)).or_default().push(row);
             }
             Element::Edge(e) => {
@@ -211,8 +244,18 @@ impl Builder {
                     Op::DeleteNodes => Op::DeleteEdges,
                     other => other,
                 };
-                let row = EdgeRow { from: e.from.id.clone(), to: e.to.id.clone(), scope, epoch, props_at, props };
-                self.edges.entry((op, EdgeShape::of(e))).or_default().push(row);
+                let row = EdgeRow {
+                    from: e.from.id.clone(),
+                    to: e.to.id.clone(),
+                    scope,
+                    epoch,
+                    props_at,
+                    props,
+                };
+                self.edges
+                    .entry((op, EdgeShape::of(e)))
+                    .or_default()
+                    .push(row);
             }
         }
         self.elements.insert(element);
@@ -224,7 +267,11 @@ impl Builder {
             .nodes
             .into_iter()
             .map(|((op, kind), rows)| Group::Nodes { op, kind, rows })
-            .chain(self.edges.into_iter().map(|((op, shape), rows)| Group::Edges { op, shape, rows }))
+            .chain(
+                self.edges
+                    .into_iter()
+                    .map(|((op, shape), rows)| Group::Edges { op, shape, rows }),
+            )
             .collect();
         groups.sort_by_key(Group::op);
         Segment { groups }
@@ -254,7 +301,10 @@ mod tests {
     use infragraph_schemas::{Delete, EdgeUpsert, NodeUpsert, ScopeRef};
 
     fn node(id: &str) -> NodeRef {
-        NodeRef { kind: ResourceKind::Process, id: id.into() }
+        NodeRef {
+            kind: ResourceKind::Process,
+            id: id.into(),
+        }
     }
 
     fn upsert(id: &str, epoch: i64) -> GraphChange {
@@ -262,23 +312,47 @@ mod tests {
         properties.insert("name".into(), Value::from("x"));
         properties.insert("id".into(), Value::from("hijack"));
         properties.insert("gone".into(), Value::Null);
-        GraphChange::NodeUpsert(NodeUpsert { node: node(id), scope: ScopeRef::new("s", "a"), epoch, observed_at: epoch, properties, props_at: None })
+        GraphChange::NodeUpsert(NodeUpsert {
+            node: node(id),
+            scope: ScopeRef::new("s", "a"),
+            epoch,
+            observed_at: epoch,
+            properties,
+            props_at: None,
+        })
     }
 
     fn edge(from: &str, to: &str) -> GraphChange {
-        let edge = EdgeRef { rel_type: RelType::ChildOf, from: node(from), to: node(to) };
-        GraphChange::EdgeUpsert(EdgeUpsert { edge, scope: ScopeRef::new("s", "a"), epoch: 1, observed_at: 1, properties: Properties::new(), props_at: None })
+        let edge = EdgeRef {
+            rel_type: RelType::ChildOf,
+            from: node(from),
+            to: node(to),
+        };
+        GraphChange::EdgeUpsert(EdgeUpsert {
+            edge,
+            scope: ScopeRef::new("s", "a"),
+            epoch: 1,
+            observed_at: 1,
+            properties: Properties::new(),
+            props_at: None,
+        })
     }
 
     fn delete(id: &str) -> GraphChange {
-        GraphChange::Delete(Delete { element: Element::Node(node(id)), scope: ScopeRef::new("s", "a"), epoch: 1 })
+        GraphChange::Delete(Delete {
+            element: Element::Node(node(id)),
+            scope: ScopeRef::new("s", "a"),
+            epoch: 1,
+        })
     }
 
     #[test]
     fn distinct_elements_share_one_segment_and_reserved_props_are_dropped() {
         let segs = plan(&[upsert("a", 1), upsert("b", 1), edge("a", "b")]);
         assert_eq!(segs.len(), 1);
-        let Group::Nodes { rows, .. } = &segs[0].groups[0] else { panic!("nodes first") };
+        let Group::Nodes { rows, .. } = &segs[0].groups[0] else {
+            panic!("nodes first")
+        };
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].props.keys().collect::<Vec<_>>(), vec!["name"]);
         assert_eq!(segs[0].groups[1].op(), Op::UpsertEdges);
@@ -287,7 +361,10 @@ mod tests {
     #[test]
     fn a_repeated_element_starts_a_new_segment() {
         let segs = plan(&[upsert("a", 1), upsert("b", 1), upsert("a", 2)]);
-        assert_eq!(segs.iter().map(Segment::rows).collect::<Vec<_>>(), vec![2, 1]);
+        assert_eq!(
+            segs.iter().map(Segment::rows).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
     }
 
     #[test]

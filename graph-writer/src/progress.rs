@@ -24,9 +24,19 @@ impl<C: Consumer> Barriers<C> {
         // Its own group each time: a watcher never commits, and reads the
         // topic from the start.
         static N: AtomicU64 = AtomicU64::new(0);
-        let group = format!("infragraph-watch-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let group = format!(
+            "infragraph-watch-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
         let reader = bus.consumer(&group, &[names.graph_changes()])?;
-        Ok(Barriers { reader, codec: Codec::builtin(), completed: 0, failed: 0, at: BTreeMap::new() })
+        Ok(Barriers {
+            reader,
+            codec: Codec::builtin(),
+            completed: 0,
+            failed: 0,
+            at: BTreeMap::new(),
+        })
     }
 
     /// Reads what has arrived, waiting at most `wait` for the first message.
@@ -49,7 +59,18 @@ impl<C: Consumer> Barriers<C> {
 
 /// Whether the writer's group has committed past `offset` of the changes
 /// topic, i.e. applied everything up to and including it.
-pub async fn applied<B: Bus>(bus: &B, names: &Topics, writer_group: &str, offset: i64) -> Result<bool, BusError> {
-    let committed = bus.group_committed(writer_group, &[(names.graph_changes(), 0)]).await?;
-    Ok(committed.first().copied().flatten().is_some_and(|next| next > offset))
+pub async fn applied<B: Bus>(
+    bus: &B,
+    names: &Topics,
+    writer_group: &str,
+    offset: i64,
+) -> Result<bool, BusError> {
+    let committed = bus
+        .group_committed(writer_group, &[(names.graph_changes(), 0)])
+        .await?;
+    Ok(committed
+        .first()
+        .copied()
+        .flatten()
+        .is_some_and(|next| next > offset))
 }

@@ -30,7 +30,9 @@ pub fn sync_constraint() -> String {
 }
 
 fn unique_id(label: &str, name: &str) -> String {
-    format!("CREATE CONSTRAINT infragraph_{name}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE")
+    format!(
+        "CREATE CONSTRAINT infragraph_{name}_id IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE"
+    )
 }
 
 /// The statement applying one group of node rows.
@@ -41,12 +43,20 @@ pub fn nodes(op: Op, kind: ResourceKind) -> String {
             "UNWIND $rows AS row\n\
              MERGE (v:{label} {{id: row.id}})\n\
              ON CREATE SET v.firstseen = row.epoch\n{}",
-            update(Update { props: true, unstub: true, index: true })
+            update(Update {
+                props: true,
+                unstub: true,
+                index: true
+            })
         ),
         Op::TouchNodes => format!(
             "UNWIND $rows AS row\n\
              MATCH (v:{label} {{id: row.id}})\n{}",
-            update(Update { props: false, unstub: false, index: true })
+            update(Update {
+                props: false,
+                unstub: false,
+                index: true
+            })
         ),
         _ => format!(
             "UNWIND $rows AS row\n\
@@ -69,12 +79,20 @@ pub fn edges(op: Op, shape: EdgeShape) -> String {
              ON CREATE SET b.firstseen = row.epoch, b.lastupdated = row.epoch, b._stub = true\n\
              MERGE (a)-[v:{rel}]->(b)\n\
              ON CREATE SET v.firstseen = row.epoch\n{}",
-            update(Update { props: true, unstub: false, index: false })
+            update(Update {
+                props: true,
+                unstub: false,
+                index: false
+            })
         ),
         Op::TouchEdges => format!(
             "UNWIND $rows AS row\n\
              MATCH (:{from} {{id: row.from}})-[v:{rel}]->(:{to} {{id: row.to}})\n{}",
-            update(Update { props: false, unstub: false, index: false })
+            update(Update {
+                props: false,
+                unstub: false,
+                index: false
+            })
         ),
         _ => format!(
             "UNWIND $rows AS row\n\
@@ -111,8 +129,16 @@ struct Update {
 /// Each right-hand side reads only what the `WITH` bound or the old value
 /// of the property it replaces, so the order of the items does not matter.
 fn update(u: Update) -> String {
-    let props = if u.props { "v += CASE WHEN fresh THEN row.props ELSE {} END,\n    " } else { "" };
-    let unstub = if u.unstub { "v._stub = null,\n    " } else { "" };
+    let props = if u.props {
+        "v += CASE WHEN fresh THEN row.props ELSE {} END,\n    "
+    } else {
+        ""
+    };
+    let unstub = if u.unstub {
+        "v._stub = null,\n    "
+    } else {
+        ""
+    };
     let index = if u.index {
         format!(
             "\nWITH v, row, ss WHERE NOT row.scope IN ss\n\
@@ -168,7 +194,10 @@ fn unassert(index: bool) -> String {
 /// asserts any more. Returns `processed, deleted`. Costs what the scope
 /// asserts, whatever the size of the labels.
 pub fn cleanup_nodes() -> String {
-    let pattern = format!("MATCH (:{} {{id: $scope}})-[a:{ASSERTS}]->(v)", crate::sink::SYNC_LABEL);
+    let pattern = format!(
+        "MATCH (:{} {{id: $scope}})-[a:{ASSERTS}]->(v)",
+        crate::sink::SYNC_LABEL
+    );
     cleanup(&pattern, Some("a"), "DETACH DELETE g")
 }
 
@@ -177,7 +206,10 @@ pub fn cleanup_nodes() -> String {
 pub fn cleanup_edges() -> String {
     // A relationship between two of the scope's nodes is found twice:
     // `cleanup` keeps distinct ones.
-    let pattern = format!("MATCH (:{} {{id: $scope}})-[:{ASSERTS}]->()-[v]-()", crate::sink::SYNC_LABEL);
+    let pattern = format!(
+        "MATCH (:{} {{id: $scope}})-[:{ASSERTS}]->()-[v]-()",
+        crate::sink::SYNC_LABEL
+    );
     cleanup(&pattern, None, "DELETE g")
 }
 
@@ -203,7 +235,11 @@ fn cleanup(pattern: &str, link: Option<&str>, delete: &str) -> String {
 /// Stubs are few and the sweep looks only for them: an index keeps it from
 /// scanning the label.
 pub fn stub_index(kind: ResourceKind) -> String {
-    format!("CREATE INDEX infragraph_{}_stub IF NOT EXISTS FOR (n:{}) ON (n._stub)", kind.as_str(), kind.label())
+    format!(
+        "CREATE INDEX infragraph_{}_stub IF NOT EXISTS FOR (n:{}) ON (n._stub)",
+        kind.as_str(),
+        kind.label()
+    )
 }
 
 /// Deletes up to `$limit` nodes of `kind` that only ever existed as the end
@@ -263,10 +299,18 @@ pub fn all_statements() -> Vec<(String, String)> {
     }
     for def in ResourceKind::ALL.iter().map(|k| k.def()) {
         for rel in def.relationships {
-            let shape = EdgeShape { rel: rel.rel_type, from: def.kind, to: rel.target };
+            let shape = EdgeShape {
+                rel: rel.rel_type,
+                from: def.kind,
+                to: rel.target,
+            };
             let shape = match rel.direction {
                 infragraph_schemas::Direction::Outgoing => shape,
-                infragraph_schemas::Direction::Incoming => EdgeShape { from: rel.target, to: def.kind, ..shape },
+                infragraph_schemas::Direction::Incoming => EdgeShape {
+                    from: rel.target,
+                    to: def.kind,
+                    ..shape
+                },
             };
             for op in [Op::UpsertEdges, Op::TouchEdges, Op::DeleteEdges] {
                 out.push((format!("{op:?} {}", rel.rel_type), edges(op, shape)));
@@ -288,7 +332,10 @@ mod tests {
     const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/golden/cypher.txt");
 
     fn render() -> String {
-        all_statements().into_iter().map(|(name, q)| format!("// {name}\n{q};\n\n")).collect()
+        all_statements()
+            .into_iter()
+            .map(|(name, q)| format!("// {name}\n{q};\n\n"))
+            .collect()
     }
 
     /// Regenerate with `INFRAGRAPH_BLESS=1 cargo test -p infragraph-graph-writer golden`.
@@ -299,7 +346,10 @@ mod tests {
             std::fs::write(GOLDEN, &now).unwrap();
         }
         let pinned = std::fs::read_to_string(GOLDEN).unwrap_or_default();
-        assert!(pinned == now, "generated Cypher changed; review the diff and regenerate {GOLDEN}");
+        assert!(
+            pinned == now,
+            "generated Cypher changed; review the diff and regenerate {GOLDEN}"
+        );
     }
 
     #[test]

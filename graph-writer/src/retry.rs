@@ -51,7 +51,11 @@ where
         match attempt().await {
             Ok(v) => {
                 if failures > 0 {
-                    tracing::info!(attempts = failures + 1, "{what} recovered after {}s", started.elapsed().as_secs());
+                    tracing::info!(
+                        attempts = failures + 1,
+                        "{what} recovered after {}s",
+                        started.elapsed().as_secs()
+                    );
                 }
                 return Retried::Done(v);
             }
@@ -60,9 +64,16 @@ where
                 failures += 1;
                 on_retry(&e);
                 match reported {
-                    None => tracing::warn!("{what} failed: {e}; retrying with backoff, up to {}s apart", max.as_secs()),
+                    None => tracing::warn!(
+                        "{what} failed: {e}; retrying with backoff, up to {}s apart",
+                        max.as_secs()
+                    ),
                     Some(at) if at.elapsed() >= REPORT_EVERY => {
-                        tracing::warn!(attempts = failures, "{what} still failing after {}s: {e}", started.elapsed().as_secs())
+                        tracing::warn!(
+                            attempts = failures,
+                            "{what} still failing after {}s: {e}",
+                            started.elapsed().as_secs()
+                        )
                     }
                     Some(_) => {}
                 }

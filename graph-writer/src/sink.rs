@@ -39,21 +39,33 @@ pub trait Sink: Send + Sync + 'static {
     /// Drops `scope`'s assertion of everything it asserted before `epoch`
     /// and deletes what nobody asserts any more, in transactions of at most
     /// `batch` elements each.
-    fn cleanup(&self, scope: &ScopeRef, epoch: i64, batch: usize) -> impl Future<Output = Result<CleanupReport, SinkError>> + Send;
+    fn cleanup(
+        &self,
+        scope: &ScopeRef,
+        epoch: i64,
+        batch: usize,
+    ) -> impl Future<Output = Result<CleanupReport, SinkError>> + Send;
 
     /// Records a sync's outcome on the scope's own node (see
     /// [`SyncRecord`]), so "how current is what this scope asserts" is one
     /// lookup rather than a touch of every element. Epochs only move
     /// forward, as on every element.
-    fn record_sync(&self, barrier: &SyncBarrier) -> impl Future<Output = Result<(), SinkError>> + Send;
+    fn record_sync(
+        &self,
+        barrier: &SyncBarrier,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
 
     /// The sync record of `scope`, if it ever finished a sync here.
-    fn sync_record(&self, scope: &ScopeRef) -> impl Future<Output = Result<Option<SyncRecord>, SinkError>> + Send;
+    fn sync_record(
+        &self,
+        scope: &ScopeRef,
+    ) -> impl Future<Output = Result<Option<SyncRecord>, SinkError>> + Send;
 
     /// Every node and relationship whose node ids (either end, for
     /// relationships) start with `id_prefix`, with the writer's bookkeeping.
     /// For tests and diagnostics: it reads the whole matching graph.
-    fn snapshot(&self, id_prefix: &str) -> impl Future<Output = Result<Snapshot, SinkError>> + Send;
+    fn snapshot(&self, id_prefix: &str)
+    -> impl Future<Output = Result<Snapshot, SinkError>> + Send;
 }
 
 /// Label of the node per scope that says how far its syncs got. The
@@ -101,8 +113,14 @@ impl Snapshot {
         self.nodes.get(&(kind, id.to_owned()))
     }
 
-    pub fn edge(&self, rel: RelType, from: (ResourceKind, &str), to: (ResourceKind, &str)) -> Option<&EdgeState> {
-        self.edges.get(&(rel, (from.0, from.1.to_owned()), (to.0, to.1.to_owned())))
+    pub fn edge(
+        &self,
+        rel: RelType,
+        from: (ResourceKind, &str),
+        to: (ResourceKind, &str),
+    ) -> Option<&EdgeState> {
+        self.edges
+            .get(&(rel, (from.0, from.1.to_owned()), (to.0, to.1.to_owned())))
     }
 }
 
@@ -121,19 +139,33 @@ impl<S: Sink> Sink for std::sync::Arc<S> {
         (**self).apply(segments)
     }
 
-    fn cleanup(&self, scope: &ScopeRef, epoch: i64, batch: usize) -> impl Future<Output = Result<CleanupReport, SinkError>> + Send {
+    fn cleanup(
+        &self,
+        scope: &ScopeRef,
+        epoch: i64,
+        batch: usize,
+    ) -> impl Future<Output = Result<CleanupReport, SinkError>> + Send {
         (**self).cleanup(scope, epoch, batch)
     }
 
-    fn snapshot(&self, id_prefix: &str) -> impl Future<Output = Result<Snapshot, SinkError>> + Send {
+    fn snapshot(
+        &self,
+        id_prefix: &str,
+    ) -> impl Future<Output = Result<Snapshot, SinkError>> + Send {
         (**self).snapshot(id_prefix)
     }
 
-    fn record_sync(&self, barrier: &SyncBarrier) -> impl Future<Output = Result<(), SinkError>> + Send {
+    fn record_sync(
+        &self,
+        barrier: &SyncBarrier,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send {
         (**self).record_sync(barrier)
     }
 
-    fn sync_record(&self, scope: &ScopeRef) -> impl Future<Output = Result<Option<SyncRecord>, SinkError>> + Send {
+    fn sync_record(
+        &self,
+        scope: &ScopeRef,
+    ) -> impl Future<Output = Result<Option<SyncRecord>, SinkError>> + Send {
         (**self).sync_record(scope)
     }
 }

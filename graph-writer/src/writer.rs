@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use futures::future::Shared;
 
-use infragraph_bus::{TopicLayout, Bus, BusError, Consumer, DeadLetters, OffsetTracker, TopicSpec};
+use infragraph_bus::{Bus, BusError, Consumer, DeadLetters, OffsetTracker, TopicLayout, TopicSpec};
 use infragraph_schemas::{Codec, SyncBarrier, SyncKind, SyncStatus};
 use infragraph_telemetry::StageMetrics;
 
@@ -44,7 +44,8 @@ pub async fn run<B: Bus, S: Sink>(
     sink: S,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WriterError> {
-    let shutdown: Shutdown = (Box::pin(shutdown) as Pin<Box<dyn Future<Output = ()> + Send>>).shared();
+    let shutdown: Shutdown =
+        (Box::pin(shutdown) as Pin<Box<dyn Future<Output = ()> + Send>>).shared();
     let writer = Writer {
         metrics: StageMetrics::global(STAGE),
         dead: DeadLetters::new(layout.names.deadletter(), STAGE),
@@ -59,7 +60,10 @@ pub async fn run<B: Bus, S: Sink>(
     if writer.start().await? == Flow::Stop {
         return Ok(());
     }
-    let mut consumer = writer.bus.consumer(&writer.config.group, std::slice::from_ref(&writer.changes_topic))?;
+    let mut consumer = writer.bus.consumer(
+        &writer.config.group,
+        std::slice::from_ref(&writer.changes_topic),
+    )?;
     tracing::info!(group = %writer.config.group, topic = %writer.changes_topic, "graph writer consuming");
     while writer.step(&mut consumer).await? == Flow::Go {}
     tracing::info!("graph writer stopped");
@@ -82,15 +86,26 @@ struct Writer<B, S> {
 impl<B: Bus, S: Sink> Writer<B, S> {
     /// Topics, then constraints, each retried while the service is away.
     async fn start(&self) -> Result<Flow, WriterError> {
-        let ensured = retry("ensure topics", self.config.max_backoff(), BusError::is_retriable, self.shutdown.clone(), |_| {}, || {
-            self.bus.ensure_topics(&self.topics)
-        });
+        let ensured = retry(
+            "ensure topics",
+            self.config.max_backoff(),
+            BusError::is_retriable,
+            self.shutdown.clone(),
+            |_| {},
+            || self.bus.ensure_topics(&self.topics),
+        );
         if self.flow(ensured.await)? == Flow::Stop {
             return Ok(Flow::Stop);
         }
-        let prepared = match self.with_sink_retry("prepare", SinkError::is_retriable, || self.sink.prepare()).await {
+        let prepared = match self
+            .with_sink_retry("prepare", SinkError::is_retriable, || self.sink.prepare())
+            .await
+        {
             // Refused credentials end the writer: say whose.
-            Retried::Failed(SinkError::Auth(why)) => Retried::Failed(SinkError::Auth(format!("{} refused them: {why}", self.sink.describe()))),
+            Retried::Failed(SinkError::Auth(why)) => Retried::Failed(SinkError::Auth(format!(
+                "{} refused them: {why}",
+                self.sink.describe()
+            ))),
             other => other,
         };
         self.flow(prepared)
@@ -113,13 +128,27 @@ impl<B: Bus, S: Sink> Writer<B, S> {
         // Counted at every attempt; `retry` logs them sparingly.
         let on_retry = |_: &SinkError| self.metrics.count_failure("graph_transient");
         let what = format!("{what} on {}", self.sink.describe());
-        retry(&what, self.config.max_backoff(), retriable, self.shutdown.clone(), on_retry, attempt).await
+        retry(
+            &what,
+            self.config.max_backoff(),
+            retriable,
+            self.shutdown.clone(),
+            on_retry,
+            attempt,
+        )
+        .await
     }
 
     /// One batch, from receiving to committing.
     async fn step<C: Consumer>(&self, consumer: &mut C) -> Result<Flow, WriterError> {
-        let gathered =
-            next_batch(consumer, &self.codec, self.config.batch_size, self.config.batch_timeout(), self.shutdown.clone()).await;
+        let gathered = next_batch(
+            consumer,
+            &self.codec,
+            self.config.batch_size,
+            self.config.batch_timeout(),
+            self.shutdown.clone(),
+        )
+        .await;
         let batch = match gathered {
             Ok(b) => b,
             Err(Interrupted::Shutdown) => return Ok(Flow::Stop),
@@ -148,7 +177,9 @@ impl<B: Bus, S: Sink> Writer<B, S> {
         let mut changes = Vec::with_capacity(batch.items.len());
         for item in &batch.items {
             match &item.change {
-                Ok(c) if !matches!(c, infragraph_schemas::GraphChange::SyncBarrier(_)) => changes.push(item),
+                Ok(c) if !matches!(c, infragraph_schemas::GraphChange::SyncBarrier(_)) => {
+                    changes.push(item)
+                }
                 Ok(_) => {}
                 Err(reason) => {
                     self.metrics.failure("undecodable", reason);
@@ -170,14 +201,24 @@ impl<B: Bus, S: Sink> Writer<B, S> {
     /// Applies `items` in one transaction; when the database rejects it,
     /// halves it until the offending changes stand alone, dead-letters
     /// those and applies the rest.
-    fn apply_isolating<'a>(&'a self, items: &'a [&'a Item]) -> Pin<Box<dyn Future<Output = Result<Flow, WriterError>> + Send + 'a>> {
+    fn apply_isolating<'a>(
+        &'a self,
+        items: &'a [&'a Item],
+    ) -> Pin<Box<dyn Future<Output = Result<Flow, WriterError>> + Send + 'a>> {
         Box::pin(async move {
             if items.is_empty() {
                 return Ok(Flow::Go);
             }
             let segments = plan(items.iter().filter_map(|i| i.change.as_ref().ok()));
             let started = Instant::now();
-            match self.with_sink_retry("apply batch", SinkError::is_retriable_once_connected, || self.sink.apply(&segments)).await {
+            match self
+                .with_sink_retry(
+                    "apply batch",
+                    SinkError::is_retriable_once_connected,
+                    || self.sink.apply(&segments),
+                )
+                .await
+            {
                 Retried::Done(()) => {
                     self.metrics.duration("apply_batch", started.elapsed());
                     self.record_applied(&segments);
@@ -208,7 +249,13 @@ impl<B: Bus, S: Sink> Writer<B, S> {
             return Ok(flow);
         }
         // After the cleanup: the record says the scope's view is complete.
-        let recorded = self.with_sink_retry("record sync", SinkError::is_retriable_once_connected, || self.sink.record_sync(b)).await;
+        let recorded = self
+            .with_sink_retry(
+                "record sync",
+                SinkError::is_retriable_once_connected,
+                || self.sink.record_sync(b),
+            )
+            .await;
         match recorded {
             Retried::Done(()) => Ok(Flow::Go),
             Retried::Shutdown => Ok(Flow::Stop),
@@ -236,12 +283,19 @@ impl<B: Bus, S: Sink> Writer<B, S> {
         }
         let started = Instant::now();
         let batch = self.config.cleanup_batch;
-        match self.with_sink_retry("cleanup", SinkError::is_retriable_once_connected, || self.sink.cleanup(&b.scope, b.epoch, batch)).await {
+        match self
+            .with_sink_retry("cleanup", SinkError::is_retriable_once_connected, || {
+                self.sink.cleanup(&b.scope, b.epoch, batch)
+            })
+            .await
+        {
             Retried::Done(r) => {
                 self.metrics.duration("cleanup", started.elapsed());
                 self.metrics.records("cleanup", "unasserted", r.unasserted);
-                self.metrics.records("cleanup", "nodes_deleted", r.nodes_deleted);
-                self.metrics.records("cleanup", "edges_deleted", r.edges_deleted);
+                self.metrics
+                    .records("cleanup", "nodes_deleted", r.nodes_deleted);
+                self.metrics
+                    .records("cleanup", "edges_deleted", r.edges_deleted);
                 tracing::info!(scope = %b.scope, epoch = b.epoch, unasserted = r.unasserted, nodes_deleted = r.nodes_deleted,
                     edges_deleted = r.edges_deleted, "cleanup done");
                 Ok(Flow::Go)
@@ -249,23 +303,36 @@ impl<B: Bus, S: Sink> Writer<B, S> {
             Retried::Shutdown => Ok(Flow::Stop),
             Retried::Failed(SinkError::Rejected(reason)) => {
                 self.metrics.failure("cleanup_rejected", &reason);
-                self.dead_letter(item, &format!("cleanup rejected: {reason}")).await
+                self.dead_letter(item, &format!("cleanup rejected: {reason}"))
+                    .await
             }
             Retried::Failed(e) => Err(e.into()),
         }
     }
 
     async fn dead_letter(&self, item: &Item, reason: &str) -> Result<Flow, WriterError> {
-        let sent = retry("dead-letter", self.config.max_backoff(), BusError::is_retriable, self.shutdown.clone(), |_| {}, || {
-            self.dead.send(&self.bus, &item.message, reason)
-        });
+        let sent = retry(
+            "dead-letter",
+            self.config.max_backoff(),
+            BusError::is_retriable,
+            self.shutdown.clone(),
+            |_| {},
+            || self.dead.send(&self.bus, &item.message, reason),
+        );
         self.flow(sent.await)
     }
 
     /// Commits the batch's offsets; the graph already holds its changes.
-    async fn commit<C: Consumer>(&self, consumer: &mut C, batch: &Batch) -> Result<Flow, WriterError> {
+    async fn commit<C: Consumer>(
+        &self,
+        consumer: &mut C,
+        batch: &Batch,
+    ) -> Result<Flow, WriterError> {
         let mut tracker = OffsetTracker::default();
-        batch.items.iter().for_each(|i| tracker.processed(&i.message));
+        batch
+            .items
+            .iter()
+            .for_each(|i| tracker.processed(&i.message));
         let offsets = tracker.take();
         let mut backoff = crate::retry::waits(self.config.max_backoff());
         loop {
@@ -289,14 +356,21 @@ impl<B: Bus, S: Sink> Writer<B, S> {
 
     fn record_applied(&self, segments: &[Segment]) {
         for group in segments.iter().flat_map(|s| s.groups.iter()) {
-            self.metrics.records(group.name(), group.op().outcome(), group.len() as u64);
+            self.metrics
+                .records(group.name(), group.op().outcome(), group.len() as u64);
         }
     }
 
     /// How old the newest message of the batch is, in ms.
     fn record_lag(&self, batch: &Batch) {
-        let newest = batch.items.iter().filter_map(|i| i.message.timestamp_ms).max();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let newest = batch
+            .items
+            .iter()
+            .filter_map(|i| i.message.timestamp_ms)
+            .max();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
         if let Some(ts) = newest {
             self.metrics.lag(&self.changes_topic, (now - ts).max(0));
         }

@@ -23,12 +23,15 @@ async fn nodes_relationships_and_properties_land_as_sent<S: Sink>(sink: Arc<S>) 
     ];
     let runs_on = c.edge_ref(RelType::RunsOn, (Process, "p1"), (Host, "h1"));
     let listens = c.edge_ref(RelType::ListensOn, (Process, "p1"), (Endpoint, "e1"));
-    write(sink.clone(), &[
-        host(&c, "s", 100, "h1"),
-        c.upsert("s", 100, Process, "p1", &proc_props),
-        c.edge("s", 100, runs_on, &[("since", Value::Long(7))]),
-        c.edge("s", 100, listens, &[]),
-    ])
+    write(
+        sink.clone(),
+        &[
+            host(&c, "s", 100, "h1"),
+            c.upsert("s", 100, Process, "p1", &proc_props),
+            c.edge("s", 100, runs_on, &[("since", Value::Long(7))]),
+            c.edge("s", 100, listens, &[]),
+        ],
+    )
     .await;
 
     let snap = sink.snapshot(&c.prefix).await.unwrap();
@@ -38,7 +41,9 @@ async fn nodes_relationships_and_properties_land_as_sent<S: Sink>(sink: Arc<S>) 
     assert_eq!(p.properties, expected);
     assert_eq!((p.firstseen, p.lastupdated), (Some(100), Some(100)));
     assert_eq!(p.asserted.get(&c.key("s")), Some(&100));
-    let e = snap.edge(RelType::RunsOn, (Process, &c.id("p1")), (Host, &c.id("h1"))).expect("RUNS_ON landed");
+    let e = snap
+        .edge(RelType::RunsOn, (Process, &c.id("p1")), (Host, &c.id("h1")))
+        .expect("RUNS_ON landed");
     assert_eq!(e.properties, common::props_of(&[("since", Value::Long(7))]));
     assert_eq!((e.firstseen, e.lastupdated), (Some(100), Some(100)));
     let stub = snap.node(Endpoint, &c.id("e1")).expect("edge end stubbed");
@@ -65,29 +70,80 @@ async fn replaying_the_same_changes_leaves_the_same_graph<S: Sink>(sink: Arc<S>)
     assert_eq!(once, twice);
     let child = once.node(Process, &c.id("child")).unwrap();
     assert_eq!(child.properties.get("name"), Some(&Value::from("bash")));
-    assert!(once.node(Process, &c.id("parent")).is_none(), "parent was not seen in epoch 20");
+    assert!(
+        once.node(Process, &c.id("parent")).is_none(),
+        "parent was not seen in epoch 20"
+    );
 }
 
 async fn cleanup_runs_only_after_a_completed_barrier<S: Sink>(sink: Arc<S>) {
     let c = Changes::new("barrier");
-    write(sink.clone(), &[host(&c, "s", 1, "a"), host(&c, "s", 1, "b"), host(&c, "s", 1, "c"), c.barrier("s", 1, SyncStatus::Completed)]).await;
+    write(
+        sink.clone(),
+        &[
+            host(&c, "s", 1, "a"),
+            host(&c, "s", 1, "b"),
+            host(&c, "s", 1, "c"),
+            c.barrier("s", 1, SyncStatus::Completed),
+        ],
+    )
+    .await;
     write(sink.clone(), &[host(&c, "s", 2, "a")]).await;
     let before = sink.snapshot(&c.prefix).await.unwrap();
-    assert_eq!(before.nodes.len(), 3, "nothing is deleted before the barrier");
+    assert_eq!(
+        before.nodes.len(),
+        3,
+        "nothing is deleted before the barrier"
+    );
     write(sink.clone(), &[c.barrier("s", 2, SyncStatus::Completed)]).await;
     let after = sink.snapshot(&c.prefix).await.unwrap();
-    assert_eq!(after.nodes.keys().map(|(_, id)| id.clone()).collect::<Vec<_>>(), vec![c.id("a")]);
+    assert_eq!(
+        after
+            .nodes
+            .keys()
+            .map(|(_, id)| id.clone())
+            .collect::<Vec<_>>(),
+        vec![c.id("a")]
+    );
 }
 
 async fn a_delta_sync_cleans_nothing_and_each_scope_records_its_syncs<S: Sink>(sink: Arc<S>) {
     let c = Changes::new("delta");
-    write(sink.clone(), &[host(&c, "s", 1, "a"), host(&c, "s", 1, "b"), c.barrier("s", 1, SyncStatus::Completed)]).await;
-    write(sink.clone(), &[c.barrier_of("s", 2, SyncStatus::Completed, SyncKind::Delta)]).await;
-    assert_eq!(sink.snapshot(&c.prefix).await.unwrap().nodes.len(), 2, "a delta sync retracts explicitly, it never cleans up");
-    write(sink.clone(), &[c.barrier_of("s", 3, SyncStatus::Failed, SyncKind::Delta)]).await;
+    write(
+        sink.clone(),
+        &[
+            host(&c, "s", 1, "a"),
+            host(&c, "s", 1, "b"),
+            c.barrier("s", 1, SyncStatus::Completed),
+        ],
+    )
+    .await;
+    write(
+        sink.clone(),
+        &[c.barrier_of("s", 2, SyncStatus::Completed, SyncKind::Delta)],
+    )
+    .await;
+    assert_eq!(
+        sink.snapshot(&c.prefix).await.unwrap().nodes.len(),
+        2,
+        "a delta sync retracts explicitly, it never cleans up"
+    );
+    write(
+        sink.clone(),
+        &[c.barrier_of("s", 3, SyncStatus::Failed, SyncKind::Delta)],
+    )
+    .await;
     // A late barrier of an older sync moves nothing back.
-    write(sink.clone(), &[c.barrier_of("s", 0, SyncStatus::Completed, SyncKind::Reconciliation)]).await;
-    let record = sink.sync_record(&c.scope("s")).await.unwrap().expect("the scope's record");
+    write(
+        sink.clone(),
+        &[c.barrier_of("s", 0, SyncStatus::Completed, SyncKind::Reconciliation)],
+    )
+    .await;
+    let record = sink
+        .sync_record(&c.scope("s"))
+        .await
+        .unwrap()
+        .expect("the scope's record");
     let want = SyncRecord {
         last_completed: Some(2),
         last_completed_kind: Some("DELTA".into()),
@@ -96,7 +152,11 @@ async fn a_delta_sync_cleans_nothing_and_each_scope_records_its_syncs<S: Sink>(s
         last_failed_reason: Some("sync 3 failed".into()),
     };
     assert_eq!(record, want);
-    assert_eq!(sink.sync_record(&c.scope("other")).await.unwrap(), None, "a scope that never synced has no record");
+    assert_eq!(
+        sink.sync_record(&c.scope("other")).await.unwrap(),
+        None,
+        "a scope that never synced has no record"
+    );
 }
 
 async fn properties_apply_by_props_at_the_normalizers_own_order<S: Sink>(sink: Arc<S>) {
@@ -115,34 +175,69 @@ async fn properties_apply_by_props_at_the_normalizers_own_order<S: Sink>(sink: A
     let snap = sink.snapshot(&c.prefix).await.unwrap();
     let node = snap.node(Host, &c.id("h")).expect("the host");
     assert_eq!(node.properties.get("kernel"), Some(&Value::from("second")));
-    assert_eq!(node.lastupdated, Some(100), "lastupdated still follows epochs");
+    assert_eq!(
+        node.lastupdated,
+        Some(100),
+        "lastupdated still follows epochs"
+    );
     write(sink.clone(), &[with("a", 60, 90, "stale")]).await;
     let snap = sink.snapshot(&c.prefix).await.unwrap();
-    assert_eq!(snap.node(Host, &c.id("h")).unwrap().properties.get("kernel"), Some(&Value::from("second")), "an older view never wins");
+    assert_eq!(
+        snap.node(Host, &c.id("h"))
+            .unwrap()
+            .properties
+            .get("kernel"),
+        Some(&Value::from("second")),
+        "an older view never wins"
+    );
 }
 
 async fn a_failed_sync_deletes_nothing<S: Sink>(sink: Arc<S>) {
     let c = Changes::new("failed");
-    write(sink.clone(), &[host(&c, "s", 1, "a"), host(&c, "s", 1, "b"), c.barrier("s", 1, SyncStatus::Completed)]).await;
-    write(sink.clone(), &[host(&c, "s", 2, "a"), c.barrier("s", 2, SyncStatus::Failed)]).await;
+    write(
+        sink.clone(),
+        &[
+            host(&c, "s", 1, "a"),
+            host(&c, "s", 1, "b"),
+            c.barrier("s", 1, SyncStatus::Completed),
+        ],
+    )
+    .await;
+    write(
+        sink.clone(),
+        &[host(&c, "s", 2, "a"), c.barrier("s", 2, SyncStatus::Failed)],
+    )
+    .await;
     assert_eq!(sink.snapshot(&c.prefix).await.unwrap().nodes.len(), 2);
 }
 
 async fn two_scopes_syncing_at_once_keep_each_others_data<S: Sink>(sink: Arc<S>) {
     let c = Changes::new("two");
-    write(sink.clone(), &[host(&c, "x", 1, "x1"), host(&c, "x", 1, "x2"), host(&c, "y", 1, "y1"), host(&c, "y", 1, "y2")]).await;
+    write(
+        sink.clone(),
+        &[
+            host(&c, "x", 1, "x1"),
+            host(&c, "x", 1, "x2"),
+            host(&c, "y", 1, "y1"),
+            host(&c, "y", 1, "y2"),
+        ],
+    )
+    .await;
     // Both sync again, interleaved; x finishes first, with a newer epoch
     // than anything y asserted.
     let edge = c.edge_ref(RelType::RunsOn, (Process, "py"), (Host, "y1"));
-    write(sink.clone(), &[
-        host(&c, "y", 5, "y1"),
-        host(&c, "x", 9, "x1"),
-        c.upsert("y", 5, Process, "py", &[]),
-        c.barrier("x", 9, SyncStatus::Completed),
-        c.edge("y", 5, edge, &[]),
-        host(&c, "y", 5, "y2"),
-        c.barrier("y", 5, SyncStatus::Completed),
-    ])
+    write(
+        sink.clone(),
+        &[
+            host(&c, "y", 5, "y1"),
+            host(&c, "x", 9, "x1"),
+            c.upsert("y", 5, Process, "py", &[]),
+            c.barrier("x", 9, SyncStatus::Completed),
+            c.edge("y", 5, edge, &[]),
+            host(&c, "y", 5, "y2"),
+            c.barrier("y", 5, SyncStatus::Completed),
+        ],
+    )
     .await;
     let snap = sink.snapshot(&c.prefix).await.unwrap();
     let mut ids: Vec<String> = snap.nodes.keys().map(|(_, id)| id.clone()).collect();
@@ -153,46 +248,108 @@ async fn two_scopes_syncing_at_once_keep_each_others_data<S: Sink>(sink: Arc<S>)
 
 async fn a_node_shared_by_two_scopes_survives_the_first_cleanup<S: Sink>(sink: Arc<S>) {
     let c = Changes::new("shared");
-    write(sink.clone(), &[host(&c, "x", 1, "shared"), host(&c, "y", 1, "shared"), c.barrier("x", 1, SyncStatus::Completed)]).await;
+    write(
+        sink.clone(),
+        &[
+            host(&c, "x", 1, "shared"),
+            host(&c, "y", 1, "shared"),
+            c.barrier("x", 1, SyncStatus::Completed),
+        ],
+    )
+    .await;
     write(sink.clone(), &[c.barrier("x", 2, SyncStatus::Completed)]).await;
     let snap = sink.snapshot(&c.prefix).await.unwrap();
-    let node = snap.node(Host, &c.id("shared")).expect("y still asserts it");
-    assert_eq!(node.asserted.keys().cloned().collect::<Vec<_>>(), vec![c.key("y")]);
+    let node = snap
+        .node(Host, &c.id("shared"))
+        .expect("y still asserts it");
+    assert_eq!(
+        node.asserted.keys().cloned().collect::<Vec<_>>(),
+        vec![c.key("y")]
+    );
     write(sink.clone(), &[c.barrier("y", 2, SyncStatus::Completed)]).await;
-    assert!(sink.snapshot(&c.prefix).await.unwrap().nodes.is_empty(), "gone once the last scope stops asserting it");
+    assert!(
+        sink.snapshot(&c.prefix).await.unwrap().nodes.is_empty(),
+        "gone once the last scope stops asserting it"
+    );
 }
 
 async fn an_older_change_arriving_late_changes_nothing<S: Sink>(sink: Arc<S>) {
     let c = Changes::new("late");
     let h = Element::Node(c.node(Host, "h"));
-    write(sink.clone(), &[c.upsert("s", 10, Host, "h", &[("hostname", Value::from("new")), ("kernel", Value::from("6.1"))])]).await;
+    write(
+        sink.clone(),
+        &[c.upsert(
+            "s",
+            10,
+            Host,
+            "h",
+            &[
+                ("hostname", Value::from("new")),
+                ("kernel", Value::from("6.1")),
+            ],
+        )],
+    )
+    .await;
     let before = sink.snapshot(&c.prefix).await.unwrap();
-    write(sink.clone(), &[
-        c.upsert("s", 5, Host, "h", &[("hostname", Value::from("old"))]),
-        c.touch("s", 7, h.clone()),
-        c.delete("s", 8, h),
-    ])
+    write(
+        sink.clone(),
+        &[
+            c.upsert("s", 5, Host, "h", &[("hostname", Value::from("old"))]),
+            c.touch("s", 7, h.clone()),
+            c.delete("s", 8, h),
+        ],
+    )
     .await;
     assert_eq!(sink.snapshot(&c.prefix).await.unwrap(), before);
     let node = before.node(Host, &c.id("h")).unwrap();
-    assert_eq!((node.lastupdated, node.properties.get("hostname")), (Some(10), Some(&Value::from("new"))));
+    assert_eq!(
+        (node.lastupdated, node.properties.get("hostname")),
+        (Some(10), Some(&Value::from("new")))
+    );
 }
 
 async fn touch_and_delete_move_only_what_they_should<S: Sink>(sink: Arc<S>) {
     let c = Changes::new("touch");
     let edge = c.edge_ref(RelType::ConnectsTo, (Process, "p"), (Endpoint, "remote"));
-    write(sink.clone(), &[c.upsert("s", 1, Process, "p", &[("name", Value::from("curl"))]), c.edge("s", 1, edge.clone(), &[])]).await;
-    write(sink.clone(), &[c.touch("s", 3, Element::Node(c.node(Process, "p")))]).await;
+    write(
+        sink.clone(),
+        &[
+            c.upsert("s", 1, Process, "p", &[("name", Value::from("curl"))]),
+            c.edge("s", 1, edge.clone(), &[]),
+        ],
+    )
+    .await;
+    write(
+        sink.clone(),
+        &[c.touch("s", 3, Element::Node(c.node(Process, "p")))],
+    )
+    .await;
     let snap = sink.snapshot(&c.prefix).await.unwrap();
     let p = snap.node(Process, &c.id("p")).unwrap();
-    assert_eq!((p.firstseen, p.lastupdated, p.asserted.get(&c.key("s"))), (Some(1), Some(3), Some(&3)));
+    assert_eq!(
+        (p.firstseen, p.lastupdated, p.asserted.get(&c.key("s"))),
+        (Some(1), Some(3), Some(&3))
+    );
     assert_eq!(p.properties.get("name"), Some(&Value::from("curl")));
     // The scope stops asserting the connection: it goes, and so does the
     // remote end that only existed because of it.
-    write(sink.clone(), &[c.delete("s", 3, Element::Edge(edge)), c.barrier("s", 3, SyncStatus::Completed)]).await;
+    write(
+        sink.clone(),
+        &[
+            c.delete("s", 3, Element::Edge(edge)),
+            c.barrier("s", 3, SyncStatus::Completed),
+        ],
+    )
+    .await;
     let snap = sink.snapshot(&c.prefix).await.unwrap();
     assert!(snap.edges.is_empty());
-    assert_eq!(snap.nodes.keys().map(|(_, id)| id.clone()).collect::<Vec<_>>(), vec![c.id("p")]);
+    assert_eq!(
+        snap.nodes
+            .keys()
+            .map(|(_, id)| id.clone())
+            .collect::<Vec<_>>(),
+        vec![c.id("p")]
+    );
 }
 
 async fn cleanup_of_many_elements_runs_in_bounded_batches<S: Sink>(sink: Arc<S>) {
@@ -202,13 +359,25 @@ async fn cleanup_of_many_elements_runs_in_bounded_batches<S: Sink>(sink: Arc<S>)
     let mut first = vec![c.upsert("s", 1, Process, "root", &[])];
     for i in 0..8 {
         first.push(c.upsert("s", 1, Process, &format!("p{i}"), &[]));
-        first.push(c.edge("s", 1, c.edge_ref(RelType::ChildOf, (Process, &format!("p{i}")), (Process, "root")), &[]));
+        first.push(c.edge(
+            "s",
+            1,
+            c.edge_ref(
+                RelType::ChildOf,
+                (Process, &format!("p{i}")),
+                (Process, "root"),
+            ),
+            &[],
+        ));
     }
     write(sink.clone(), &first).await;
     assert_eq!(sink.snapshot(&c.prefix).await.unwrap().nodes.len(), 9);
     write(sink.clone(), &[c.barrier("s", 2, SyncStatus::Completed)]).await;
     let snap = sink.snapshot(&c.prefix).await.unwrap();
-    assert!(snap.nodes.is_empty() && snap.edges.is_empty(), "left: {snap:?}");
+    assert!(
+        snap.nodes.is_empty() && snap.edges.is_empty(),
+        "left: {snap:?}"
+    );
 }
 
 macro_rules! suite {
@@ -259,8 +428,22 @@ async fn bolt_cleanup_never_sweeps_nodes_it_did_not_write() {
     let q = neo4rs::query("CREATE (:Host {id: $id, hostname: $id})").param("id", c.id("foreign"));
     sink.graph().run(q).await.unwrap();
     let edge = c.edge_ref(RelType::ConnectsTo, (Process, "p"), (Endpoint, "remote"));
-    write(sink.clone(), &[c.upsert("s", 1, Process, "p", &[]), c.edge("s", 1, edge, &[]), c.barrier("s", 1, SyncStatus::Completed)]).await;
+    write(
+        sink.clone(),
+        &[
+            c.upsert("s", 1, Process, "p", &[]),
+            c.edge("s", 1, edge, &[]),
+            c.barrier("s", 1, SyncStatus::Completed),
+        ],
+    )
+    .await;
     write(sink.clone(), &[c.barrier("s", 2, SyncStatus::Completed)]).await;
     let snap = sink.snapshot(&c.prefix).await.unwrap();
-    assert_eq!(snap.nodes.keys().map(|(_, id)| id.clone()).collect::<Vec<_>>(), vec![c.id("foreign")]);
+    assert_eq!(
+        snap.nodes
+            .keys()
+            .map(|(_, id)| id.clone())
+            .collect::<Vec<_>>(),
+        vec![c.id("foreign")]
+    );
 }

@@ -13,7 +13,9 @@ use infragraph_bus::deadletter::REASON_HEADER;
 use infragraph_bus::{Bus, MemoryBus, OutMessage};
 use infragraph_graph_writer::plan::{Group, Segment};
 use infragraph_graph_writer::{CleanupReport, Sink, SinkError, Snapshot, SqliteStore};
-use infragraph_schemas::{Codec, DEADLETTER_TOPIC, GRAPH_CHANGES_TOPIC, ResourceKind, ScopeRef, SyncStatus};
+use infragraph_schemas::{
+    Codec, DEADLETTER_TOPIC, GRAPH_CHANGES_TOPIC, ResourceKind, ScopeRef, SyncStatus,
+};
 
 /// The embedded store, failing the first `transient` applies and every
 /// apply that contains a node whose id ends with `-poison`.
@@ -25,7 +27,11 @@ struct Faulty {
 
 impl Faulty {
     fn new(transient: usize) -> Self {
-        Faulty { store: SqliteStore::in_memory().unwrap(), transient: AtomicUsize::new(transient), applies: AtomicUsize::new(0) }
+        Faulty {
+            store: SqliteStore::in_memory().unwrap(),
+            transient: AtomicUsize::new(transient),
+            applies: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -50,7 +56,12 @@ impl Sink for Faulty {
         self.store.apply(segments).await
     }
 
-    async fn cleanup(&self, scope: &ScopeRef, epoch: i64, batch: usize) -> Result<CleanupReport, SinkError> {
+    async fn cleanup(
+        &self,
+        scope: &ScopeRef,
+        epoch: i64,
+        batch: usize,
+    ) -> Result<CleanupReport, SinkError> {
         self.store.cleanup(scope, epoch, batch).await
     }
 
@@ -58,11 +69,17 @@ impl Sink for Faulty {
         self.store.snapshot(id_prefix).await
     }
 
-    async fn record_sync(&self, barrier: &infragraph_schemas::SyncBarrier) -> Result<(), SinkError> {
+    async fn record_sync(
+        &self,
+        barrier: &infragraph_schemas::SyncBarrier,
+    ) -> Result<(), SinkError> {
         self.store.record_sync(barrier).await
     }
 
-    async fn sync_record(&self, scope: &ScopeRef) -> Result<Option<infragraph_graph_writer::SyncRecord>, SinkError> {
+    async fn sync_record(
+        &self,
+        scope: &ScopeRef,
+    ) -> Result<Option<infragraph_graph_writer::SyncRecord>, SinkError> {
         self.store.sync_record(scope).await
     }
 }
@@ -75,12 +92,22 @@ async fn transient_failures_are_retried_and_nothing_is_committed_before_the_grap
     publish(&bus, &[host(&c, "s", 1, "a"), host(&c, "s", 1, "b")]).await;
     let config = test_config("transient");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(infragraph_graph_writer::run(config, infragraph_bus::TopicLayout::default(), bus.clone(), sink.clone(), async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(infragraph_graph_writer::run(
+        config,
+        infragraph_bus::TopicLayout::default(),
+        bus.clone(),
+        sink.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     // Until the graph accepted the batch, the offsets stay uncommitted.
     while sink.applies.load(Ordering::SeqCst) < 4 {
-        assert_eq!(bus.lag("transient", GRAPH_CHANGES_TOPIC), 2, "committed before the graph transaction");
+        assert_eq!(
+            bus.lag("transient", GRAPH_CHANGES_TOPIC),
+            2,
+            "committed before the graph transaction"
+        );
         tokio::task::yield_now().await;
     }
     while bus.lag("transient", GRAPH_CHANGES_TOPIC) > 0 {
@@ -107,8 +134,16 @@ async fn a_rejected_change_is_isolated_to_the_dead_letter_topic_and_the_rest_app
     assert!(snap.node(ResourceKind::Host, &c.id("poison")).is_none());
     let dead = bus.messages(DEADLETTER_TOPIC);
     assert_eq!(dead.len(), 1);
-    assert_eq!(Codec::builtin().decode_graph_change(&dead[0].payload).unwrap(), changes[4]);
-    assert_eq!(dead[0].header(REASON_HEADER), Some(&b"graph rejected the change: property type conflict"[..]));
+    assert_eq!(
+        Codec::builtin()
+            .decode_graph_change(&dead[0].payload)
+            .unwrap(),
+        changes[4]
+    );
+    assert_eq!(
+        dead[0].header(REASON_HEADER),
+        Some(&b"graph rejected the change: property type conflict"[..])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,8 +151,17 @@ async fn undecodable_messages_go_to_the_dead_letter_topic() {
     let c = Changes::new("garbage");
     let sink = Arc::new(SqliteStore::in_memory().unwrap());
     let bus = MemoryBus::new();
-    bus.publish(OutMessage::new(GRAPH_CHANGES_TOPIC, b"k", b"\x00not avro")).await.unwrap();
-    publish(&bus, &[host(&c, "s", 1, "a"), c.barrier("s", 1, SyncStatus::Completed)]).await;
+    bus.publish(OutMessage::new(GRAPH_CHANGES_TOPIC, b"k", b"\x00not avro"))
+        .await
+        .unwrap();
+    publish(
+        &bus,
+        &[
+            host(&c, "s", 1, "a"),
+            c.barrier("s", 1, SyncStatus::Completed),
+        ],
+    )
+    .await;
     drain(&bus, sink.clone(), test_config("garbage")).await;
     let dead = bus.messages(DEADLETTER_TOPIC);
     assert_eq!(dead.len(), 1);
@@ -130,22 +174,56 @@ async fn the_store_read_api_answers_counts_neighbours_and_searches() {
     use infragraph_schemas::{RelType, Value};
     let c = Changes::new("read");
     let store = SqliteStore::in_memory().unwrap();
-    let edge = c.edge_ref(RelType::RunsOn, (ResourceKind::Process, "p"), (ResourceKind::Host, "h"));
+    let edge = c.edge_ref(
+        RelType::RunsOn,
+        (ResourceKind::Process, "p"),
+        (ResourceKind::Host, "h"),
+    );
     let bus = MemoryBus::new();
-    publish(&bus, &[
-        c.upsert("s", 1, ResourceKind::Host, "h", &[("hostname", Value::from("box")), ("ip_addresses", Value::StringList(vec!["10.0.0.1".into()]))]),
-        c.upsert("s", 1, ResourceKind::Process, "p", &[("pid", Value::Long(9))]),
-        c.edge("s", 1, edge, &[]),
-    ])
+    publish(
+        &bus,
+        &[
+            c.upsert(
+                "s",
+                1,
+                ResourceKind::Host,
+                "h",
+                &[
+                    ("hostname", Value::from("box")),
+                    ("ip_addresses", Value::StringList(vec!["10.0.0.1".into()])),
+                ],
+            ),
+            c.upsert(
+                "s",
+                1,
+                ResourceKind::Process,
+                "p",
+                &[("pid", Value::Long(9))],
+            ),
+            c.edge("s", 1, edge, &[]),
+        ],
+    )
     .await;
     drain(&bus, store.clone(), test_config("read")).await;
     assert_eq!(store.counts_by_label().unwrap().get("Host"), Some(&1));
     assert_eq!(store.counts_by_rel_type().unwrap().get("RUNS_ON"), Some(&1));
-    assert_eq!(store.nodes_by_label(ResourceKind::Process).unwrap()[0].id, c.id("p"));
+    assert_eq!(
+        store.nodes_by_label(ResourceKind::Process).unwrap()[0].id,
+        c.id("p")
+    );
     let n = store.neighbours(ResourceKind::Host, &c.id("h")).unwrap();
-    assert_eq!((n.len(), n[0].outgoing, n[0].node.id.clone()), (1, false, c.id("p")));
+    assert_eq!(
+        (n.len(), n[0].outgoing, n[0].node.id.clone()),
+        (1, false, c.id("p"))
+    );
     assert_eq!(store.search("pid", &Value::Long(9)).unwrap().len(), 1);
-    assert_eq!(store.search("ip_addresses", &Value::from("10.0.0.1")).unwrap()[0].id, c.id("h"));
+    assert_eq!(
+        store
+            .search("ip_addresses", &Value::from("10.0.0.1"))
+            .unwrap()[0]
+            .id,
+        c.id("h")
+    );
     let mut all = 0;
     store
         .for_each_node(|_| {

@@ -21,7 +21,9 @@ const TARGET: Duration = Duration::from_secs(3);
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 /// Kills the child when dropped, so nothing outlives the benchmark.
@@ -41,7 +43,9 @@ fn python(code: &str) -> (Reaped, String) {
         .spawn()
         .expect("python3 runs");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("python reports");
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("python reports");
     (Reaped(child), line.trim().to_owned())
 }
 
@@ -67,16 +71,24 @@ impl Graph {
     /// Whether the graph holds this host (its first sync is in).
     async fn ready(&self, host: &str) -> bool {
         match self {
-            Graph::Embedded(dir) => SqliteStore::open(dir)
-                .is_ok_and(|s| s.node(infragraph_schemas::ResourceKind::Host, host).is_ok_and(|n| n.is_some())),
-            Graph::Bolt(sink) => self.count(sink, "MATCH (h:Host {id: $id}) RETURN count(h) AS n", host).await > 0,
+            Graph::Embedded(dir) => SqliteStore::open(dir).is_ok_and(|s| {
+                s.node(infragraph_schemas::ResourceKind::Host, host)
+                    .is_ok_and(|n| n.is_some())
+            }),
+            Graph::Bolt(sink) => {
+                self.count(sink, "MATCH (h:Host {id: $id}) RETURN count(h) AS n", host)
+                    .await
+                    > 0
+            }
         }
     }
 
     async fn edge_visible(&self, endpoint: &str) -> bool {
         match self {
             Graph::Embedded(dir) => {
-                let Ok(store) = SqliteStore::open(dir) else { return false };
+                let Ok(store) = SqliteStore::open(dir) else {
+                    return false;
+                };
                 let mut found = false;
                 let _ = store.for_each_edge(|e| {
                     found |= e.rel == RelType::ConnectsTo && e.to.id == endpoint;
@@ -85,14 +97,21 @@ impl Graph {
                 found
             }
             Graph::Bolt(sink) => {
-                let q = "MATCH (:Process)-[:CONNECTS_TO]->(e:Endpoint {id: $id}) RETURN count(e) AS n";
+                let q =
+                    "MATCH (:Process)-[:CONNECTS_TO]->(e:Endpoint {id: $id}) RETURN count(e) AS n";
                 self.count(sink, q, endpoint).await > 0
             }
         }
     }
 
     async fn count(&self, sink: &infragraph_graph_writer::BoltSink, cypher: &str, id: &str) -> i64 {
-        let Ok(mut rows) = sink.graph().execute(neo4rs::query(cypher).param("id", id)).await else { return 0 };
+        let Ok(mut rows) = sink
+            .graph()
+            .execute(neo4rs::query(cypher).param("id", id))
+            .await
+        else {
+            return 0;
+        };
         match rows.next().await {
             Ok(Some(row)) => row.get::<i64>("n").unwrap_or(0),
             _ => 0,
@@ -112,8 +131,16 @@ fn start_up(data: &Path, host: &str, extra: &[String]) -> Reaped {
     Reaped(child)
 }
 
-async fn measure(mode: &str, extra: &[String], bolt: Option<infragraph_graph_writer::BoltSink>, rounds: usize) {
-    let data = std::env::temp_dir().join(format!("infragraph-freshness-{}-{mode}", std::process::id()));
+async fn measure(
+    mode: &str,
+    extra: &[String],
+    bolt: Option<infragraph_graph_writer::BoltSink>,
+    rounds: usize,
+) {
+    let data = std::env::temp_dir().join(format!(
+        "infragraph-freshness-{}-{mode}",
+        std::process::id()
+    ));
     let host = format!("fresh-{mode}-{}", std::process::id());
     let _up = start_up(&data, &host, extra);
     let graph = match bolt {
@@ -122,7 +149,10 @@ async fn measure(mode: &str, extra: &[String], bolt: Option<infragraph_graph_wri
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while !graph.ready(&host).await {
-        assert!(Instant::now() < deadline, "{mode}: infragraph up wrote nothing in 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "{mode}: infragraph up wrote nothing in 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut took = Vec::new();
@@ -131,7 +161,10 @@ async fn measure(mode: &str, extra: &[String], bolt: Option<infragraph_graph_wri
         let opened = Instant::now();
         let endpoint = format!("tcp://127.0.0.1:{port}@{host}");
         while !graph.edge_visible(&endpoint).await {
-            assert!(opened.elapsed() < Duration::from_secs(60), "{mode}: connection never appeared");
+            assert!(
+                opened.elapsed() < Duration::from_secs(60),
+                "{mode}: connection never appeared"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         took.push(opened.elapsed());
@@ -153,15 +186,32 @@ async fn measure(mode: &str, extra: &[String], bolt: Option<infragraph_graph_wri
 #[tokio::main]
 async fn main() {
     let rounds: usize = arg("--rounds").and_then(|r| r.parse().ok()).unwrap_or(10);
-    println!("new connection to queryable edge, `infragraph up` at default settings (target <= 3 s)");
+    println!(
+        "new connection to queryable edge, `infragraph up` at default settings (target <= 3 s)"
+    );
     measure("embedded", &[], None, rounds).await;
     let Ok(brokers) = std::env::var("INFRAGRAPH_TEST_KAFKA") else {
         println!("kafka     skipped: set INFRAGRAPH_TEST_KAFKA (scripts/bench starts a broker)");
         return;
     };
-    let kafka = |ns: &str| vec!["--kafka-brokers".to_owned(), brokers.clone(), "--topic-namespace".to_owned(), ns.to_owned()];
-    measure("kafka", &kafka(&format!("fresh-k-{}", std::process::id())), None, rounds).await;
-    let Some(t) = infragraph_test_support::bolt_target() else { return };
+    let kafka = |ns: &str| {
+        vec![
+            "--kafka-brokers".to_owned(),
+            brokers.clone(),
+            "--topic-namespace".to_owned(),
+            ns.to_owned(),
+        ]
+    };
+    measure(
+        "kafka",
+        &kafka(&format!("fresh-k-{}", std::process::id())),
+        None,
+        rounds,
+    )
+    .await;
+    let Some(t) = infragraph_test_support::bolt_target() else {
+        return;
+    };
     let cfg = infragraph_graph_writer::BoltConfig {
         uri: t.uri.clone(),
         user: t.user.clone(),
@@ -171,6 +221,18 @@ async fn main() {
     };
     let sink = infragraph_graph_writer::BoltSink::connect(&cfg).expect("bolt config");
     let mut flags = kafka(&format!("fresh-b-{}", std::process::id()));
-    flags.extend(["--neo4j-uri", &t.uri, "--neo4j-user", &t.user, "--neo4j-password", &t.password, "--neo4j-database", &t.database].map(String::from));
+    flags.extend(
+        [
+            "--neo4j-uri",
+            &t.uri,
+            "--neo4j-user",
+            &t.user,
+            "--neo4j-password",
+            &t.password,
+            "--neo4j-database",
+            &t.database,
+        ]
+        .map(String::from),
+    );
     measure("kafka+bolt", &flags, Some(sink), rounds).await;
 }

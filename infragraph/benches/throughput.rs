@@ -18,7 +18,9 @@ const EPOCH: i64 = 1_700_000_000_000;
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 /// One host with `n` processes, each on the host and the child of the first.
@@ -27,17 +29,26 @@ struct Synthetic(Vec<Observation>);
 impl Synthetic {
     fn new(n: usize) -> Self {
         let scope = ScopeRef::new("bench", "host:h");
-        let mut obs = vec![Observation::new(scope.clone(), EPOCH, EPOCH, ResourceKind::Host, "h").with("hostname", "h")];
+        let mut obs = vec![
+            Observation::new(scope.clone(), EPOCH, EPOCH, ResourceKind::Host, "h")
+                .with("hostname", "h"),
+        ];
         obs.extend((0..n).map(|i| {
-            Observation::new(scope.clone(), EPOCH, EPOCH, ResourceKind::Process, format!("h/{i}/1"))
-                .with("host_id", "h")
-                .with("pid", i as i64)
-                .with("name", "worker")
-                .with("cmdline", "/usr/bin/worker --threads 4")
-                .with("start_time", 1i64)
-                .with("rss_bytes", 1_048_576i64)
-                .relate(RelType::RunsOn, "h")
-                .relate(RelType::ChildOf, "h/0/1")
+            Observation::new(
+                scope.clone(),
+                EPOCH,
+                EPOCH,
+                ResourceKind::Process,
+                format!("h/{i}/1"),
+            )
+            .with("host_id", "h")
+            .with("pid", i as i64)
+            .with("name", "worker")
+            .with("cmdline", "/usr/bin/worker --threads 4")
+            .with("start_time", 1i64)
+            .with("rss_bytes", 1_048_576i64)
+            .relate(RelType::RunsOn, "h")
+            .relate(RelType::ChildOf, "h/0/1")
         }));
         Synthetic(obs)
     }
@@ -57,11 +68,16 @@ impl Collector for Synthetic {
 }
 
 fn layout() -> TopicLayout {
-    TopicLayout { partitions: 4, ..TopicLayout::default() }
+    TopicLayout {
+        partitions: 4,
+        ..TopicLayout::default()
+    }
 }
 
 async fn publish(bus: &MemoryBus, source: &Synthetic) {
-    let syncer = Syncer::new(bus.clone()).with_layout(layout()).with_clock(ManualClock::new(EPOCH));
+    let syncer = Syncer::new(bus.clone())
+        .with_layout(layout())
+        .with_clock(ManualClock::new(EPOCH));
     syncer.prepare().await.expect("topics");
     syncer.sync(source).await.expect("sync");
 }
@@ -76,16 +92,27 @@ async fn drained(bus: &MemoryBus, group: &str, topic: &str) {
 fn start_normalizer(bus: &MemoryBus, stop: &watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let (bus, stop) = (bus.clone(), stop.clone());
     tokio::spawn(async move {
-        let args = NormalizerArgs { commit_interval_ms: 20, ..NormalizerArgs::default() };
-        infragraph_normalizer::run(&args, &layout().names, bus, stop).await.expect("normalizer");
+        let args = NormalizerArgs {
+            commit_interval_ms: 20,
+            ..NormalizerArgs::default()
+        };
+        infragraph_normalizer::run(&args, &layout().names, bus, stop)
+            .await
+            .expect("normalizer");
     })
 }
 
-fn start_writer(bus: &MemoryBus, store: SqliteStore, stop: &watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+fn start_writer(
+    bus: &MemoryBus,
+    store: SqliteStore,
+    stop: &watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     let (bus, mut stop) = (bus.clone(), stop.clone());
     tokio::spawn(async move {
         let until = async move { infragraph_telemetry::stopped(&mut stop).await };
-        infragraph_graph_writer::run(WriterConfig::default(), layout(), bus, store, until).await.expect("writer");
+        infragraph_graph_writer::run(WriterConfig::default(), layout(), bus, store, until)
+            .await
+            .expect("writer");
     })
 }
 
@@ -99,7 +126,10 @@ async fn whole(source: &Synthetic) -> Duration {
     let bus = MemoryBus::new();
     let (store, dir) = store();
     let (stop_tx, stop) = watch::channel(false);
-    let (n, w) = (start_normalizer(&bus, &stop), start_writer(&bus, store, &stop));
+    let (n, w) = (
+        start_normalizer(&bus, &stop),
+        start_writer(&bus, store, &stop),
+    );
     let start = Instant::now();
     publish(&bus, source).await;
     let names = layout().names;
@@ -134,15 +164,24 @@ async fn stages(source: &Synthetic) -> [(&'static str, Duration); 3] {
     let _ = stop_tx.send(true);
     let _ = (n.await, w.await);
     let _ = std::fs::remove_dir_all(dir);
-    [("collector (publish)", collector), ("normalizer", normalizer), ("graph writer", writer)]
+    [
+        ("collector (publish)", collector),
+        ("normalizer", normalizer),
+        ("graph writer", writer),
+    ]
 }
 
 #[tokio::main]
 async fn main() {
-    let count: usize = arg("--count").and_then(|c| c.parse().ok()).unwrap_or(50_000);
+    let count: usize = arg("--count")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(50_000);
     let source = Synthetic::new(count);
     let n = source.0.len() as f64;
-    println!("end-to-end throughput, embedded mode, {} observations (a host, and processes of 3 changes each)", source.0.len());
+    println!(
+        "end-to-end throughput, embedded mode, {} observations (a host, and processes of 3 changes each)",
+        source.0.len()
+    );
     let stages = stages(&source).await;
     let mut slowest = f64::MAX;
     for (name, took) in &stages {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 pub use infragraph_graph_reader::dump::Dump;
-use infragraph_schemas::{PropertyType, Properties, RelType, ResourceKind, Value};
+use infragraph_schemas::{Properties, PropertyType, RelType, ResourceKind, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -57,7 +57,13 @@ fn cypher_value(v: &Value) -> String {
         Value::Double(d) if d.is_nan() => "toFloat('NaN')".into(),
         Value::Double(d) => format!("toFloat('{}Infinity')", if *d < 0.0 { "-" } else { "" }),
         Value::String(s) => cypher_str(s),
-        Value::StringList(l) => format!("[{}]", l.iter().map(|s| cypher_str(s)).collect::<Vec<_>>().join(", ")),
+        Value::StringList(l) => format!(
+            "[{}]",
+            l.iter()
+                .map(|s| cypher_str(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -73,7 +79,12 @@ fn cypher_props(props: &Properties, firstseen: i64, lastupdated: i64) -> String 
 }
 
 fn cypher(dump: &Dump, out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "// infragraph export: {} nodes, {} relationships.", dump.nodes.len(), dump.edges.len())?;
+    writeln!(
+        out,
+        "// infragraph export: {} nodes, {} relationships.",
+        dump.nodes.len(),
+        dump.edges.len()
+    )?;
     writeln!(out, "// Load with: cypher-shell -f FILE")?;
     // The writer's own constraints, so loading an export into a graph the
     // writer also feeds adds no second constraint under another name.
@@ -82,15 +93,25 @@ fn cypher(dump: &Dump, out: &mut impl Write) -> io::Result<()> {
     }
     let mut by_label: BTreeMap<ResourceKind, Vec<String>> = BTreeMap::new();
     for n in &dump.nodes {
-        let row = format!("{{id: {}, props: {}}}", cypher_str(&n.id), cypher_props(&n.properties, n.firstseen, n.lastupdated));
+        let row = format!(
+            "{{id: {}, props: {}}}",
+            cypher_str(&n.id),
+            cypher_props(&n.properties, n.firstseen, n.lastupdated)
+        );
         by_label.entry(n.kind).or_default().push(row);
     }
     for (kind, rows) in &by_label {
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            writeln!(out, "UNWIND [{}] AS row MERGE (n:{} {{id: row.id}}) SET n += row.props;", chunk.join(", "), kind.label())?;
+            writeln!(
+                out,
+                "UNWIND [{}] AS row MERGE (n:{} {{id: row.id}}) SET n += row.props;",
+                chunk.join(", "),
+                kind.label()
+            )?;
         }
     }
-    let mut by_shape: BTreeMap<(RelType, ResourceKind, ResourceKind), Vec<String>> = BTreeMap::new();
+    let mut by_shape: BTreeMap<(RelType, ResourceKind, ResourceKind), Vec<String>> =
+        BTreeMap::new();
     for e in &dump.edges {
         let row = format!(
             "{{from: {}, to: {}, props: {}}}",
@@ -98,7 +119,10 @@ fn cypher(dump: &Dump, out: &mut impl Write) -> io::Result<()> {
             cypher_str(&e.to.id),
             cypher_props(&e.properties, e.firstseen, e.lastupdated)
         );
-        by_shape.entry((e.rel, e.from.kind, e.to.kind)).or_default().push(row);
+        by_shape
+            .entry((e.rel, e.from.kind, e.to.kind))
+            .or_default()
+            .push(row);
     }
     for ((rel, from, to), rows) in &by_shape {
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -120,14 +144,20 @@ fn json_value(v: &Value) -> serde_json::Value {
         Value::Bool(b) => (*b).into(),
         Value::Long(n) => (*n).into(),
         // JSON has no NaN or infinity: those become null.
-        Value::Double(d) => serde_json::Number::from_f64(*d).map_or(serde_json::Value::Null, Into::into),
+        Value::Double(d) => {
+            serde_json::Number::from_f64(*d).map_or(serde_json::Value::Null, Into::into)
+        }
         Value::String(s) => s.clone().into(),
         Value::StringList(l) => l.clone().into(),
     }
 }
 
 fn json_props(props: &Properties) -> serde_json::Value {
-    props.iter().map(|(k, v)| (k.clone(), json_value(v))).collect::<serde_json::Map<_, _>>().into()
+    props
+        .iter()
+        .map(|(k, v)| (k.clone(), json_value(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 fn json(dump: &Dump, out: &mut impl Write) -> io::Result<()> {
@@ -149,7 +179,10 @@ fn json(dump: &Dump, out: &mut impl Write) -> io::Result<()> {
                 "firstseen": e.firstseen, "lastupdated": e.lastupdated, "properties": json_props(&e.properties)})
         })
         .collect();
-    serde_json::to_writer_pretty(&mut *out, &serde_json::json!({"nodes": nodes, "relationships": edges}))?;
+    serde_json::to_writer_pretty(
+        &mut *out,
+        &serde_json::json!({"nodes": nodes, "relationships": edges}),
+    )?;
     writeln!(out)
 }
 
@@ -162,7 +195,9 @@ fn xml(s: &str) -> String {
             '"' => "&quot;".to_owned(),
             '\'' => "&apos;".to_owned(),
             // XML 1.0 cannot carry most control characters at all.
-            c if c.is_control() && !matches!(c, '\n' | '\r' | '\t') => format!("\\u{:04x}", c as u32),
+            c if c.is_control() && !matches!(c, '\n' | '\r' | '\t') => {
+                format!("\\u{:04x}", c as u32)
+            }
             c => c.to_string(),
         })
         .collect()
@@ -190,7 +225,12 @@ fn graphml_text(v: &Value) -> String {
 }
 
 /// Every property key of nodes (typed by the registry) and relationships.
-fn graphml_keys(dump: &Dump) -> (BTreeMap<String, &'static str>, BTreeMap<String, &'static str>) {
+fn graphml_keys(
+    dump: &Dump,
+) -> (
+    BTreeMap<String, &'static str>,
+    BTreeMap<String, &'static str>,
+) {
     let mut node_keys = BTreeMap::new();
     for n in &dump.nodes {
         for (k, v) in &n.properties {
@@ -207,11 +247,28 @@ fn graphml_keys(dump: &Dump) -> (BTreeMap<String, &'static str>, BTreeMap<String
     (node_keys, edge_keys)
 }
 
-fn graphml_data(out: &mut impl Write, prefix: &str, props: &Properties, firstseen: i64, lastupdated: i64) -> io::Result<()> {
-    writeln!(out, "      <data key=\"{prefix}firstseen\">{firstseen}</data>")?;
-    writeln!(out, "      <data key=\"{prefix}lastupdated\">{lastupdated}</data>")?;
+fn graphml_data(
+    out: &mut impl Write,
+    prefix: &str,
+    props: &Properties,
+    firstseen: i64,
+    lastupdated: i64,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "      <data key=\"{prefix}firstseen\">{firstseen}</data>"
+    )?;
+    writeln!(
+        out,
+        "      <data key=\"{prefix}lastupdated\">{lastupdated}</data>"
+    )?;
     for (k, v) in props.iter().filter(|(_, v)| **v != Value::Null) {
-        writeln!(out, "      <data key=\"{prefix}p_{}\">{}</data>", xml(k), xml(&graphml_text(v)))?;
+        writeln!(
+            out,
+            "      <data key=\"{prefix}p_{}\">{}</data>",
+            xml(k),
+            xml(&graphml_text(v))
+        )?;
     }
     Ok(())
 }
@@ -219,22 +276,42 @@ fn graphml_data(out: &mut impl Write, prefix: &str, props: &Properties, firstsee
 fn graphml(dump: &Dump, out: &mut impl Write) -> io::Result<()> {
     let (node_keys, edge_keys) = graphml_keys(dump);
     writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
-    writeln!(out, "<graphml xmlns=\"http://graphml.graphdrawing.org/xmlns\">")?;
-    writeln!(out, "  <key id=\"label\" for=\"node\" attr.name=\"label\" attr.type=\"string\"/>")?;
-    writeln!(out, "  <key id=\"type\" for=\"edge\" attr.name=\"type\" attr.type=\"string\"/>")?;
+    writeln!(
+        out,
+        "<graphml xmlns=\"http://graphml.graphdrawing.org/xmlns\">"
+    )?;
+    writeln!(
+        out,
+        "  <key id=\"label\" for=\"node\" attr.name=\"label\" attr.type=\"string\"/>"
+    )?;
+    writeln!(
+        out,
+        "  <key id=\"type\" for=\"edge\" attr.name=\"type\" attr.type=\"string\"/>"
+    )?;
     for (prefix, target) in [("n_", "node"), ("e_", "edge")] {
         for key in ["firstseen", "lastupdated"] {
-            writeln!(out, "  <key id=\"{prefix}{key}\" for=\"{target}\" attr.name=\"{key}\" attr.type=\"long\"/>")?;
+            writeln!(
+                out,
+                "  <key id=\"{prefix}{key}\" for=\"{target}\" attr.name=\"{key}\" attr.type=\"long\"/>"
+            )?;
         }
     }
     for (prefix, target, keys) in [("n_p_", "node", &node_keys), ("e_p_", "edge", &edge_keys)] {
         for (k, ty) in keys {
-            writeln!(out, "  <key id=\"{prefix}{k}\" for=\"{target}\" attr.name=\"{k}\" attr.type=\"{ty}\"/>", k = xml(k))?;
+            writeln!(
+                out,
+                "  <key id=\"{prefix}{k}\" for=\"{target}\" attr.name=\"{k}\" attr.type=\"{ty}\"/>",
+                k = xml(k)
+            )?;
         }
     }
     writeln!(out, "  <graph id=\"infragraph\" edgedefault=\"directed\">")?;
     for n in &dump.nodes {
-        writeln!(out, "    <node id=\"{}\">", xml(&format!("{}:{}", n.kind.label(), n.id)))?;
+        writeln!(
+            out,
+            "    <node id=\"{}\">",
+            xml(&format!("{}:{}", n.kind.label(), n.id))
+        )?;
         writeln!(out, "      <data key=\"label\">{}</data>", n.kind.label())?;
         graphml_data(out, "n_", &n.properties, n.firstseen, n.lastupdated)?;
         writeln!(out, "    </node>")?;
@@ -264,8 +341,14 @@ mod tests {
     #[test]
     fn cypher_values_cover_every_type() {
         assert_eq!(cypher_value(&Value::Double(1.0)), "1.0");
-        assert_eq!(cypher_value(&Value::Double(f64::NEG_INFINITY)), "toFloat('-Infinity')");
-        assert_eq!(cypher_value(&Value::StringList(vec!["a".into(), "b'".into()])), r"['a', 'b\'']");
+        assert_eq!(
+            cypher_value(&Value::Double(f64::NEG_INFINITY)),
+            "toFloat('-Infinity')"
+        );
+        assert_eq!(
+            cypher_value(&Value::StringList(vec!["a".into(), "b'".into()])),
+            r"['a', 'b\'']"
+        );
         assert_eq!(cypher_value(&Value::Long(-3)), "-3");
     }
 
@@ -292,16 +375,25 @@ pub struct ExportArgs {
 pub fn run(args: &ExportArgs) -> anyhow::Result<std::process::ExitCode> {
     use anyhow::Context;
     if !args.data_dir.exists() {
-        anyhow::bail!("no embedded store in {} (run `infragraph up --once` first, or pass --data-dir)", args.data_dir.display());
+        anyhow::bail!(
+            "no embedded store in {} (run `infragraph up --once` first, or pass --data-dir)",
+            args.data_dir.display()
+        );
     }
     let dump = Dump::read_dir(&args.data_dir)?;
     match &args.output {
         Some(path) => {
-            let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
             let mut out = std::io::BufWriter::new(file);
             write(&dump, args.format, &mut out)?;
             out.flush()?;
-            eprintln!("wrote {} nodes and {} relationships to {}", dump.nodes.len(), dump.edges.len(), path.display());
+            eprintln!(
+                "wrote {} nodes and {} relationships to {}",
+                dump.nodes.len(),
+                dump.edges.len(),
+                path.display()
+            );
         }
         None => write(&dump, args.format, &mut std::io::stdout().lock())?,
     }

@@ -98,13 +98,14 @@ async fn main() -> ExitCode {
         Command::Up(_) | Command::Ui(_) | Command::Export(_) | Command::Drift(_) => "warn",
         _ => "info",
     };
-    let _telemetry = match infragraph_telemetry::init_with("infragraph", &cli.telemetry, default_log) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("infragraph: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let _telemetry =
+        match infragraph_telemetry::init_with("infragraph", &cli.telemetry, default_log) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("infragraph: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     let shutdown = infragraph_telemetry::shutdown_on_signals();
     let result = match cli.command {
         Command::Up(args) => up::up(*args, shutdown).await,

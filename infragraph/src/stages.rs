@@ -69,14 +69,21 @@ pub struct WriteArgs {
 /// The bus a single stage runs on: Kafka, which it cannot do without.
 fn kafka(args: &KafkaArgs) -> anyhow::Result<KafkaBus> {
     if args.brokers.is_none() {
-        bail!("no Kafka brokers: pass --kafka-brokers HOST:PORT (or set INFRAGRAPH_KAFKA_BROKERS); `infragraph up` runs without Kafka");
+        bail!(
+            "no Kafka brokers: pass --kafka-brokers HOST:PORT (or set INFRAGRAPH_KAFKA_BROKERS); `infragraph up` runs without Kafka"
+        );
     }
     KafkaBus::connect(args).context("cannot set up the Kafka client")
 }
 
 /// Serves /livez and /readyz when asked: ready when Kafka answers, and
 /// the graph database too for the writer.
-async fn serve_health(args: &HealthArgs, bus: &KafkaBus, graph: Option<BoltSink>, shutdown: &watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn serve_health(
+    args: &HealthArgs,
+    bus: &KafkaBus,
+    graph: Option<BoltSink>,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let kafka = bus.clone();
     let mut probes = vec![Health::probe("kafka", move || {
         let kafka = kafka.clone();
@@ -90,25 +97,49 @@ async fn serve_health(args: &HealthArgs, bus: &KafkaBus, graph: Option<BoltSink>
         }));
     }
     let addr = args.health_listen;
-    health::serve(addr, Health::new(probes), shutdown.clone()).await.with_context(|| format!("cannot serve --health-listen {addr:?}"))?;
+    health::serve(addr, Health::new(probes), shutdown.clone())
+        .await
+        .with_context(|| format!("cannot serve --health-listen {addr:?}"))?;
     Ok(())
 }
 
 pub async fn collect(which: Collect, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
     let (failed, once) = match which {
-        Collect::Procfs { procfs, kafka: args, health } => {
+        Collect::Procfs {
+            procfs,
+            kafka: args,
+            health,
+        } => {
             let config = procfs.config(TopicLayout::from(&args));
             let bus = kafka(&args)?;
             serve_health(&health, &bus, None, &shutdown).await?;
-            (infragraph_collector_procfs::run(config, bus, shutdown).await?.failed, procfs.once)
+            (
+                infragraph_collector_procfs::run(config, bus, shutdown)
+                    .await?
+                    .failed,
+                procfs.once,
+            )
         }
-        Collect::Cloudmap { cloudmap, kafka: args, health } => {
+        Collect::Cloudmap {
+            cloudmap,
+            kafka: args,
+            health,
+        } => {
             let config = cloudmap.config(TopicLayout::from(&args));
             let bus = kafka(&args)?;
             serve_health(&health, &bus, None, &shutdown).await?;
-            (infragraph_collector_cloudmap::run(config, bus, shutdown).await?.failed, cloudmap.once)
+            (
+                infragraph_collector_cloudmap::run(config, bus, shutdown)
+                    .await?
+                    .failed,
+                cloudmap.once,
+            )
         }
-        Collect::Github { github, kafka: args, health } => {
+        Collect::Github {
+            github,
+            kafka: args,
+            health,
+        } => {
             let config = github.config(TopicLayout::from(&args))?;
             let bus = kafka(&args)?;
             serve_health(&health, &bus, None, &shutdown).await?;
@@ -117,10 +148,17 @@ pub async fn collect(which: Collect, shutdown: watch::Receiver<bool>) -> anyhow:
         }
     };
     // A one-off run reports a failed sync in its exit code, for cron.
-    Ok(if failed > 0 && once { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 && once {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-pub async fn normalize(args: NormalizeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
+pub async fn normalize(
+    args: NormalizeArgs,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<ExitCode> {
     let bus = kafka(&args.kafka)?;
     let layout = TopicLayout::from(&args.kafka);
     serve_health(&args.health, &bus, None, &shutdown).await?;
@@ -133,9 +171,17 @@ pub async fn normalize(args: NormalizeArgs, shutdown: watch::Receiver<bool>) -> 
 /// Creates the topics, retrying with the shared backoff while the broker
 /// is away, so a stage started before Kafka waits for it; false if
 /// shutdown came first.
-async fn ensure_topics(bus: &KafkaBus, layout: &TopicLayout, shutdown: &watch::Receiver<bool>) -> anyhow::Result<bool> {
+async fn ensure_topics(
+    bus: &KafkaBus,
+    layout: &TopicLayout,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<bool> {
     use infragraph_telemetry::{Backoff, Paused, pause, stop_signal};
-    let mut waits = Backoff::new(std::time::Duration::from_millis(200), std::time::Duration::from_secs(10)).waits();
+    let mut waits = Backoff::new(
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(10),
+    )
+    .waits();
     let specs = layout.specs();
     loop {
         let attempt = tokio::select! {
@@ -147,7 +193,10 @@ async fn ensure_topics(bus: &KafkaBus, layout: &TopicLayout, shutdown: &watch::R
             Ok(()) => return Ok(true),
             Err(e) if e.is_retriable() => {
                 let wait = waits.pause();
-                tracing::warn!("cannot create the topics yet: {e}; retrying in {}ms", wait.as_millis());
+                tracing::warn!(
+                    "cannot create the topics yet: {e}; retrying in {}ms",
+                    wait.as_millis()
+                );
                 if pause(wait, stop_signal(shutdown)).await == Paused::Stopped {
                     return Ok(false);
                 }
@@ -157,7 +206,10 @@ async fn ensure_topics(bus: &KafkaBus, layout: &TopicLayout, shutdown: &watch::R
     }
 }
 
-pub async fn write(args: WriteArgs, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
+pub async fn write(
+    args: WriteArgs,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<ExitCode> {
     let bus = kafka(&args.kafka)?;
     let layout = TopicLayout::from(&args.kafka);
     let config = args.writer;
@@ -169,8 +221,26 @@ pub async fn write(args: WriteArgs, mut shutdown: watch::Receiver<bool>) -> anyh
     serve_health(&args.health, &bus, probe, &shutdown).await?;
     let until = async move { infragraph_telemetry::stopped(&mut shutdown).await };
     match sink {
-        SinkChoice::Bolt(cfg) => infragraph_graph_writer::run(config, layout.clone(), bus, BoltSink::connect(&cfg)?, until).await?,
-        SinkChoice::Embedded(dir) => infragraph_graph_writer::run(config, layout.clone(), bus, SqliteStore::open(&dir)?, until).await?,
+        SinkChoice::Bolt(cfg) => {
+            infragraph_graph_writer::run(
+                config,
+                layout.clone(),
+                bus,
+                BoltSink::connect(&cfg)?,
+                until,
+            )
+            .await?
+        }
+        SinkChoice::Embedded(dir) => {
+            infragraph_graph_writer::run(
+                config,
+                layout.clone(),
+                bus,
+                SqliteStore::open(&dir)?,
+                until,
+            )
+            .await?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,7 @@ use infragraph_bus::{Bus, KafkaArgs, KafkaBus, MemoryBus, TopicLayout};
 use infragraph_collector::Syncer;
 use infragraph_collector_procfs::{ProcfsArgs, ProcfsCollector};
 use infragraph_graph_reader::{ChangeFeed, Counts, GraphStore, Notifying, UiArgs};
-use infragraph_graph_writer::{BoltSink, SinkArgs, SinkChoice, Sink, SqliteStore, WriterConfig};
+use infragraph_graph_writer::{BoltSink, Sink, SinkArgs, SinkChoice, SqliteStore, WriterConfig};
 use infragraph_normalizer::NormalizerArgs;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -53,10 +53,46 @@ pub async fn up(args: UpArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result
     let reader = crate::view::reader(&sink)?;
     let args = (args, reader);
     match (args.0.kafka.brokers.is_some(), sink) {
-        (false, SinkChoice::Embedded(dir)) => run(MemoryBus::new(), SqliteStore::open(&dir)?, into, args, shutdown).await,
-        (false, SinkChoice::Bolt(cfg)) => run(MemoryBus::new(), BoltSink::connect(&cfg)?, into, args, shutdown).await,
-        (true, SinkChoice::Embedded(dir)) => run(kafka(&args.0.kafka)?, SqliteStore::open(&dir)?, into, args, shutdown).await,
-        (true, SinkChoice::Bolt(cfg)) => run(kafka(&args.0.kafka)?, BoltSink::connect(&cfg)?, into, args, shutdown).await,
+        (false, SinkChoice::Embedded(dir)) => {
+            run(
+                MemoryBus::new(),
+                SqliteStore::open(&dir)?,
+                into,
+                args,
+                shutdown,
+            )
+            .await
+        }
+        (false, SinkChoice::Bolt(cfg)) => {
+            run(
+                MemoryBus::new(),
+                BoltSink::connect(&cfg)?,
+                into,
+                args,
+                shutdown,
+            )
+            .await
+        }
+        (true, SinkChoice::Embedded(dir)) => {
+            run(
+                kafka(&args.0.kafka)?,
+                SqliteStore::open(&dir)?,
+                into,
+                args,
+                shutdown,
+            )
+            .await
+        }
+        (true, SinkChoice::Bolt(cfg)) => {
+            run(
+                kafka(&args.0.kafka)?,
+                BoltSink::connect(&cfg)?,
+                into,
+                args,
+                shutdown,
+            )
+            .await
+        }
     }
 }
 
@@ -75,16 +111,29 @@ impl Stages {
     fn start<B: Bus, S: Sink>(bus: &B, sink: Arc<S>, layout: &TopicLayout, args: &UpArgs) -> Self {
         let (stop, stopped) = watch::channel(false);
         let normalizer = {
-            let (bus, names, cfg, stopped) = (bus.clone(), layout.names.clone(), args.normalizer.clone(), stopped.clone());
-            tokio::spawn(async move { infragraph_normalizer::run(&cfg, &names, bus, stopped).await })
+            let (bus, names, cfg, stopped) = (
+                bus.clone(),
+                layout.names.clone(),
+                args.normalizer.clone(),
+                stopped.clone(),
+            );
+            tokio::spawn(
+                async move { infragraph_normalizer::run(&cfg, &names, bus, stopped).await },
+            )
         };
         let writer = {
             let (cfg, layout, bus) = (args.writer.clone(), layout.clone(), bus.clone());
             let mut stopped = stopped;
             let until = async move { infragraph_telemetry::stopped(&mut stopped).await };
-            tokio::spawn(async move { infragraph_graph_writer::run(cfg, layout, bus, sink, until).await })
+            tokio::spawn(async move {
+                infragraph_graph_writer::run(cfg, layout, bus, sink, until).await
+            })
         };
-        Stages { stop, normalizer, writer }
+        Stages {
+            stop,
+            normalizer,
+            writer,
+        }
     }
 
     /// A stage that ended before being asked to is a failure to report.
@@ -100,8 +149,14 @@ impl Stages {
 
     async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        self.normalizer.await.context("normalizer task")?.context("normalizer")?;
-        self.writer.await.context("graph writer task")?.context("graph writer")?;
+        self.normalizer
+            .await
+            .context("normalizer task")?
+            .context("normalizer")?;
+        self.writer
+            .await
+            .context("graph writer task")?
+            .context("graph writer")?;
         Ok(())
     }
 }
@@ -117,23 +172,57 @@ async fn run<B: Bus, S: Sink>(
     let feed = ChangeFeed::new();
     let sink = Arc::new(Notifying::new(sink, feed.clone()));
     let layout = TopicLayout::from(&args.kafka);
-    bus.ensure_topics(&layout.specs()).await.context("creating topics")?;
+    bus.ensure_topics(&layout.specs())
+        .await
+        .context("creating topics")?;
     let stages = Stages::start(&bus, sink.clone(), &layout, &args);
-    let collector = ProcfsCollector::new(args.procfs.config(layout.clone())).context("procfs collector")?;
+    let collector =
+        ProcfsCollector::new(args.procfs.config(layout.clone())).context("procfs collector")?;
     let reconcile_interval = args.procfs.reconcile.reconcile_interval;
     let sources = args.sources.connect(&layout, reconcile_interval).await?;
-    let syncer = Syncer::new(bus.clone()).with_layout(layout.clone()).with_reconcile_interval(reconcile_interval);
+    let syncer = Syncer::new(bus.clone())
+        .with_layout(layout.clone())
+        .with_reconcile_interval(reconcile_interval);
     syncer.prepare().await.context("preparing the bus")?;
     let mut barriers = Barriers::new(&bus, &layout.names)?;
-    let also = sources.scopes().iter().map(|s| format!(" and {s}")).collect::<String>();
-    eprintln!("infragraph: mapping host {}{also} into {into}", collector.host_id());
-    let watch = Watch { bus: &bus, layout: &layout, writer_group: &args.writer.group, stages: &stages };
+    let also = sources
+        .scopes()
+        .iter()
+        .map(|s| format!(" and {s}"))
+        .collect::<String>();
+    eprintln!(
+        "infragraph: mapping host {}{also} into {into}",
+        collector.host_id()
+    );
+    let watch = Watch {
+        bus: &bus,
+        layout: &layout,
+        writer_group: &args.writer.group,
+        stages: &stages,
+    };
     let outcome = if args.procfs.once {
-        once(&watch, &syncer, &collector, &sources, &mut barriers, &reader).await
+        once(
+            &watch,
+            &syncer,
+            &collector,
+            &sources,
+            &mut barriers,
+            &reader,
+        )
+        .await
     } else {
         let tasks = sources.spawn(&syncer, &shutdown);
         let view = crate::view::start(&args.ui, reader.clone(), feed).await?;
-        let outcome = continuous(&watch, &syncer, &collector, &mut barriers, &reader, args.procfs.interval, shutdown).await;
+        let outcome = continuous(
+            &watch,
+            &syncer,
+            &collector,
+            &mut barriers,
+            &reader,
+            args.procfs.interval,
+            shutdown,
+        )
+        .await;
         for task in tasks {
             if outcome.is_err() {
                 // Shutdown was not signalled: the sources would run on.
@@ -176,7 +265,8 @@ async fn once<B: Bus>(
     barriers: &mut Barriers<B::Consumer>,
     reader: &GraphStore,
 ) -> anyhow::Result<ExitCode> {
-    let (host, (mut reports, failed)) = tokio::join!(syncer.sync(collector), sources.sync_once(syncer));
+    let (host, (mut reports, failed)) =
+        tokio::join!(syncer.sync(collector), sources.sync_once(syncer));
     reports.push(host.context("the sync of this host failed")?);
     let deadline = Instant::now() + ONCE_DEADLINE;
     let mut waiting = reports.clone();
@@ -188,7 +278,9 @@ async fn once<B: Bus>(
         let mut still = Vec::new();
         for report in waiting {
             let applied = match barriers.at.get(&(report.scope.clone(), report.epoch)) {
-                Some((_, offset)) => applied(w.bus, &w.layout.names, w.writer_group, *offset).await?,
+                Some((_, offset)) => {
+                    applied(w.bus, &w.layout.names, w.writer_group, *offset).await?
+                }
                 None => false,
             };
             if !applied {
@@ -197,7 +289,11 @@ async fn once<B: Bus>(
         }
         waiting = still;
         if !waiting.is_empty() && Instant::now() > deadline {
-            bail!("the sync of {} did not reach the graph within {}s", waiting[0].scope, ONCE_DEADLINE.as_secs());
+            bail!(
+                "the sync of {} did not reach the graph within {}s",
+                waiting[0].scope,
+                ONCE_DEADLINE.as_secs()
+            );
         }
     }
     let counts = reader.counts().await.context("reading the graph")?;
@@ -205,7 +301,11 @@ async fn once<B: Bus>(
     for f in &failed {
         eprintln!("infragraph: the sync of {} failed: {}", f.scope, f.error);
     }
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Syncs every `interval` until shutdown, keeping one status line current.
@@ -258,12 +358,23 @@ struct Status {
 
 impl Status {
     fn new() -> Self {
-        Status { tty: std::io::stderr().is_terminal(), started: Instant::now(), sync_errors: 0 }
+        Status {
+            tty: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            sync_errors: 0,
+        }
     }
 
     fn show<C: infragraph_bus::Consumer>(&self, barriers: &Barriers<C>, counts: &Counts) {
-        let join = |m: &std::collections::BTreeMap<String, u64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
-        let age = counts.last_sync.map_or("none yet".to_owned(), |ms| format!("{:.1}s ago", (now_ms() - ms) as f64 / 1000.0));
+        let join = |m: &std::collections::BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let age = counts.last_sync.map_or("none yet".to_owned(), |ms| {
+            format!("{:.1}s ago", (now_ms() - ms) as f64 / 1000.0)
+        });
         let line = format!(
             "{} syncs, {} failed | {} | {} | last sync in graph {age} | up {}s",
             barriers.completed,
@@ -273,7 +384,11 @@ impl Status {
             self.started.elapsed().as_secs()
         );
         let mut err = std::io::stderr().lock();
-        let _ = if self.tty { write!(err, "\r\x1b[2K{line}") } else { writeln!(err, "{line}") };
+        let _ = if self.tty {
+            write!(err, "\r\x1b[2K{line}")
+        } else {
+            writeln!(err, "{line}")
+        };
         let _ = err.flush();
     }
 
@@ -285,5 +400,7 @@ impl Status {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

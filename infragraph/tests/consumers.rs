@@ -21,10 +21,18 @@ fn both_example_consumers_print_the_fixture_and_a_real_sync() {
         .env("INFRAGRAPH_BIN", BIN)
         .output()
         .expect("run examples/consumers/check.sh (bash, python3, Java 17 and Maven are needed)");
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{said}");
     assert!(said.contains(", 0 failed"), "{said}");
-    for check in ["python consumer prints the fixture's", "java consumer prints the fixture's", "both consumers print the same"] {
+    for check in [
+        "python consumer prints the fixture's",
+        "java consumer prints the fixture's",
+        "both consumers print the same",
+    ] {
         assert!(said.contains(&format!("ok: {check}")), "{check}: {said}");
     }
 }

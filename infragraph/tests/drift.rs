@@ -248,7 +248,11 @@ impl World {
             token.to_str().expect("UTF-8 path"),
         ]));
         args.extend(self.store.flags());
-        let env: Vec<_> = CREDENTIALS.iter().copied().chain(self.store.env()).collect();
+        let env: Vec<_> = CREDENTIALS
+            .iter()
+            .copied()
+            .chain(self.store.env())
+            .collect();
         tokio::task::block_in_place(|| run_ok(&args, &env))
     }
 

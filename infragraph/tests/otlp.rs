@@ -15,11 +15,17 @@ use serde_json::Value;
 
 fn points(file: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(file).unwrap_or_default();
-    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 fn has(points: &[Value], name: &str, attrs: &[(&str, &str)]) -> bool {
-    points.iter().any(|p| p["name"] == name && p["service"] == "infragraph" && attrs.iter().all(|(k, v)| p["attributes"][*k] == *v))
+    points.iter().any(|p| {
+        p["name"] == name
+            && p["service"] == "infragraph"
+            && attrs.iter().all(|(k, v)| p["attributes"][*k] == *v)
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,21 +39,68 @@ async fn a_collectors_counts_and_durations_arrive_over_otlp() {
     let endpoint = format!("http://127.0.0.1:{port}");
     let host = support::unique("otlp-host");
     let ns = support::unique("otlp");
-    let args = strings(&["collect", "procfs", "--once", "--host-id", &host, "--kafka-brokers", &brokers, "--topic-namespace", &ns]);
-    run_ok(&args, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_METRIC_EXPORT_INTERVAL", "500")]);
+    let args = strings(&[
+        "collect",
+        "procfs",
+        "--once",
+        "--host-id",
+        &host,
+        "--kafka-brokers",
+        &brokers,
+        "--topic-namespace",
+        &ns,
+    ]);
+    run_ok(
+        &args,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
+        ],
+    );
 
     // The exporter flushes on exit; the receiver writes as it decodes.
-    let got = eventually("the collector's metrics reach the receiver", Duration::from_secs(30), async || {
-        let p = points(&out);
-        let want = has(&p, "infragraph.records", &[("stage", "collector"), ("kind", "process"), ("outcome", "published")])
-            && has(&p, "infragraph.duration", &[("stage", "collector"), ("operation", "sync")]);
-        if want { Ok(p) } else { Err(format!("{} points so far", p.len())) }
-    })
+    let got = eventually(
+        "the collector's metrics reach the receiver",
+        Duration::from_secs(30),
+        async || {
+            let p = points(&out);
+            let want = has(
+                &p,
+                "infragraph.records",
+                &[
+                    ("stage", "collector"),
+                    ("kind", "process"),
+                    ("outcome", "published"),
+                ],
+            ) && has(
+                &p,
+                "infragraph.duration",
+                &[("stage", "collector"), ("operation", "sync")],
+            );
+            if want {
+                Ok(p)
+            } else {
+                Err(format!("{} points so far", p.len()))
+            }
+        },
+    )
     .await;
-    let published = got.iter().find(|p| p["name"] == "infragraph.records" && p["attributes"]["kind"] == "process").expect("a process count");
+    let published = got
+        .iter()
+        .find(|p| p["name"] == "infragraph.records" && p["attributes"]["kind"] == "process")
+        .expect("a process count");
     assert_eq!(published["kind"], "sum", "a counter: {published}");
-    assert!(published["value"].as_i64().is_some_and(|n| n > 0), "this machine has processes: {published}");
-    let sync = got.iter().find(|p| p["name"] == "infragraph.duration" && p["attributes"]["operation"] == "sync").expect("a sync duration");
+    assert!(
+        published["value"].as_i64().is_some_and(|n| n > 0),
+        "this machine has processes: {published}"
+    );
+    let sync = got
+        .iter()
+        .find(|p| p["name"] == "infragraph.duration" && p["attributes"]["operation"] == "sync")
+        .expect("a sync duration");
     assert_eq!(sync["kind"], "histogram", "{sync}");
-    assert!(sync["value"]["count"].as_u64().is_some_and(|n| n >= 1), "{sync}");
+    assert!(
+        sync["value"]["count"].as_u64().is_some_and(|n| n >= 1),
+        "{sync}"
+    );
 }

@@ -26,9 +26,13 @@ const WHO_TALKS_TO_WHOM: &str = "MATCH (c:Process)-[:CONNECTS_TO]->(e:Endpoint)<
 /// namespace: pid 1, and its start time in ticks (field 22 of stat, the
 /// same in every PID namespace).
 fn process_id(host: &str, init: i32) -> String {
-    let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).expect("read the namespace init's stat");
+    let stat = std::fs::read_to_string(format!("/proc/{init}/stat"))
+        .expect("read the namespace init's stat");
     let after_comm = &stat[stat.rfind(')').expect("stat has (comm)") + 2..];
-    let start = after_comm.split_whitespace().nth(19).expect("stat field 22");
+    let start = after_comm
+        .split_whitespace()
+        .nth(19)
+        .expect("stat field 22");
     format!("{host}/1/{start}")
 }
 
@@ -41,7 +45,11 @@ struct Pair {
     endpoint: String,
 }
 
-async fn who_talks_to_whom(sink: &infragraph_graph_writer::BoltSink, a: &str, b: &str) -> Result<Vec<Pair>, neo4rs::Error> {
+async fn who_talks_to_whom(
+    sink: &infragraph_graph_writer::BoltSink,
+    a: &str,
+    b: &str,
+) -> Result<Vec<Pair>, neo4rs::Error> {
     let q = neo4rs::query(WHO_TALKS_TO_WHOM).param("a", a).param("b", b);
     let mut rows = sink.graph().execute(q).await?;
     let mut out = Vec::new();
@@ -63,7 +71,9 @@ async fn the_graph_names_which_process_on_b_talks_to_which_on_a() {
         return;
     }
     require!(brokers = support::KAFKA, "Kafka broker");
-    let Some(bolt_cfg) = bolt_config() else { return };
+    let Some(bolt_cfg) = bolt_config() else {
+        return;
+    };
     let sink = bolt(&bolt_cfg);
 
     let net = TwoHosts::new("igu", "10.232.0");
@@ -81,28 +91,63 @@ async fn the_graph_names_which_process_on_b_talks_to_which_on_a() {
     let consumer = [kafka.clone(), support::kafka_flags()].concat();
 
     let normalizer_group = support::unique("two-hosts-norm");
-    let normalizer = Stage::spawn("normalizer", &[strings(&["normalize", "--normalizer-group", &normalizer_group]), consumer.clone()].concat(), &[]);
+    let normalizer = Stage::spawn(
+        "normalizer",
+        &[
+            strings(&["normalize", "--normalizer-group", &normalizer_group]),
+            consumer.clone(),
+        ]
+        .concat(),
+        &[],
+    );
     let writer_args = [
-        strings(&["write", "--writer-group", &support::unique("two-hosts-write"), "--batch-timeout-ms", "100"]),
+        strings(&[
+            "write",
+            "--writer-group",
+            &support::unique("two-hosts-write"),
+            "--batch-timeout-ms",
+            "100",
+        ]),
         bolt_flags(&bolt_cfg),
         consumer,
     ]
     .concat();
-    let writer = Stage::spawn("writer", &writer_args, &[("INFRAGRAPH_NEO4J_PASSWORD", &bolt_cfg.password)]);
+    let writer = Stage::spawn(
+        "writer",
+        &writer_args,
+        &[("INFRAGRAPH_NEO4J_PASSWORD", &bolt_cfg.password)],
+    );
 
     // A collector per host, each reading its namespace's proc.
     for (host, init) in [(&host_a, server_init), (&host_b, client_init)] {
         let root = ns_proc_root(init);
         let root = root.to_str().expect("UTF-8 path");
-        run_ok(&[strings(&["collect", "procfs", "--once", "--host-id", host, "--proc-root", root]), kafka.clone()].concat(), &[]);
+        run_ok(
+            &[
+                strings(&[
+                    "collect",
+                    "procfs",
+                    "--once",
+                    "--host-id",
+                    host,
+                    "--proc-root",
+                    root,
+                ]),
+                kafka.clone(),
+            ]
+            .concat(),
+            &[],
+        );
     }
 
-    let pairs = eventually("the graph connects B's client to A's server", Duration::from_secs(180), async || {
-        match who_talks_to_whom(&sink, &host_a, &host_b).await {
+    let pairs = eventually(
+        "the graph connects B's client to A's server",
+        Duration::from_secs(180),
+        async || match who_talks_to_whom(&sink, &host_a, &host_b).await {
             Ok(p) if !p.is_empty() => Ok(p),
             other => Err(format!("{other:?}")),
-        }
-    })
+        },
+    )
     .await;
     let expected = Pair {
         // Pids as each host sees them: each python is its namespace's init.
@@ -112,16 +157,24 @@ async fn the_graph_names_which_process_on_b_talks_to_which_on_a() {
         server: process_id(&host_a, server_init),
         endpoint: format!("tcp://{ADDR_A}:{port}"),
     };
-    assert_eq!(pairs, vec![expected], "exactly one pair: B's client talks to A's server");
+    assert_eq!(
+        pairs,
+        vec![expected],
+        "exactly one pair: B's client talks to A's server"
+    );
 
     for stage in [normalizer, writer] {
         let name = stage.name.clone();
         let status = stage.terminate();
-        assert!(status.success(), "{name} stops cleanly on SIGTERM: {status}");
+        assert!(
+            status.success(),
+            "{name} stops cleanly on SIGTERM: {status}"
+        );
     }
     bolt_forget(&sink, &host_a).await;
     bolt_forget(&sink, &host_b).await;
-    let endpoint = neo4rs::query("MATCH (e:Endpoint {id: $id}) DETACH DELETE e").param("id", format!("tcp://{ADDR_A}:{port}"));
+    let endpoint = neo4rs::query("MATCH (e:Endpoint {id: $id}) DETACH DELETE e")
+        .param("id", format!("tcp://{ADDR_A}:{port}"));
     let _ = sink.graph().run(endpoint).await;
     drop((client, server, net));
 }

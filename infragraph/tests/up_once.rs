@@ -26,9 +26,18 @@ fn printed_counts(stdout: &str) -> BTreeMap<String, u64> {
 }
 
 fn node_with_pid(store: &SqliteStore, host: &str, pid: i32) -> String {
-    let found = store.search("pid", &Value::Long(i64::from(pid))).expect("search the store");
-    let mine: Vec<_> = found.iter().filter(|n| n.kind == ResourceKind::Process && n.id.starts_with(&format!("{host}/"))).collect();
-    assert_eq!(mine.len(), 1, "exactly one Process of host {host} with pid {pid}: {mine:?}");
+    let found = store
+        .search("pid", &Value::Long(i64::from(pid)))
+        .expect("search the store");
+    let mine: Vec<_> = found
+        .iter()
+        .filter(|n| n.kind == ResourceKind::Process && n.id.starts_with(&format!("{host}/")))
+        .collect();
+    assert_eq!(
+        mine.len(),
+        1,
+        "exactly one Process of host {host} with pid {pid}: {mine:?}"
+    );
     mine[0].id.clone()
 }
 
@@ -45,7 +54,18 @@ fn outgoing(store: &SqliteStore, kind: ResourceKind, id: &str) -> Vec<(RelType, 
 
 fn export(data_dir: &TempDir, format: &str, out: &TempDir) -> String {
     let file = out.path().join(format!("graph.{format}"));
-    run_ok(&strings(&["export", "--format", format, "--data-dir", &data_dir.str(), "-o", file.to_str().expect("UTF-8 path")]), &[]);
+    run_ok(
+        &strings(&[
+            "export",
+            "--format",
+            format,
+            "--data-dir",
+            &data_dir.str(),
+            "-o",
+            file.to_str().expect("UTF-8 path"),
+        ]),
+        &[],
+    );
     std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("read the {format} export: {e}"))
 }
 
@@ -59,32 +79,76 @@ async fn up_once_maps_this_machine_and_every_export_parses() {
     assert_eq!(server.line(), "accepted");
 
     let data = TempDir::new("up-once-data");
-    let stdout = run_ok(&strings(&["up", "--once", "--data-dir", &data.str(), "--host-id", &host]), &[]);
+    let stdout = run_ok(
+        &strings(&[
+            "up",
+            "--once",
+            "--data-dir",
+            &data.str(),
+            "--host-id",
+            &host,
+        ]),
+        &[],
+    );
 
     let store = SqliteStore::open(data.path()).expect("open the embedded store up wrote");
     let by_label = store.counts_by_label().expect("count nodes");
     let by_rel = store.counts_by_rel_type().expect("count relationships");
-    assert!(by_label.get("Host").copied().unwrap_or(0) >= 1, "at least one Host: {by_label:?}");
-    assert!(store.node(ResourceKind::Host, &host).expect("read host").is_some(), "the Host is named by --host-id");
+    assert!(
+        by_label.get("Host").copied().unwrap_or(0) >= 1,
+        "at least one Host: {by_label:?}"
+    );
+    assert!(
+        store
+            .node(ResourceKind::Host, &host)
+            .expect("read host")
+            .is_some(),
+        "the Host is named by --host-id"
+    );
     // What `up` printed is what the store holds.
     let mut expected_print: BTreeMap<String, u64> = by_label.clone();
     expected_print.extend(by_rel.clone());
-    assert_eq!(printed_counts(&stdout), expected_print, "printed counts:\n{stdout}");
+    assert_eq!(
+        printed_counts(&stdout),
+        expected_print,
+        "printed counts:\n{stdout}"
+    );
 
     let server_id = node_with_pid(&store, &host, server.pid());
     let client_id = node_with_pid(&store, &host, client.pid());
     let me = node_with_pid(&store, &host, std::process::id() as i32);
     let ep = format!("tcp://127.0.0.1:{port}@{host}");
-    assert!(store.node(ResourceKind::Endpoint, &ep).expect("read endpoint").is_some(), "the listener's endpoint {ep}");
+    assert!(
+        store
+            .node(ResourceKind::Endpoint, &ep)
+            .expect("read endpoint")
+            .is_some(),
+        "the listener's endpoint {ep}"
+    );
 
     let s = outgoing(&store, ResourceKind::Process, &server_id);
     let c = outgoing(&store, ResourceKind::Process, &client_id);
-    assert!(s.contains(&(RelType::ListensOn, ep.clone())), "server LISTENS_ON {ep}: {s:?}");
-    assert!(c.contains(&(RelType::ConnectsTo, ep.clone())), "client CONNECTS_TO {ep}: {c:?}");
-    assert!(!s.iter().any(|(r, _)| *r == RelType::ConnectsTo), "the accepted connection is not outbound: {s:?}");
+    assert!(
+        s.contains(&(RelType::ListensOn, ep.clone())),
+        "server LISTENS_ON {ep}: {s:?}"
+    );
+    assert!(
+        c.contains(&(RelType::ConnectsTo, ep.clone())),
+        "client CONNECTS_TO {ep}: {c:?}"
+    );
+    assert!(
+        !s.iter().any(|(r, _)| *r == RelType::ConnectsTo),
+        "the accepted connection is not outbound: {s:?}"
+    );
     for (who, rels) in [("server", &s), ("client", &c)] {
-        assert!(rels.contains(&(RelType::RunsOn, host.clone())), "{who} RUNS_ON {host}: {rels:?}");
-        assert!(rels.contains(&(RelType::ChildOf, me.clone())), "{who} is a CHILD_OF the test process: {rels:?}");
+        assert!(
+            rels.contains(&(RelType::RunsOn, host.clone())),
+            "{who} RUNS_ON {host}: {rels:?}"
+        );
+        assert!(
+            rels.contains(&(RelType::ChildOf, me.clone())),
+            "{who} is a CHILD_OF the test process: {rels:?}"
+        );
     }
 
     let nodes_total: u64 = by_label.values().sum();
@@ -92,34 +156,63 @@ async fn up_once_maps_this_machine_and_every_export_parses() {
     let out = TempDir::new("up-once-export");
 
     // JSON: the same nodes and relationships, label by label.
-    let json: serde_json::Value = serde_json::from_str(&export(&data, "json", &out)).expect("the JSON export parses");
-    let (jn, je) = (json["nodes"].as_array().expect("nodes array"), json["relationships"].as_array().expect("relationships array"));
+    let json: serde_json::Value =
+        serde_json::from_str(&export(&data, "json", &out)).expect("the JSON export parses");
+    let (jn, je) = (
+        json["nodes"].as_array().expect("nodes array"),
+        json["relationships"]
+            .as_array()
+            .expect("relationships array"),
+    );
     let mut json_counts: BTreeMap<String, u64> = BTreeMap::new();
     for n in jn {
-        *json_counts.entry(n["label"].as_str().expect("node label").to_owned()).or_insert(0) += 1;
+        *json_counts
+            .entry(n["label"].as_str().expect("node label").to_owned())
+            .or_insert(0) += 1;
     }
     assert_eq!(json_counts, by_label, "JSON nodes by label");
     let mut json_rels: BTreeMap<String, u64> = BTreeMap::new();
     for e in je {
-        *json_rels.entry(e["type"].as_str().expect("relationship type").to_owned()).or_insert(0) += 1;
+        *json_rels
+            .entry(e["type"].as_str().expect("relationship type").to_owned())
+            .or_insert(0) += 1;
     }
     assert_eq!(json_rels, by_rel, "JSON relationships by type");
-    assert!(jn.iter().any(|n| n["id"] == ep.as_str()), "the JSON export names {ep}");
+    assert!(
+        jn.iter().any(|n| n["id"] == ep.as_str()),
+        "the JSON export names {ep}"
+    );
 
     // GraphML: well-formed, one element per node and edge, every edge
     // between declared nodes.
     let text = export(&data, "graphml", &out);
     let doc = roxmltree::Document::parse(&text).expect("the GraphML export is well-formed XML");
-    let graph = doc.descendants().find(|n| n.has_tag_name("graph")).expect("a <graph> element");
-    let node_ids: std::collections::BTreeSet<&str> =
-        graph.children().filter(|n| n.has_tag_name("node")).map(|n| n.attribute("id").expect("node id")).collect();
-    let edges: Vec<_> = graph.children().filter(|n| n.has_tag_name("edge")).collect();
-    assert_eq!(node_ids.len() as u64, nodes_total, "GraphML nodes (ids unique)");
+    let graph = doc
+        .descendants()
+        .find(|n| n.has_tag_name("graph"))
+        .expect("a <graph> element");
+    let node_ids: std::collections::BTreeSet<&str> = graph
+        .children()
+        .filter(|n| n.has_tag_name("node"))
+        .map(|n| n.attribute("id").expect("node id"))
+        .collect();
+    let edges: Vec<_> = graph
+        .children()
+        .filter(|n| n.has_tag_name("edge"))
+        .collect();
+    assert_eq!(
+        node_ids.len() as u64,
+        nodes_total,
+        "GraphML nodes (ids unique)"
+    );
     assert_eq!(edges.len() as u64, edges_total, "GraphML edges");
     for e in &edges {
         for end in ["source", "target"] {
             let id = e.attribute(end).expect("edge end");
-            assert!(node_ids.contains(id), "GraphML edge {end} {id} is a declared node");
+            assert!(
+                node_ids.contains(id),
+                "GraphML edge {end} {id} is a declared node"
+            );
         }
     }
 
@@ -127,15 +220,29 @@ async fn up_once_maps_this_machine_and_every_export_parses() {
     // header tells a user to, and this host then has the same counts in
     // the database as in the store.
     let script = export(&data, "cypher", &out);
-    assert!(script.lines().any(|l| l.starts_with("UNWIND")), "the script has statements");
+    assert!(
+        script.lines().any(|l| l.starts_with("UNWIND")),
+        "the script has statements"
+    );
     let Some(cfg) = bolt_config() else { return };
-    let Some(shell) = infragraph_test_support::service("INFRAGRAPH_TEST_CYPHER_SHELL_LIB", "cypher-shell") else { return };
+    let Some(shell) =
+        infragraph_test_support::service("INFRAGRAPH_TEST_CYPHER_SHELL_LIB", "cypher-shell")
+    else {
+        return;
+    };
     let file = out.path().join("graph.cypher");
     let loaded = std::process::Command::new("java")
         .arg("-cp")
         .arg(format!("{shell}/*"))
         .arg("org.neo4j.shell.Main")
-        .args(["-a", &cfg.uri, "-d", &cfg.database, "--non-interactive", "-f"])
+        .args([
+            "-a",
+            &cfg.uri,
+            "-d",
+            &cfg.database,
+            "--non-interactive",
+            "-f",
+        ])
         .arg(&file)
         .env("NEO4J_USERNAME", &cfg.user)
         .env("NEO4J_PASSWORD", &cfg.password)
@@ -151,10 +258,19 @@ async fn up_once_maps_this_machine_and_every_export_parses() {
     );
     let sink = bolt(&cfg);
     let expected = store_counts(&store, &host);
-    let loaded = bolt_counts(&sink, &host).await.expect("count the loaded graph");
+    let loaded = bolt_counts(&sink, &host)
+        .await
+        .expect("count the loaded graph");
     eprintln!("host {host} after loading the Cypher export: {loaded:?}");
-    assert_eq!(loaded, expected, "host {host} in the database after loading the Cypher export vs the store");
-    assert_eq!(expected.nodes.get("Process").copied().unwrap_or(0), by_label["Process"], "every process belongs to the host");
+    assert_eq!(
+        loaded, expected,
+        "host {host} in the database after loading the Cypher export vs the store"
+    );
+    assert_eq!(
+        expected.nodes.get("Process").copied().unwrap_or(0),
+        by_label["Process"],
+        "every process belongs to the host"
+    );
     bolt_forget(&sink, &host).await;
     drop((client, server));
 }

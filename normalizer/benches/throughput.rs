@@ -22,16 +22,18 @@ use infragraph_collector::{Collector, ManualClock, SyncContext, Syncer};
 use infragraph_normalizer::{Merger, NormalizerArgs, Outcome, run, validate};
 use infragraph_schemas::*;
 use rdkafka::ClientConfig;
+use rdkafka::TopicPartitionList;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, Consumer as _, StreamConsumer};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 /// A realistic sync: 1 host, processes with their parent and host edges.
@@ -39,20 +41,29 @@ fn observations(count: usize, epoch: i64, previous: Option<i64>) -> Vec<Observat
     let scope = ScopeRef::new("bench", "host:bench");
     (0..count)
         .map(|i| {
-            let mut o = Observation::new(scope.clone(), epoch, epoch, ResourceKind::Process, format!("bench/{i}/1000"))
-                .with("host_id", "bench")
-                .with("pid", i as i64)
-                .with("ppid", 1i64)
-                .with("name", "worker")
-                .with("exe", "/usr/bin/worker")
-                .with("cmdline", "/usr/bin/worker --threads 4 --config /etc/worker.toml")
-                .with("user", "svc")
-                .with("uid", 1000i64)
-                .with("start_time", 1_700_000_000_000i64)
-                .with("threads", 4i64)
-                .with("rss_bytes", 10_485_760i64)
-                .relate(RelType::RunsOn, "bench")
-                .relate(RelType::ChildOf, "bench/1/1000");
+            let mut o = Observation::new(
+                scope.clone(),
+                epoch,
+                epoch,
+                ResourceKind::Process,
+                format!("bench/{i}/1000"),
+            )
+            .with("host_id", "bench")
+            .with("pid", i as i64)
+            .with("ppid", 1i64)
+            .with("name", "worker")
+            .with("exe", "/usr/bin/worker")
+            .with(
+                "cmdline",
+                "/usr/bin/worker --threads 4 --config /etc/worker.toml",
+            )
+            .with("user", "svc")
+            .with("uid", 1000i64)
+            .with("start_time", 1_700_000_000_000i64)
+            .with("threads", 4i64)
+            .with("rss_bytes", 10_485_760i64)
+            .relate(RelType::RunsOn, "bench")
+            .relate(RelType::ChildOf, "bench/1/1000");
             o.previous_epoch = previous;
             o
         })
@@ -60,7 +71,9 @@ fn observations(count: usize, epoch: i64, previous: Option<i64>) -> Vec<Observat
 }
 
 fn encode(codec: &Codec, obs: &[Observation]) -> Vec<Vec<u8>> {
-    obs.iter().map(|o| codec.encode_observation(o).expect("encodes")).collect()
+    obs.iter()
+        .map(|o| codec.encode_observation(o).expect("encodes"))
+        .collect()
 }
 
 /// Decode → validate → merge → encode changes, as the stage does per message.
@@ -73,7 +86,9 @@ fn in_process(merger: &mut Merger, codec: &Codec, messages: &[Vec<u8>]) -> (Dura
         assert!(validate::problem(&obs).is_none());
         outcome.add(merger.observe(obs, &mut changes));
         for c in changes.drain(..) {
-            codec.encode_graph_change_into(&c, &mut encoded).expect("encodes");
+            codec
+                .encode_graph_change_into(&c, &mut encoded)
+                .expect("encodes");
         }
     }
     (start.elapsed(), outcome)
@@ -102,13 +117,25 @@ fn bench_in_process(count: usize) -> f64 {
         let mut merger = Merger::new(count * 3 * 2 + 2);
         let (t1, o1) = in_process(&mut merger, &codec, &first);
         let (t2, o2) = in_process(&mut merger, &codec, &again);
-        assert_eq!((o1.touches, o2.upserts), (0, 0), "the first sync upserts everything; the resync only touches");
+        assert_eq!(
+            (o1.touches, o2.upserts),
+            (0, 0),
+            "the first sync upserts everything; the resync only touches"
+        );
         upserts.push(rate(count, t1));
         touches.push(rate(count, t2));
     }
     let (first, resync) = (median(&mut upserts), median(&mut touches));
-    println!("in process, first sync (upserts): {first:>10.0} obs/s (median of {ROUNDS}; {:.0}–{:.0})", upserts[0], upserts[ROUNDS - 1]);
-    println!("in process, resync (touches):     {resync:>10.0} obs/s (median of {ROUNDS}; {:.0}–{:.0})", touches[0], touches[ROUNDS - 1]);
+    println!(
+        "in process, first sync (upserts): {first:>10.0} obs/s (median of {ROUNDS}; {:.0}–{:.0})",
+        upserts[0],
+        upserts[ROUNDS - 1]
+    );
+    println!(
+        "in process, resync (touches):     {resync:>10.0} obs/s (median of {ROUNDS}; {:.0}–{:.0})",
+        touches[0],
+        touches[ROUNDS - 1]
+    );
     first.min(resync)
 }
 
@@ -118,10 +145,19 @@ fn median(rates: &mut [f64]) -> f64 {
     rates[rates.len() / 2]
 }
 
-async fn publish_all<B: Bus>(bus: &B, topic: &str, messages: &[Vec<u8>], keys: impl Fn(usize) -> String) {
+async fn publish_all<B: Bus>(
+    bus: &B,
+    topic: &str,
+    messages: &[Vec<u8>],
+    keys: impl Fn(usize) -> String,
+) {
     let mut pending = Vec::with_capacity(messages.len());
     for (i, m) in messages.iter().enumerate() {
-        pending.push(bus.send(OutMessage::new(topic, keys(i).as_bytes(), m)).await.expect("queued"));
+        pending.push(
+            bus.send(OutMessage::new(topic, keys(i).as_bytes(), m))
+                .await
+                .expect("queued"),
+        );
     }
     for p in pending {
         p.await.expect("delivered");
@@ -148,12 +184,21 @@ impl Collector for Fixed {
 async fn bench_stage(brokers: &str, observations: Vec<Observation>, round: usize) -> f64 {
     let count = observations.len();
     let bus = KafkaBus::connect(&KafkaArgs::with_brokers(brokers)).expect("bus");
-    let layout = TopicLayout { names: Topics::new(format!("bench-{}-{round}", std::process::id())), partitions: 4, replication: 1 };
+    let layout = TopicLayout {
+        names: Topics::new(format!("bench-{}-{round}", std::process::id())),
+        partitions: 4,
+        replication: 1,
+    };
     bus.ensure_topics(&layout.specs()).await.expect("topics");
     let names = layout.names.clone();
     let topics: Vec<String> = layout.specs().into_iter().map(|t| t.name).collect();
-    let syncer = Syncer::new(bus.clone()).with_layout(layout).with_clock(ManualClock::new(1000));
-    syncer.sync(&Fixed(observations)).await.expect("sync published");
+    let syncer = Syncer::new(bus.clone())
+        .with_layout(layout)
+        .with_clock(ManualClock::new(1000));
+    syncer
+        .sync(&Fixed(observations))
+        .await
+        .expect("sync published");
     let codec = Codec::builtin();
     // Each observation becomes three changes, then the barrier comes out.
     let expected = i64::try_from(count * 3 + 1).expect("a count that fits");
@@ -173,7 +218,13 @@ async fn bench_stage(brokers: &str, observations: Vec<Observation>, round: usize
     }
     let took = start.elapsed();
     let last = message_at(&watch, &changes, expected - 1).await;
-    assert!(matches!(codec.decode_graph_change(&last), Ok(GraphChange::SyncBarrier(_))), "the last change is the sync's barrier");
+    assert!(
+        matches!(
+            codec.decode_graph_change(&last),
+            Ok(GraphChange::SyncBarrier(_))
+        ),
+        "the last change is the sync's barrier"
+    );
     let _ = stop.send(true);
     stage.await.expect("stage").expect("stage ran");
     delete_topics(brokers, &topics).await;
@@ -184,15 +235,25 @@ async fn bench_stage(brokers: &str, observations: Vec<Observation>, round: usize
 
 /// A consumer outside any group, for looking at the changes topic.
 fn watcher(brokers: &str) -> Arc<BaseConsumer> {
-    Arc::new(ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", "bench-watch").create().expect("watcher"))
+    Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", "bench-watch")
+            .create()
+            .expect("watcher"),
+    )
 }
 
 /// The end offset of the changes topic's one partition.
 async fn end_offset(watcher: &Arc<BaseConsumer>, topic: &str) -> i64 {
     let (watcher, topic) = (watcher.clone(), topic.to_owned());
-    tokio::task::spawn_blocking(move || watcher.fetch_watermarks(&topic, 0, Duration::from_secs(5)).map_or(0, |(_, high)| high))
-        .await
-        .expect("watermark task")
+    tokio::task::spawn_blocking(move || {
+        watcher
+            .fetch_watermarks(&topic, 0, Duration::from_secs(5))
+            .map_or(0, |(_, high)| high)
+    })
+    .await
+    .expect("watermark task")
 }
 
 /// The payload at `offset` of the changes topic's one partition.
@@ -200,7 +261,8 @@ async fn message_at(watcher: &Arc<BaseConsumer>, topic: &str, offset: i64) -> Ve
     let (watcher, topic) = (watcher.clone(), topic.to_owned());
     tokio::task::spawn_blocking(move || {
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(offset)).expect("an offset");
+        tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(offset))
+            .expect("an offset");
         watcher.assign(&tpl).expect("assign");
         loop {
             if let Some(m) = watcher.poll(Duration::from_secs(1)) {
@@ -220,11 +282,16 @@ async fn bench_raw(brokers: &str, messages: &[Vec<u8>], fanout: usize, round: us
     let to = format!("bench-raw-out-{fanout}-{}-{round}", std::process::id());
     // The stage's shapes: an observation topic of 4 partitions in, the
     // one-partition changes topic out.
-    bus.ensure_topics(&[TopicSpec::new(&from, 4), TopicSpec::new(&to, 1)]).await.expect("topics");
+    bus.ensure_topics(&[TopicSpec::new(&from, 4), TopicSpec::new(&to, 1)])
+        .await
+        .expect("topics");
     publish_all(&bus, &from, messages, |i| format!("bench/{i}/1000")).await;
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("group.id", format!("bench-raw-{fanout}-{}-{round}", std::process::id()))
+        .set(
+            "group.id",
+            format!("bench-raw-{fanout}-{}-{round}", std::process::id()),
+        )
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()
@@ -243,12 +310,17 @@ async fn bench_raw(brokers: &str, messages: &[Vec<u8>], fanout: usize, round: us
     for _ in 0..messages.len() {
         let m = consumer.recv().await.expect("raw recv");
         for _ in 0..fanout {
-            let record = FutureRecord::to(&to).key(m.key().unwrap_or_default()).payload(m.payload().unwrap_or_default());
+            let record = FutureRecord::to(&to)
+                .key(m.key().unwrap_or_default())
+                .payload(m.payload().unwrap_or_default());
             pending.push(send_waiting(&producer, record).await);
         }
     }
     for p in pending {
-        p.await.expect("not cancelled").map_err(|(e, _)| e).expect("delivered");
+        p.await
+            .expect("not cancelled")
+            .map_err(|(e, _)| e)
+            .expect("delivered");
     }
     let r = rate(messages.len(), start.elapsed());
     delete_topics(brokers, &[from, to]).await;
@@ -258,7 +330,10 @@ async fn bench_raw(brokers: &str, messages: &[Vec<u8>], fanout: usize, round: us
 
 /// Removes a round's topics, so rounds do not pile up in the broker's memory.
 async fn delete_topics(brokers: &str, topics: &[String]) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     if let Err(e) = admin.delete_topics(&names, &AdminOptions::new()).await {
         eprintln!("could not delete the round's topics (left on the broker): {e}");
@@ -266,7 +341,10 @@ async fn delete_topics(brokers: &str, topics: &[String]) {
 }
 
 /// Queues one record, waiting for room in the producer's queue.
-async fn send_waiting<'a>(producer: &FutureProducer, mut record: FutureRecord<'a, [u8], [u8]>) -> rdkafka::producer::DeliveryFuture {
+async fn send_waiting<'a>(
+    producer: &FutureProducer,
+    mut record: FutureRecord<'a, [u8], [u8]>,
+) -> rdkafka::producer::DeliveryFuture {
     loop {
         match producer.send_result(record) {
             Ok(f) => return f,
@@ -280,7 +358,9 @@ async fn send_waiting<'a>(producer: &FutureProducer, mut record: FutureRecord<'a
 
 #[tokio::main]
 async fn main() {
-    let count: usize = arg("--count").and_then(|c| c.parse().ok()).unwrap_or(200_000);
+    let count: usize = arg("--count")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(200_000);
     println!("normalizer throughput, {count} process observations");
     let brokers = arg("--brokers").or_else(|| std::env::var("INFRAGRAPH_TEST_KAFKA").ok());
     // `--only stage`: just the stage through the broker, for profiling it.
@@ -289,7 +369,14 @@ async fn main() {
         return;
     }
     let in_proc = bench_in_process(count);
-    println!("  target: >= 300000 obs/s in process on one core: {}", if in_proc >= 300_000.0 { "met" } else { "NOT met" });
+    println!(
+        "  target: >= 300000 obs/s in process on one core: {}",
+        if in_proc >= 300_000.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
     let Some(brokers) = brokers else {
         println!("no broker (INFRAGRAPH_TEST_KAFKA or --brokers): skipping the broker figures");
         return;
@@ -310,7 +397,15 @@ async fn main() {
         }
     }
     let (raw_same_io, stage) = (median(&mut raw), median(&mut stage));
-    println!("medians of {BROKER_ROUNDS}: through the broker {stage:.0} obs/s, raw 1:3 {raw_same_io:.0} msg/s in");
-    println!("ratio normalizer / raw 1:3 (same I/O): {:>6.2}  (target >= 0.50)", stage / raw_same_io);
-    println!("ratio normalizer / raw 1:1:            {:>6.2}", stage / raw_one);
+    println!(
+        "medians of {BROKER_ROUNDS}: through the broker {stage:.0} obs/s, raw 1:3 {raw_same_io:.0} msg/s in"
+    );
+    println!(
+        "ratio normalizer / raw 1:3 (same I/O): {:>6.2}  (target >= 0.50)",
+        stage / raw_same_io
+    );
+    println!(
+        "ratio normalizer / raw 1:1:            {:>6.2}",
+        stage / raw_one
+    );
 }

@@ -34,7 +34,9 @@ pub struct Barriers {
 
 /// Whether every partition of the sync is committed past its last offset.
 pub fn complete(counts: &[TopicCount], committed: impl Fn(&str, i32) -> Option<i64>) -> bool {
-    counts.iter().all(|c| committed(&c.topic, c.partition).is_some_and(|next| next > c.last_offset))
+    counts
+        .iter()
+        .all(|c| committed(&c.topic, c.partition).is_some_and(|next| next > c.last_offset))
 }
 
 impl Barriers {
@@ -54,8 +56,16 @@ impl Barriers {
 
     /// Observation partitions whose committed offsets decide a barrier.
     pub fn partitions(&self) -> Vec<(String, i32)> {
-        let set: BTreeSet<(String, i32)> =
-            self.pending.iter().flat_map(|p| p.marker.counts.iter().map(|c| (c.topic.clone(), c.partition))).collect();
+        let set: BTreeSet<(String, i32)> = self
+            .pending
+            .iter()
+            .flat_map(|p| {
+                p.marker
+                    .counts
+                    .iter()
+                    .map(|c| (c.topic.clone(), c.partition))
+            })
+            .collect();
         set.into_iter().collect()
     }
 
@@ -74,7 +84,12 @@ impl Barriers {
         self.processed
             .iter()
             .map(|(p, next)| {
-                let held = self.pending.iter().filter(|w| w.partition == *p).map(|w| w.offset).min();
+                let held = self
+                    .pending
+                    .iter()
+                    .filter(|w| w.partition == *p)
+                    .map(|w| w.offset)
+                    .min();
                 (*p, held.map_or(*next, |h| h.min(*next)))
             })
             .collect()
@@ -87,20 +102,44 @@ mod tests {
     use infragraph_schemas::{ScopeRef, SyncKind, SyncStatus};
 
     fn marker(counts: Vec<TopicCount>) -> SyncMarker {
-        SyncMarker { scope: ScopeRef::new("s", "c"), epoch: 1, status: SyncStatus::Completed, reason: None, counts, emitted_at: 0, kind: SyncKind::Delta }
+        SyncMarker {
+            scope: ScopeRef::new("s", "c"),
+            epoch: 1,
+            status: SyncStatus::Completed,
+            reason: None,
+            counts,
+            emitted_at: 0,
+            kind: SyncKind::Delta,
+        }
     }
 
     fn count(partition: i32, last_offset: i64) -> TopicCount {
-        TopicCount { topic: "t".into(), partition, count: 1, last_offset }
+        TopicCount {
+            topic: "t".into(),
+            partition,
+            count: 1,
+            last_offset,
+        }
     }
 
     #[test]
     fn a_barrier_waits_for_every_partition() {
         let mut b = Barriers::default();
-        b.hold(Pending { marker: marker(vec![count(0, 10), count(1, 5)]), partition: 0, offset: 7 });
-        let committed = |p0: i64, p1: Option<i64>| move |_: &str, p: i32| if p == 0 { Some(p0) } else { p1 };
-        assert!(b.ready(committed(11, None)).is_empty(), "partition 1 has committed nothing");
-        assert!(b.ready(committed(11, Some(5))).is_empty(), "offset 5 itself is not yet processed");
+        b.hold(Pending {
+            marker: marker(vec![count(0, 10), count(1, 5)]),
+            partition: 0,
+            offset: 7,
+        });
+        let committed =
+            |p0: i64, p1: Option<i64>| move |_: &str, p: i32| if p == 0 { Some(p0) } else { p1 };
+        assert!(
+            b.ready(committed(11, None)).is_empty(),
+            "partition 1 has committed nothing"
+        );
+        assert!(
+            b.ready(committed(11, Some(5))).is_empty(),
+            "offset 5 itself is not yet processed"
+        );
         assert_eq!(b.ready(committed(11, Some(6))).len(), 1);
         assert_eq!(b.waiting(), 0);
     }
@@ -108,7 +147,11 @@ mod tests {
     #[test]
     fn the_sync_topic_is_committed_only_up_to_a_waiting_marker() {
         let mut b = Barriers::default();
-        b.hold(Pending { marker: marker(vec![count(0, 3)]), partition: 2, offset: 4 });
+        b.hold(Pending {
+            marker: marker(vec![count(0, 3)]),
+            partition: 2,
+            offset: 4,
+        });
         b.processed(2, 3);
         b.processed(2, 9);
         assert_eq!(b.commit_positions(), vec![(2, 4)]);

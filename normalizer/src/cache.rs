@@ -26,7 +26,12 @@ pub struct Bounded<K, V> {
 
 impl<K: Hash + Eq + Clone, V: Default> Bounded<K, V> {
     pub fn new(capacity: usize) -> Self {
-        Bounded { young: HashTable::new(), old: HashTable::new(), half: (capacity / 2).max(1), hasher: FxBuildHasher }
+        Bounded {
+            young: HashTable::new(),
+            old: HashTable::new(),
+            half: (capacity / 2).max(1),
+            hasher: FxBuildHasher,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -40,7 +45,12 @@ impl<K: Hash + Eq + Clone, V: Default> Bounded<K, V> {
     /// The entry for `key`, created empty if it is not remembered. The key
     /// is hashed once, and cloned only when it is inserted.
     pub fn entry(&mut self, key: &K) -> &mut V {
-        let Bounded { young, old, half, hasher } = self;
+        let Bounded {
+            young,
+            old,
+            half,
+            hasher,
+        } = self;
         let hasher = *hasher;
         let hash = hasher.hash_one(key);
         let absent = match young.find_entry(hash, |(k, _)| k == key) {
@@ -59,7 +69,10 @@ impl<K: Hash + Eq + Clone, V: Default> Bounded<K, V> {
         } else if young.len() == *half / 8 {
             young.reserve(*half - young.len(), rehash);
         }
-        &mut young.insert_unique(hash, (key.clone(), value), rehash).into_mut().1
+        &mut young
+            .insert_unique(hash, (key.clone(), value), rehash)
+            .into_mut()
+            .1
     }
 
     /// Drops what is remembered of `key`, if anything.
@@ -87,6 +100,10 @@ mod tests {
         }
         assert_eq!(*c.entry(&0), 0);
         assert_eq!(*c.entry(&999), 999, "the newest entry survives");
-        assert_eq!(*c.entry(&1), 0, "an old entry was forgotten and comes back empty");
+        assert_eq!(
+            *c.entry(&1),
+            0,
+            "an old entry was forgotten and comes back empty"
+        );
     }
 }

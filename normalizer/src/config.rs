@@ -7,7 +7,12 @@ use crate::merge::Measurements;
 pub struct NormalizerArgs {
     /// Consumer group shared by every normalizer instance; instances split
     /// the observation partitions between them.
-    #[arg(id = "normalizer_group", long = "normalizer-group", env = "INFRAGRAPH_NORMALIZER_GROUP", default_value = "infragraph-normalizer")]
+    #[arg(
+        id = "normalizer_group",
+        long = "normalizer-group",
+        env = "INFRAGRAPH_NORMALIZER_GROUP",
+        default_value = "infragraph-normalizer"
+    )]
     pub group: String,
 
     /// Elements (nodes and relationships) whose last state is remembered
@@ -35,7 +40,11 @@ pub struct NormalizerArgs {
     /// ...or moved at all once the graph's value is this old, in ms. So the
     /// graph's measurements are at most this stale while topology changes
     /// stay cheap; 0 writes every change.
-    #[arg(long, env = "INFRAGRAPH_MEASUREMENT_MAX_AGE_MS", default_value_t = 30_000)]
+    #[arg(
+        long,
+        env = "INFRAGRAPH_MEASUREMENT_MAX_AGE_MS",
+        default_value_t = 30_000
+    )]
     pub measurement_max_age_ms: u64,
 }
 

@@ -25,7 +25,10 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // Each cause once: anyhow's own report repeats every source.
         Err(e) => {
-            eprintln!("infragraph-normalizer: {}", infragraph_telemetry::causes(e.chain()));
+            eprintln!(
+                "infragraph-normalizer: {}",
+                infragraph_telemetry::causes(e.chain())
+            );
             std::process::ExitCode::FAILURE
         }
     }

@@ -27,8 +27,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use infragraph_schemas::{
-    Delete, Direction, EdgeRef, EdgeUpsert, Element, GraphChange, Merge, NodeRef, NodeUpsert, Observation, Properties,
-    PropertyDef, Relationship, ResourceDef, ScopeRef, SyncKind, Touch, Value,
+    Delete, Direction, EdgeRef, EdgeUpsert, Element, GraphChange, Merge, NodeRef, NodeUpsert,
+    Observation, Properties, PropertyDef, Relationship, ResourceDef, ScopeRef, SyncKind, Touch,
+    Value,
 };
 
 use crate::cache::Bounded;
@@ -44,7 +45,10 @@ pub struct Measurements {
 
 impl Default for Measurements {
     fn default() -> Self {
-        Measurements { min_change: 0.1, max_age_ms: 30_000 }
+        Measurements {
+            min_change: 0.1,
+            max_age_ms: 30_000,
+        }
     }
 }
 
@@ -54,7 +58,9 @@ impl Measurements {
             return false;
         }
         let moved = match (written, now) {
-            (Value::Long(w), Value::Long(n)) => w.abs_diff(*n) as f64 >= self.min_change * (w.unsigned_abs().max(1) as f64),
+            (Value::Long(w), Value::Long(n)) => {
+                w.abs_diff(*n) as f64 >= self.min_change * (w.unsigned_abs().max(1) as f64)
+            }
             _ => true,
         };
         moved || at.saturating_sub(written_at) >= self.max_age_ms
@@ -66,32 +72,59 @@ type Stamp = (i64, i64);
 
 #[derive(Debug, Clone, PartialEq)]
 enum PropState {
-    Latest { value: Value, at: Stamp },
+    Latest {
+        value: Value,
+        at: Stamp,
+    },
     /// A measurement, with the value last sent to the graph and when it
     /// was looked at.
-    Measured { value: Value, at: Stamp, written: Value, written_at: i64 },
-    Union { by_scope: BTreeMap<ScopeRef, (Vec<String>, Stamp)> },
+    Measured {
+        value: Value,
+        at: Stamp,
+        written: Value,
+        written_at: i64,
+    },
+    Union {
+        by_scope: BTreeMap<ScopeRef, (Vec<String>, Stamp)>,
+    },
 }
 
 impl PropState {
     /// The state of a property seen for the first time.
     fn first(rule: Merge, scope: &ScopeRef, at: Stamp, value: &Value) -> Self {
         match (rule, value) {
-            (Merge::Union, Value::StringList(list)) => {
-                PropState::Union { by_scope: BTreeMap::from([(scope.clone(), (list.clone(), at))]) }
-            }
-            (Merge::Measurement, _) => PropState::Measured { value: value.clone(), at, written: value.clone(), written_at: at.1 },
-            _ => PropState::Latest { value: value.clone(), at },
+            (Merge::Union, Value::StringList(list)) => PropState::Union {
+                by_scope: BTreeMap::from([(scope.clone(), (list.clone(), at))]),
+            },
+            (Merge::Measurement, _) => PropState::Measured {
+                value: value.clone(),
+                at,
+                written: value.clone(),
+                written_at: at.1,
+            },
+            _ => PropState::Latest {
+                value: value.clone(),
+                at,
+            },
         }
     }
 
     /// Folds in a newer observation; true if the merged value changed
     /// (for a measurement: changed enough to be written).
-    fn fold(&mut self, rule: Merge, scope: &ScopeRef, at: Stamp, value: &Value, m: &Measurements) -> bool {
+    fn fold(
+        &mut self,
+        rule: Merge,
+        scope: &ScopeRef,
+        at: Stamp,
+        value: &Value,
+        m: &Measurements,
+    ) -> bool {
         match (rule, value, &mut *self) {
             (Merge::Union, Value::StringList(list), PropState::Union { by_scope }) => {
                 let before: Vec<String> = Self::union(by_scope).into_iter().cloned().collect();
-                let slot = by_scope.entry(scope.clone()).or_insert((Vec::new(), (i64::MIN, i64::MIN)));
+                let slot = by_scope
+                    .entry(scope.clone())
+                    .or_insert((Vec::new(), (i64::MIN, i64::MIN)));
                 if at >= slot.1 {
                     *slot = (list.clone(), at);
                 }
@@ -99,7 +132,14 @@ impl PropState {
             }
             // A list where the state holds a single value: nothing to union with.
             (Merge::Union, Value::StringList(_), PropState::Latest { .. }) => false,
-            (_, _, PropState::Latest { value: known, at: known_at }) => {
+            (
+                _,
+                _,
+                PropState::Latest {
+                    value: known,
+                    at: known_at,
+                },
+            ) => {
                 // An older value than the one known is ignored.
                 if at < *known_at {
                     return false;
@@ -111,7 +151,16 @@ impl PropState {
                 *known = value.clone();
                 true
             }
-            (_, _, PropState::Measured { value: known, at: known_at, written, written_at }) => {
+            (
+                _,
+                _,
+                PropState::Measured {
+                    value: known,
+                    at: known_at,
+                    written,
+                    written_at,
+                },
+            ) => {
                 if at < *known_at {
                     return false;
                 }
@@ -120,7 +169,10 @@ impl PropState {
                 m.worth_writing(written, *written_at, value, at)
             }
             (_, _, state) => {
-                *state = PropState::Latest { value: value.clone(), at };
+                *state = PropState::Latest {
+                    value: value.clone(),
+                    at,
+                };
                 true
             }
         }
@@ -132,7 +184,13 @@ impl PropState {
 
     /// The graph now holds the current value.
     fn written(&mut self) {
-        if let PropState::Measured { value, at, written, written_at } = self {
+        if let PropState::Measured {
+            value,
+            at,
+            written,
+            written_at,
+        } = self
+        {
             *written = value.clone();
             *written_at = at.1;
         }
@@ -141,7 +199,9 @@ impl PropState {
     fn merged(&self) -> Value {
         match self {
             PropState::Latest { value, .. } | PropState::Measured { value, .. } => value.clone(),
-            PropState::Union { by_scope } => Value::StringList(Self::union(by_scope).into_iter().cloned().collect()),
+            PropState::Union { by_scope } => {
+                Value::StringList(Self::union(by_scope).into_iter().cloned().collect())
+            }
         }
     }
 }
@@ -166,7 +226,11 @@ pub struct ElementState {
 
 impl Default for ElementState {
     fn default() -> Self {
-        ElementState { props: Vec::new(), seen: Vec::new(), sent_at: i64::MIN }
+        ElementState {
+            props: Vec::new(),
+            seen: Vec::new(),
+            sent_at: i64::MIN,
+        }
     }
 }
 
@@ -181,7 +245,10 @@ enum Sighted {
 
 impl ElementState {
     fn sighted(&self, scope: &ScopeRef) -> Option<Sighted> {
-        self.seen.iter().find(|(s, _)| **s == *scope).map(|(_, e)| *e)
+        self.seen
+            .iter()
+            .find(|(s, _)| **s == *scope)
+            .map(|(_, e)| *e)
     }
 
     fn seen_by(&self, scope: &ScopeRef) -> Option<i64> {
@@ -226,7 +293,14 @@ impl ElementState {
 
     /// Folds one observation's properties in; true if the merged view
     /// changed. `declared` is the resource type's properties sorted by name.
-    fn merge(&mut self, scope: &ScopeRef, at: Stamp, props: &Properties, declared: &[&'static PropertyDef], m: &Measurements) -> bool {
+    fn merge(
+        &mut self,
+        scope: &ScopeRef,
+        at: Stamp,
+        props: &Properties,
+        declared: &[&'static PropertyDef],
+        m: &Measurements,
+    ) -> bool {
         let (mut changed, mut d, mut k) = (false, 0, 0);
         for (name, value) in props {
             let def = advance(declared, &mut d, |p| p.name, name).then(|| declared[d]);
@@ -237,8 +311,10 @@ impl ElementState {
                 if self.props.is_empty() {
                     self.props.reserve_exact(props.len());
                 }
-                let key: Name = def.map_or_else(|| Cow::Owned(name.clone()), |p| Cow::Borrowed(p.name));
-                self.props.insert(k, (key, PropState::first(rule, scope, at, value)));
+                let key: Name =
+                    def.map_or_else(|| Cow::Owned(name.clone()), |p| Cow::Borrowed(p.name));
+                self.props
+                    .insert(k, (key, PropState::first(rule, scope, at, value)));
                 changed = true;
             }
             k += 1;
@@ -260,7 +336,10 @@ impl ElementState {
     }
 
     fn merged(&self) -> Properties {
-        self.props.iter().map(|(k, p)| (k.clone().into_owned(), p.merged())).collect()
+        self.props
+            .iter()
+            .map(|(k, p)| (k.clone().into_owned(), p.merged()))
+            .collect()
     }
 }
 
@@ -307,7 +386,11 @@ impl Outcome {
 
 impl Merger {
     pub fn new(capacity: usize) -> Self {
-        Merger { state: Bounded::new(capacity), measurements: Measurements::default(), last_scope: None }
+        Merger {
+            state: Bounded::new(capacity),
+            measurements: Measurements::default(),
+            last_scope: None,
+        }
     }
 
     pub fn with_measurements(mut self, m: Measurements) -> Self {
@@ -329,30 +412,76 @@ impl Merger {
     /// The changes one (valid) observation makes: its node first, then the
     /// relationships it asserts.
     pub fn observe(&mut self, obs: Observation, out: &mut Vec<GraphChange>) -> Outcome {
-        let Observation { scope, epoch, observed_at, previous_epoch, kind, id, properties, relationships, sync_kind, retracted, gone } =
-            obs;
+        let Observation {
+            scope,
+            epoch,
+            observed_at,
+            previous_epoch,
+            kind,
+            id,
+            properties,
+            relationships,
+            sync_kind,
+            retracted,
+            gone,
+        } = obs;
         let scope = self.share(scope);
-        let at = Sighting { scope: &scope, epoch, previous_epoch, observed_at, kind: sync_kind, measurements: self.measurements };
+        let at = Sighting {
+            scope: &scope,
+            epoch,
+            previous_epoch,
+            observed_at,
+            kind: sync_kind,
+            measurements: self.measurements,
+        };
         let def = kind.def();
         let node = NodeRef { kind, id };
         let declared = kind.properties_by_name();
         let mut outcome = Outcome::default();
         if !gone {
-            Self::decide(&mut self.state, Element::Node(node.clone()), &at, properties, declared, &mut outcome, out);
+            Self::decide(
+                &mut self.state,
+                Element::Node(node.clone()),
+                &at,
+                properties,
+                declared,
+                &mut outcome,
+                out,
+            );
         }
         for rel in relationships {
-            let Some(edge) = edge(def, &node, rel.rel_type, rel.target_id) else { continue };
+            let Some(edge) = edge(def, &node, rel.rel_type, rel.target_id) else {
+                continue;
+            };
             // Relationship properties are not declared: every one is latest-wins.
-            Self::decide(&mut self.state, edge, &at, rel.properties, &[], &mut outcome, out);
+            Self::decide(
+                &mut self.state,
+                edge,
+                &at,
+                rel.properties,
+                &[],
+                &mut outcome,
+                out,
+            );
         }
-        let retracted = retracted.into_iter().filter_map(|Relationship { rel_type, target_id, .. }| edge(def, &node, rel_type, target_id));
+        let retracted = retracted.into_iter().filter_map(
+            |Relationship {
+                 rel_type,
+                 target_id,
+                 ..
+             }| edge(def, &node, rel_type, target_id),
+        );
         // Relationships first: a node's delete must not leave them dangling.
         for element in retracted.chain(gone.then(|| Element::Node(node.clone()))) {
             if !self.state.entry(&element).retract(&scope, epoch) {
                 continue;
             }
             outcome.retractions += 1;
-            out.push(GraphChange::Delete(Delete { element, scope: ScopeRef::clone(&scope), epoch }));
+            out.push(GraphChange::Delete(Delete {
+                element,
+                scope: ScopeRef::clone(&scope),
+                epoch,
+            }));
         }
         outcome
     }
@@ -379,7 +508,13 @@ impl Merger {
             return;
         }
         let seen = state.seen_by(at.scope);
-        let changed = state.merge(at.scope, (at.epoch, at.observed_at), &props, declared, &at.measurements);
+        let changed = state.merge(
+            at.scope,
+            (at.epoch, at.observed_at),
+            &props,
+            declared,
+            &at.measurements,
+        );
         state.mark_seen(at.scope, at.epoch);
         let still_there = seen.is_some_and(|e| e >= at.epoch || Some(e) == at.previous_epoch);
         if !changed && still_there && at.kind == SyncKind::Delta {
@@ -390,7 +525,11 @@ impl Merger {
         if !changed && still_there {
             state.sent_at = state.sent_at.max(epoch);
             outcome.touches += 1;
-            out.push(GraphChange::Touch(Touch { element, scope, epoch }));
+            out.push(GraphChange::Touch(Touch {
+                element,
+                scope,
+                epoch,
+            }));
             return;
         }
         outcome.upserts += 1;
@@ -399,10 +538,28 @@ impl Merger {
         let props_at = Some(state.sent_at);
         // Usually this observation is all that is known of the element: its
         // own properties are the merged view, and need no rebuilding.
-        let properties = if state.holds_only(&props) { props } else { state.merged() };
+        let properties = if state.holds_only(&props) {
+            props
+        } else {
+            state.merged()
+        };
         out.push(match element {
-            Element::Node(node) => GraphChange::NodeUpsert(NodeUpsert { node, scope, epoch, observed_at, properties, props_at }),
-            Element::Edge(edge) => GraphChange::EdgeUpsert(EdgeUpsert { edge, scope, epoch, observed_at, properties, props_at }),
+            Element::Node(node) => GraphChange::NodeUpsert(NodeUpsert {
+                node,
+                scope,
+                epoch,
+                observed_at,
+                properties,
+                props_at,
+            }),
+            Element::Edge(edge) => GraphChange::EdgeUpsert(EdgeUpsert {
+                edge,
+                scope,
+                epoch,
+                observed_at,
+                properties,
+                props_at,
+            }),
         });
     }
 }
@@ -410,9 +567,17 @@ impl Merger {
 /// The relationship `rel_type` from `node` to `target_id`, in the
 /// registry's direction; `None` if `node`'s type does not declare it (the
 /// decoder rejects those already).
-fn edge(def: &ResourceDef, node: &NodeRef, rel_type: infragraph_schemas::RelType, target_id: String) -> Option<Element> {
+fn edge(
+    def: &ResourceDef,
+    node: &NodeRef,
+    rel_type: infragraph_schemas::RelType,
+    target_id: String,
+) -> Option<Element> {
     let rd = def.relationship(rel_type)?;
-    let target = NodeRef { kind: rd.target, id: target_id };
+    let target = NodeRef {
+        kind: rd.target,
+        id: target_id,
+    };
     let (from, to) = match rd.direction {
         Direction::Outgoing => (node.clone(), target),
         Direction::Incoming => (target, node.clone()),
@@ -436,7 +601,14 @@ mod tests {
     use infragraph_schemas::{RelType, ResourceKind};
 
     fn host(scope: &str, epoch: i64, at: i64) -> Observation {
-        Observation::new(ScopeRef::new("t", scope), epoch, at, ResourceKind::Host, "h").with("hostname", "a")
+        Observation::new(
+            ScopeRef::new("t", scope),
+            epoch,
+            at,
+            ResourceKind::Host,
+            "h",
+        )
+        .with("hostname", "a")
     }
 
     fn run(m: &mut Merger, obs: &Observation) -> Vec<GraphChange> {
@@ -455,22 +627,47 @@ mod tests {
     #[test]
     fn the_newest_value_of_each_property_wins() {
         let mut m = Merger::new(100);
-        run(&mut m, &host("a", 1, 10).with("kernel", "k1").with("os_release", "old"));
+        run(
+            &mut m,
+            &host("a", 1, 10)
+                .with("kernel", "k1")
+                .with("os_release", "old"),
+        );
         let out = run(&mut m, &host("b", 1, 20).with("kernel", "k2"));
         assert_eq!(props(&out[0]).get("kernel"), Some(&Value::from("k2")));
-        assert_eq!(props(&out[0]).get("os_release"), Some(&Value::from("old")), "unobserved properties are kept");
+        assert_eq!(
+            props(&out[0]).get("os_release"),
+            Some(&Value::from("old")),
+            "unobserved properties are kept"
+        );
         let out = run(&mut m, &host("c", 1, 5).with("kernel", "k0"));
-        assert!(matches!(out[0], GraphChange::NodeUpsert(_)), "a new scope always sends the full node");
-        assert_eq!(props(&out[0]).get("kernel"), Some(&Value::from("k2")), "an older value never wins");
+        assert!(
+            matches!(out[0], GraphChange::NodeUpsert(_)),
+            "a new scope always sends the full node"
+        );
+        assert_eq!(
+            props(&out[0]).get("kernel"),
+            Some(&Value::from("k2")),
+            "an older value never wins"
+        );
     }
 
     #[test]
     fn union_properties_follow_each_scopes_newest_list() {
         let mut m = Merger::new(100);
         let ips = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        run(&mut m, &host("a", 1, 1).with("ip_addresses", ips(&["10.0.0.1", "10.0.0.9"])));
-        run(&mut m, &host("b", 1, 1).with("ip_addresses", ips(&["10.0.0.2"])));
-        let out = run(&mut m, &host("a", 2, 2).with("ip_addresses", ips(&["10.0.0.1"])));
+        run(
+            &mut m,
+            &host("a", 1, 1).with("ip_addresses", ips(&["10.0.0.1", "10.0.0.9"])),
+        );
+        run(
+            &mut m,
+            &host("b", 1, 1).with("ip_addresses", ips(&["10.0.0.2"])),
+        );
+        let out = run(
+            &mut m,
+            &host("a", 2, 2).with("ip_addresses", ips(&["10.0.0.1"])),
+        );
         assert_eq!(
             props(&out[0]).get("ip_addresses"),
             Some(&Value::StringList(ips(&["10.0.0.1", "10.0.0.2"]))),
@@ -484,16 +681,37 @@ mod tests {
         let obs = host("a", 1, 1);
         run(&mut m, &obs);
         let same_sync = run(&mut m, &obs);
-        assert!(matches!(same_sync[0], GraphChange::Touch(_)), "seen twice in one sync");
-        let next = Observation { epoch: 2, previous_epoch: Some(1), ..obs.clone() };
-        assert!(matches!(run(&mut m, &next)[0], GraphChange::Touch(_)), "seen in the previous sync");
-        let gap = Observation { epoch: 4, previous_epoch: Some(3), ..obs.clone() };
+        assert!(
+            matches!(same_sync[0], GraphChange::Touch(_)),
+            "seen twice in one sync"
+        );
+        let next = Observation {
+            epoch: 2,
+            previous_epoch: Some(1),
+            ..obs.clone()
+        };
+        assert!(
+            matches!(run(&mut m, &next)[0], GraphChange::Touch(_)),
+            "seen in the previous sync"
+        );
+        let gap = Observation {
+            epoch: 4,
+            previous_epoch: Some(3),
+            ..obs.clone()
+        };
         assert!(
             matches!(run(&mut m, &gap)[0], GraphChange::NodeUpsert(_)),
             "not seen in sync 3: it may have been cleaned up, so send it whole"
         );
-        let restarted = Observation { epoch: 5, previous_epoch: None, ..obs };
-        assert!(matches!(run(&mut m, &restarted)[0], GraphChange::NodeUpsert(_)), "a restarted collector resends");
+        let restarted = Observation {
+            epoch: 5,
+            previous_epoch: None,
+            ..obs
+        };
+        assert!(
+            matches!(run(&mut m, &restarted)[0], GraphChange::NodeUpsert(_)),
+            "a restarted collector resends"
+        );
     }
 
     #[test]
@@ -503,23 +721,50 @@ mod tests {
             .with("host_id", "h")
             .relate(RelType::RunsOn, "h");
         let out = run(&mut m, &p);
-        let GraphChange::EdgeUpsert(e) = &out[1] else { panic!("{out:?}") };
-        assert_eq!((e.edge.from.kind, e.edge.from.id.as_str()), (ResourceKind::Process, "p1"));
-        assert_eq!((e.edge.to.kind, e.edge.to.id.as_str()), (ResourceKind::Host, "h"));
+        let GraphChange::EdgeUpsert(e) = &out[1] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            (e.edge.from.kind, e.edge.from.id.as_str()),
+            (ResourceKind::Process, "p1")
+        );
+        assert_eq!(
+            (e.edge.to.kind, e.edge.to.id.as_str()),
+            (ResourceKind::Host, "h")
+        );
     }
 
     fn delta(obs: Observation, epoch: i64, previous: i64) -> Observation {
-        Observation { epoch, observed_at: epoch, previous_epoch: Some(previous), sync_kind: SyncKind::Delta, ..obs }
+        Observation {
+            epoch,
+            observed_at: epoch,
+            previous_epoch: Some(previous),
+            sync_kind: SyncKind::Delta,
+            ..obs
+        }
     }
 
     fn process(epoch: i64) -> Observation {
-        Observation::new(ScopeRef::new("t", "a"), epoch, epoch, ResourceKind::Process, "p1")
-            .with("host_id", "h")
-            .relate(RelType::RunsOn, "h")
+        Observation::new(
+            ScopeRef::new("t", "a"),
+            epoch,
+            epoch,
+            ResourceKind::Process,
+            "p1",
+        )
+        .with("host_id", "h")
+        .relate(RelType::RunsOn, "h")
     }
 
     fn gone(epoch: i64) -> Observation {
-        Observation::gone(ScopeRef::new("t", "a"), epoch, epoch, ResourceKind::Process, "p1", vec![Relationship::new(RelType::RunsOn, "h")])
+        Observation::gone(
+            ScopeRef::new("t", "a"),
+            epoch,
+            epoch,
+            ResourceKind::Process,
+            "p1",
+            vec![Relationship::new(RelType::RunsOn, "h")],
+        )
     }
 
     #[test]
@@ -528,7 +773,10 @@ mod tests {
         assert_eq!(run(&mut m, &process(1)).len(), 2);
         assert!(run(&mut m, &delta(process(1), 2, 1)).is_empty());
         let changed = delta(process(1), 3, 2).with("name", "renamed");
-        assert!(matches!(run(&mut m, &changed)[..], [GraphChange::NodeUpsert(_)]), "only the node changed");
+        assert!(
+            matches!(run(&mut m, &changed)[..], [GraphChange::NodeUpsert(_)]),
+            "only the node changed"
+        );
     }
 
     #[test]
@@ -536,11 +784,20 @@ mod tests {
         let mut m = Merger::new(100);
         run(&mut m, &process(1));
         let out = run(&mut m, &gone(2));
-        assert!(matches!(&out[..], [GraphChange::Delete(e), GraphChange::Delete(n)]
-            if matches!(e.element, Element::Edge(_)) && matches!(n.element, Element::Node(_)) && n.epoch == 2), "{out:?}");
-        assert!(run(&mut m, &delta(process(1), 1, 0)).is_empty(), "a late sighting from before the retraction");
+        assert!(
+            matches!(&out[..], [GraphChange::Delete(e), GraphChange::Delete(n)]
+            if matches!(e.element, Element::Edge(_)) && matches!(n.element, Element::Node(_)) && n.epoch == 2),
+            "{out:?}"
+        );
+        assert!(
+            run(&mut m, &delta(process(1), 1, 0)).is_empty(),
+            "a late sighting from before the retraction"
+        );
         let back = run(&mut m, &delta(process(1), 3, 2));
-        assert!(matches!(back[0], GraphChange::NodeUpsert(_)), "it came back: sent whole: {back:?}");
+        assert!(
+            matches!(back[0], GraphChange::NodeUpsert(_)),
+            "it came back: sent whole: {back:?}"
+        );
     }
 
     #[test]
@@ -548,22 +805,43 @@ mod tests {
         let mut m = Merger::new(100);
         run(&mut m, &process(1));
         run(&mut m, &delta(process(1), 3, 1));
-        assert!(run(&mut m, &gone(2)).is_empty(), "sync 3 saw it after sync 2 missed it");
+        assert!(
+            run(&mut m, &gone(2)).is_empty(),
+            "sync 3 saw it after sync 2 missed it"
+        );
     }
 
     #[test]
     fn a_measurement_is_written_when_it_moved_enough_or_grew_stale() {
-        let mut m = Merger::new(100).with_measurements(Measurements { min_change: 0.1, max_age_ms: 30_000 });
-        let at = |epoch: i64, cpu: i64| delta(process(1), epoch, epoch - 1_000).with("cpu_time_ms", cpu);
+        let mut m = Merger::new(100).with_measurements(Measurements {
+            min_change: 0.1,
+            max_age_ms: 30_000,
+        });
+        let at =
+            |epoch: i64, cpu: i64| delta(process(1), epoch, epoch - 1_000).with("cpu_time_ms", cpu);
         run(&mut m, &at(1_000, 1_000).with("cpu_time_ms", 1_000));
-        assert!(run(&mut m, &at(2_000, 1_050)).is_empty(), "5% is not worth a write");
+        assert!(
+            run(&mut m, &at(2_000, 1_050)).is_empty(),
+            "5% is not worth a write"
+        );
         let moved = run(&mut m, &at(3_000, 1_200));
-        assert_eq!(props(&moved[0]).get("cpu_time_ms"), Some(&Value::Long(1_200)), "20% is");
+        assert_eq!(
+            props(&moved[0]).get("cpu_time_ms"),
+            Some(&Value::Long(1_200)),
+            "20% is"
+        );
         assert!(run(&mut m, &at(4_000, 1_210)).is_empty());
         let stale = run(&mut m, &at(33_000, 1_220));
-        assert_eq!(props(&stale[0]).get("cpu_time_ms"), Some(&Value::Long(1_220)), "30 s after the last write, any move is");
+        assert_eq!(
+            props(&stale[0]).get("cpu_time_ms"),
+            Some(&Value::Long(1_220)),
+            "30 s after the last write, any move is"
+        );
         let unchanged = delta(process(1), 70_000, 33_000).with("cpu_time_ms", 1_220);
-        assert!(run(&mut m, &unchanged).is_empty(), "an unchanged value is never rewritten");
+        assert!(
+            run(&mut m, &unchanged).is_empty(),
+            "an unchanged value is never rewritten"
+        );
     }
 
     fn props_at(c: &GraphChange) -> Option<i64> {
@@ -579,10 +857,30 @@ mod tests {
         // Sync 2 looked at 100; the slower sync 1 looked at 200 and finished last.
         let newer = run(&mut m, &host("a", 2, 100).with("kernel", "new"));
         assert_eq!(props_at(&newer[0]), Some(2));
-        let older = run(&mut m, &Observation { previous_epoch: Some(0), sync_kind: SyncKind::Delta, ..host("a", 1, 200).with("kernel", "old") });
-        assert!(older.is_empty(), "the graph refuses epoch 1 over epoch 2, so must the normalizer: {older:?}");
-        let next = run(&mut m, &Observation { previous_epoch: Some(2), sync_kind: SyncKind::Delta, ..host("a", 3, 300).with("kernel", "new") });
-        assert!(next.is_empty(), "the graph holds what sync 3 saw, and the normalizer knows it");
+        let older = run(
+            &mut m,
+            &Observation {
+                previous_epoch: Some(0),
+                sync_kind: SyncKind::Delta,
+                ..host("a", 1, 200).with("kernel", "old")
+            },
+        );
+        assert!(
+            older.is_empty(),
+            "the graph refuses epoch 1 over epoch 2, so must the normalizer: {older:?}"
+        );
+        let next = run(
+            &mut m,
+            &Observation {
+                previous_epoch: Some(2),
+                sync_kind: SyncKind::Delta,
+                ..host("a", 3, 300).with("kernel", "new")
+            },
+        );
+        assert!(
+            next.is_empty(),
+            "the graph holds what sync 3 saw, and the normalizer knows it"
+        );
     }
 
     #[test]
@@ -590,7 +888,11 @@ mod tests {
         let mut m = Merger::new(100);
         assert_eq!(props_at(&run(&mut m, &host("a", 100, 100))[0]), Some(100));
         let behind = run(&mut m, &host("b", 50, 150).with("kernel", "k"));
-        assert_eq!(props_at(&behind[0]), Some(100), "a scope whose clock is behind still gets its new property written");
+        assert_eq!(
+            props_at(&behind[0]),
+            Some(100),
+            "a scope whose clock is behind still gets its new property written"
+        );
         assert_eq!(props(&behind[0]).get("kernel"), Some(&Value::from("k")));
     }
 }

@@ -46,13 +46,20 @@ pub fn follow<B: Bus>(
 }
 
 fn unique_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 fn register(codec: &Codec, payload: &[u8], metrics: &StageMetrics) {
-    let result = std::str::from_utf8(payload).map_err(|e| e.to_string()).and_then(|json| codec.register(json).map_err(|e| e.to_string()));
+    let result = std::str::from_utf8(payload)
+        .map_err(|e| e.to_string())
+        .and_then(|json| codec.register(json).map_err(|e| e.to_string()));
     match result {
-        Ok(fp) => tracing::debug!(fingerprint = format!("{fp:016x}"), "writer schema registered"),
+        Ok(fp) => tracing::debug!(
+            fingerprint = format!("{fp:016x}"),
+            "writer schema registered"
+        ),
         Err(e) => metrics.failure("unusable writer schema", &e),
     }
 }
@@ -77,7 +84,11 @@ pub struct Waited {
 
 impl Default for Waited {
     fn default() -> Self {
-        Waited { seen: HashSet::new(), budget: STALL_BUDGET, at: Instant::now() }
+        Waited {
+            seen: HashSet::new(),
+            budget: STALL_BUDGET,
+            at: Instant::now(),
+        }
     }
 }
 
@@ -101,7 +112,12 @@ impl Waited {
         }
         self.budget = self.budget.saturating_sub(started.elapsed());
         if !known {
-            tracing::debug!(fingerprint = format!("{fingerprint:016x}"), waited_ms = started.elapsed().as_millis() as u64, budget_left_ms = self.budget.as_millis() as u64, "writer schema did not arrive");
+            tracing::debug!(
+                fingerprint = format!("{fingerprint:016x}"),
+                waited_ms = started.elapsed().as_millis() as u64,
+                budget_left_ms = self.budget.as_millis() as u64,
+                "writer schema did not arrive"
+            );
         }
         known
     }
@@ -109,7 +125,8 @@ impl Waited {
     /// The budget now, refilled for the time since it was last used.
     fn available(&mut self) -> Duration {
         let now = Instant::now();
-        let refill = STALL_BUDGET.mul_f64(now.duration_since(self.at).as_secs_f64() / BUDGET_REFILL.as_secs_f64());
+        let refill = STALL_BUDGET
+            .mul_f64(now.duration_since(self.at).as_secs_f64() / BUDGET_REFILL.as_secs_f64());
         self.budget = (self.budget + refill).min(STALL_BUDGET);
         self.at = now;
         self.budget
@@ -129,7 +146,13 @@ mod tests {
             assert!(!waited.for_schema(&codec, fp).await);
         }
         let took = started.elapsed();
-        assert!(took < STALL_BUDGET + Duration::from_millis(500), "five unknown schemas held the stage {took:?}");
-        assert!(took >= STALL_BUDGET.mul_f64(0.9), "the first one still waited for its schema: {took:?}");
+        assert!(
+            took < STALL_BUDGET + Duration::from_millis(500),
+            "five unknown schemas held the stage {took:?}"
+        );
+        assert!(
+            took >= STALL_BUDGET.mul_f64(0.9),
+            "the first one still waited for its schema: {took:?}"
+        );
     }
 }

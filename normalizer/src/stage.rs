@@ -7,8 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use infragraph_bus::{Bus, BusError, Consumer, DeadLetters, Message, Offset, OffsetTracker, OutMessage, PendingDelivery, message_size};
-use infragraph_schemas::{Codec, CodecError, Element, GraphChange, Observation, SyncBarrier, SyncMarker, SyncStatus, Topics};
+use infragraph_bus::{
+    Bus, BusError, Consumer, DeadLetters, Message, Offset, OffsetTracker, OutMessage,
+    PendingDelivery, message_size,
+};
+use infragraph_schemas::{
+    Codec, CodecError, Element, GraphChange, Observation, SyncBarrier, SyncMarker, SyncStatus,
+    Topics,
+};
 use infragraph_telemetry::{StageMetrics, stopped};
 use tokio::sync::watch;
 
@@ -42,7 +48,14 @@ pub async fn run<B: Bus>(
     let consumer = bus.consumer(&args.group, &subscribed)?;
     let limit = changes_limit(&bus, &names.graph_changes()).await;
     let mut stage = Stage::new(args, names, bus, consumer, limit);
-    let schemas = crate::schemas::follow(&stage.bus, names, &args.group, stage.codec.clone(), stage.metrics.clone(), shutdown.clone())?;
+    let schemas = crate::schemas::follow(
+        &stage.bus,
+        names,
+        &args.group,
+        stage.codec.clone(),
+        stage.metrics.clone(),
+        shutdown.clone(),
+    )?;
     let mut tick = tokio::time::interval(Duration::from_millis(args.commit_interval_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(group = %args.group, "normalizer running");
@@ -69,7 +82,11 @@ pub async fn run<B: Bus>(
 async fn changes_limit<B: Bus>(bus: &B, topic: &str) -> Option<usize> {
     match bus.max_message_bytes(topic).await {
         Ok(limit) => {
-            tracing::info!(topic, max_message_bytes = limit, "graph changes larger than this are dead-lettered");
+            tracing::info!(
+                topic,
+                max_message_bytes = limit,
+                "graph changes larger than this are dead-lettered"
+            );
             limit
         }
         Err(e) => {
@@ -117,13 +134,20 @@ struct Stage<B: Bus> {
 }
 
 impl<B: Bus> Stage<B> {
-    fn new(args: &NormalizerArgs, names: &Topics, bus: B, consumer: B::Consumer, changes_limit: Option<usize>) -> Self {
+    fn new(
+        args: &NormalizerArgs,
+        names: &Topics,
+        bus: B,
+        consumer: B::Consumer,
+        changes_limit: Option<usize>,
+    ) -> Self {
         Stage {
             bus,
             consumer,
             codec: Arc::new(Codec::builtin()),
             waited: Waited::default(),
-            merger: Merger::new(usize::try_from(args.state_capacity).unwrap_or(usize::MAX)).with_measurements(args.measurements()),
+            merger: Merger::new(usize::try_from(args.state_capacity).unwrap_or(usize::MAX))
+                .with_measurements(args.measurements()),
             barriers: Barriers::default(),
             offsets: OffsetTracker::default(),
             dead: DeadLetters::new(names.deadletter(), STAGE),
@@ -158,7 +182,8 @@ impl<B: Bus> Stage<B> {
             self.metrics.records(topic, "upserted", outcome.upserts);
             self.metrics.records(topic, "touched", outcome.touches);
             self.metrics.records(topic, "unchanged", outcome.unchanged);
-            self.metrics.records(topic, "retracted", outcome.retractions);
+            self.metrics
+                .records(topic, "retracted", outcome.retractions);
         }
         self.counts.clear();
         self.metrics.duration("batch", start.elapsed());
@@ -202,7 +227,9 @@ impl<B: Bus> Stage<B> {
     /// briefly for that schema to arrive from the schemas topic.
     async fn decode(&mut self, msg: &Message) -> Result<Observation, CodecError> {
         match self.codec.decode_observation(&msg.payload) {
-            Err(CodecError::UnknownFingerprint(fp)) if self.waited.for_schema(&self.codec, fp).await => {
+            Err(CodecError::UnknownFingerprint(fp))
+                if self.waited.for_schema(&self.codec, fp).await =>
+            {
                 self.codec.decode_observation(&msg.payload)
             }
             other => other,
@@ -223,14 +250,23 @@ impl<B: Bus> Stage<B> {
             // A failed sync deletes nothing, so nothing needs to wait for it.
             SyncStatus::Failed => self.emit_barrier(&marker).await?,
             SyncStatus::Completed => {
-                self.barriers.hold(Pending { marker, partition: msg.partition, offset: msg.offset });
+                self.barriers.hold(Pending {
+                    marker,
+                    partition: msg.partition,
+                    offset: msg.offset,
+                });
             }
         }
         self.barriers.processed(msg.partition, msg.offset);
         Ok(())
     }
 
-    async fn reject(&mut self, msg: &Message, kind: &'static str, reason: &str) -> Result<(), NormalizerError> {
+    async fn reject(
+        &mut self,
+        msg: &Message,
+        kind: &'static str,
+        reason: &str,
+    ) -> Result<(), NormalizerError> {
         self.metrics.failure(kind, &reason);
         self.metrics.records(&msg.topic, "dead-lettered", 1);
         self.dead.send(&self.bus, msg, reason).await?;
@@ -244,7 +280,10 @@ impl<B: Bus> Stage<B> {
     /// `origin` of `sent_from`. A change larger than the changes topic
     /// takes, or one the bus refuses for good, stops the rest of them: the
     /// message it came from is undeliverable.
-    async fn emit_changes(&mut self, origin: usize) -> Result<Result<(), Undeliverable>, NormalizerError> {
+    async fn emit_changes(
+        &mut self,
+        origin: usize,
+    ) -> Result<Result<(), Undeliverable>, NormalizerError> {
         // Taken and put back, so the buffer keeps its capacity across messages.
         let mut changes = std::mem::take(&mut self.changes);
         let mut result = Ok(());
@@ -252,7 +291,8 @@ impl<B: Bus> Stage<B> {
             if result.is_err() {
                 continue;
             }
-            self.codec.encode_graph_change_into(&change, &mut self.encoded)?;
+            self.codec
+                .encode_graph_change_into(&change, &mut self.encoded)?;
             let key = change_key(&change);
             let out = OutMessage::new(&self.changes_topic, key.as_bytes(), &self.encoded);
             let size = message_size(&out);
@@ -262,14 +302,23 @@ impl<B: Bus> Stage<B> {
                     describe(&change),
                     self.changes_topic
                 );
-                result = Err(Undeliverable { reason, element: element_of(&change) });
+                result = Err(Undeliverable {
+                    reason,
+                    element: element_of(&change),
+                });
                 continue;
             }
             match self.bus.send(out).await {
                 Ok(pending) => self.in_flight.push((pending, origin)),
                 Err(e) if !e.is_retriable() => {
-                    let reason = format!("the bus refused its graph change ({}): {e}", describe(&change));
-                    result = Err(Undeliverable { reason, element: element_of(&change) });
+                    let reason = format!(
+                        "the bus refused its graph change ({}): {e}",
+                        describe(&change)
+                    );
+                    result = Err(Undeliverable {
+                        reason,
+                        element: element_of(&change),
+                    });
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -292,7 +341,12 @@ impl<B: Bus> Stage<B> {
             Ok(()) => Ok(()),
             // A barrier is a few hundred bytes: a bus that refuses one
             // refuses everything, which is no poison message.
-            Err(Undeliverable { reason, .. }) => Err(BusError::Delivery { topic: self.changes_topic.clone(), reason, retriable: false }.into()),
+            Err(Undeliverable { reason, .. }) => Err(BusError::Delivery {
+                topic: self.changes_topic.clone(),
+                reason,
+                retriable: false,
+            }
+            .into()),
         }
     }
 
@@ -324,7 +378,11 @@ impl<B: Bus> Stage<B> {
             self.barriers
                 .commit_positions()
                 .into_iter()
-                .map(|(partition, next)| Offset { topic: self.sync_topic.clone(), partition, next }),
+                .map(|(partition, next)| Offset {
+                    topic: self.sync_topic.clone(),
+                    partition,
+                    next,
+                }),
         );
         self.keep_owned(&mut offsets)?;
         match self.consumer.commit(&offsets).await {
@@ -336,7 +394,8 @@ impl<B: Bus> Stage<B> {
             Err(e) if e.is_retriable() => {
                 self.metrics.failure("commit", &e);
                 let sync_topic = &self.sync_topic;
-                self.offsets.restore(offsets.into_iter().filter(|o| o.topic != *sync_topic));
+                self.offsets
+                    .restore(offsets.into_iter().filter(|o| o.topic != *sync_topic));
             }
             other => other?,
         }
@@ -351,7 +410,11 @@ impl<B: Bus> Stage<B> {
             return Ok(());
         }
         let owned = self.consumer.assignment()?;
-        offsets.retain(|o| owned.iter().any(|(t, p)| *t == o.topic && *p == o.partition));
+        offsets.retain(|o| {
+            owned
+                .iter()
+                .any(|(t, p)| *t == o.topic && *p == o.partition)
+        });
         Ok(())
     }
 
@@ -371,15 +434,19 @@ impl<B: Bus> Stage<B> {
             }
             Err(e) => return Err(e.into()),
         };
-        let by_partition: HashMap<(String, i32), Option<i64>> = partitions.into_iter().zip(committed).collect();
-        let ready = self.barriers.ready(|t, p| by_partition.get(&(t.to_owned(), p)).copied().flatten());
+        let by_partition: HashMap<(String, i32), Option<i64>> =
+            partitions.into_iter().zip(committed).collect();
+        let ready = self
+            .barriers
+            .ready(|t, p| by_partition.get(&(t.to_owned(), p)).copied().flatten());
         for pending in &ready {
             self.emit_barrier(&pending.marker).await?;
         }
         if !ready.is_empty() {
             self.settle().await?;
         }
-        self.metrics.lag("sync barriers waiting", self.barriers.waiting() as i64);
+        self.metrics
+            .lag("sync barriers waiting", self.barriers.waiting() as i64);
         Ok(())
     }
 }
@@ -388,7 +455,10 @@ impl<B: Bus> Stage<B> {
 fn describe(change: &GraphChange) -> String {
     match element_of(change) {
         Some(Element::Node(n)) => format!("{} {}", n.kind, n.id),
-        Some(Element::Edge(e)) => format!("{} from {} {} to {} {}", e.rel_type, e.from.kind, e.from.id, e.to.kind, e.to.id),
+        Some(Element::Edge(e)) => format!(
+            "{} from {} {} to {} {}",
+            e.rel_type, e.from.kind, e.from.id, e.to.kind, e.to.id
+        ),
         None => "a sync barrier".to_owned(),
     }
 }

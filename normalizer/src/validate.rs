@@ -10,10 +10,21 @@ pub fn problem(obs: &Observation) -> Option<String> {
     }
     // A retraction names what is gone; it has nothing left to describe.
     if let Some(name) = missing_required(obs).filter(|_| !obs.gone) {
-        return Some(format!("{} {:?} lacks required property {name}", obs.kind, obs.id));
+        return Some(format!(
+            "{} {:?} lacks required property {name}",
+            obs.kind, obs.id
+        ));
     }
-    if let Some(r) = obs.relationships.iter().chain(&obs.retracted).find(|r| r.target_id.trim().is_empty()) {
-        return Some(format!("{} {:?} asserts {} with an empty target id", obs.kind, obs.id, r.rel_type));
+    if let Some(r) = obs
+        .relationships
+        .iter()
+        .chain(&obs.retracted)
+        .find(|r| r.target_id.trim().is_empty())
+    {
+        return Some(format!(
+            "{} {:?} asserts {} with an empty target id",
+            obs.kind, obs.id, r.rel_type
+        ));
     }
     None
 }
@@ -52,7 +63,10 @@ mod tests {
             let mut obs = process();
             obs.properties.remove(name);
             let reason = problem(&obs).expect("a problem");
-            assert!(reason.ends_with(&format!("lacks required property {name}")), "{reason}");
+            assert!(
+                reason.ends_with(&format!("lacks required property {name}")),
+                "{reason}"
+            );
         }
     }
 }

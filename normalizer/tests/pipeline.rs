@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use infragraph_bus::{Bus, Consumer, KafkaArgs, KafkaBus, OutMessage, TopicLayout};
-use infragraph_collector::{Collector, DEFAULT_RECONCILE_INTERVAL, ManualClock, SyncContext, Syncer};
+use infragraph_collector::{
+    Collector, DEFAULT_RECONCILE_INTERVAL, ManualClock, SyncContext, Syncer,
+};
 use infragraph_normalizer::{NormalizerArgs, run};
 use infragraph_schemas::*;
 use infragraph_test_support as support;
@@ -22,10 +24,18 @@ struct Instance {
 }
 
 fn start<B: Bus>(bus: &B, layout: &TopicLayout, group: &str) -> Instance {
-    let args = NormalizerArgs { group: group.to_owned(), commit_interval_ms: 20, ..NormalizerArgs::default() };
+    let args = NormalizerArgs {
+        group: group.to_owned(),
+        commit_interval_ms: 20,
+        ..NormalizerArgs::default()
+    };
     let (stop, shutdown) = watch::channel(false);
     let (bus, names) = (bus.clone(), layout.names.clone());
-    let task = tokio::spawn(async move { run(&args, &names, bus, shutdown).await.expect("normalizer failed") });
+    let task = tokio::spawn(async move {
+        run(&args, &names, bus, shutdown)
+            .await
+            .expect("normalizer failed")
+    });
     Instance { stop, task }
 }
 
@@ -39,7 +49,11 @@ impl Instance {
 /// Topics of this test alone, so tests sharing a broker never see each
 /// other's messages.
 async fn setup<B: Bus>(bus: &B) -> TopicLayout {
-    let layout = TopicLayout { names: Topics::new(support::unique("it")), partitions: 4, replication: 1 };
+    let layout = TopicLayout {
+        names: Topics::new(support::unique("it")),
+        partitions: 4,
+        replication: 1,
+    };
     bus.ensure_topics(&layout.specs()).await.unwrap();
     layout
 }
@@ -53,12 +67,18 @@ fn host(scope: &ScopeRef, epoch: i64, id: &str) -> Observation {
 }
 
 fn process(scope: &ScopeRef, epoch: i64, host: &str, pid: i64) -> Observation {
-    Observation::new(scope.clone(), epoch, epoch, ResourceKind::Process, format!("{host}/{pid}/1"))
-        .with("host_id", host)
-        .with("pid", pid)
-        .with("name", "worker")
-        .with("start_time", 1i64)
-        .relate(RelType::RunsOn, host)
+    Observation::new(
+        scope.clone(),
+        epoch,
+        epoch,
+        ResourceKind::Process,
+        format!("{host}/{pid}/1"),
+    )
+    .with("host_id", host)
+    .with("pid", pid)
+    .with("name", "worker")
+    .with("start_time", 1i64)
+    .relate(RelType::RunsOn, host)
 }
 
 /// A collector reporting what the test hands it, through the real sync
@@ -93,15 +113,27 @@ struct Source<B: Bus> {
 impl<B: Bus> Source<B> {
     fn new(bus: &B, layout: &TopicLayout, scope: &ScopeRef) -> Self {
         let clock = ManualClock::new(0);
-        let syncer = Syncer::new(bus.clone()).with_layout(layout.clone()).with_clock(clock.clone());
-        Source { syncer, clock, collector: Fixed { scope: scope.clone(), observations: Default::default() } }
+        let syncer = Syncer::new(bus.clone())
+            .with_layout(layout.clone())
+            .with_clock(clock.clone());
+        Source {
+            syncer,
+            clock,
+            collector: Fixed {
+                scope: scope.clone(),
+                observations: Default::default(),
+            },
+        }
     }
 
     /// One completed sync at `epoch` reporting `observations`.
     async fn sync(&self, epoch: i64, observations: &[Observation]) {
         self.clock.set(epoch);
         *self.collector.observations.lock().unwrap() = observations.to_vec();
-        self.syncer.sync(&self.collector).await.expect("sync completes");
+        self.syncer
+            .sync(&self.collector)
+            .await
+            .expect("sync completes");
     }
 }
 
@@ -114,13 +146,22 @@ struct Changes<C: Consumer> {
 
 impl<C: Consumer> Changes<C> {
     fn new<B: Bus<Consumer = C>>(bus: &B, layout: &TopicLayout, scope: &ScopeRef) -> Self {
-        let consumer = bus.consumer(&support::unique("reader"), &[layout.names.graph_changes()]).unwrap();
-        Changes { consumer, scope: scope.clone(), codec: Codec::builtin() }
+        let consumer = bus
+            .consumer(&support::unique("reader"), &[layout.names.graph_changes()])
+            .unwrap();
+        Changes {
+            consumer,
+            scope: scope.clone(),
+            codec: Codec::builtin(),
+        }
     }
 
     async fn next(&mut self) -> GraphChange {
         loop {
-            let msg = timeout(WAIT, self.consumer.recv()).await.expect("changes stopped coming").unwrap();
+            let msg = timeout(WAIT, self.consumer.recv())
+                .await
+                .expect("changes stopped coming")
+                .unwrap();
             let change = self.codec.decode_graph_change(&msg.payload).unwrap();
             if change.scope() == &self.scope {
                 return change;
@@ -173,10 +214,15 @@ fn node_upserts(changes: &[GraphChange]) -> HashSet<String> {
 }
 
 fn upserts(changes: &[GraphChange]) -> usize {
-    changes.iter().filter(|c| matches!(c, GraphChange::NodeUpsert(_) | GraphChange::EdgeUpsert(_))).count()
+    changes
+        .iter()
+        .filter(|c| matches!(c, GraphChange::NodeUpsert(_) | GraphChange::EdgeUpsert(_)))
+        .count()
 }
 
-async fn a_delta_resync_sends_nothing_unchanged_and_a_reconciliation_touches_it_all<B: Bus>(bus: B) {
+async fn a_delta_resync_sends_nothing_unchanged_and_a_reconciliation_touches_it_all<B: Bus>(
+    bus: B,
+) {
     let layout = setup(&bus).await;
     let n = start(&bus, &layout, &support::unique("norm"));
     let s = scope();
@@ -191,21 +237,41 @@ async fn a_delta_resync_sends_nothing_unchanged_and_a_reconciliation_touches_it_
     source.sync(1000, &make(1000)).await;
     let (first, barrier) = changes.until_barrier(1000).await;
     assert_eq!(barrier.status, SyncStatus::Completed);
-    assert_eq!(upserts(&first), 11, "6 nodes and 5 RUNS_ON edges: {first:?}");
+    assert_eq!(
+        upserts(&first),
+        11,
+        "6 nodes and 5 RUNS_ON edges: {first:?}"
+    );
 
-    assert_eq!(barrier.kind, SyncKind::Reconciliation, "a collector's first sync reconciles");
+    assert_eq!(
+        barrier.kind,
+        SyncKind::Reconciliation,
+        "a collector's first sync reconciles"
+    );
 
     source.sync(2000, &make(2000)).await;
     let (second, barrier) = changes.until_barrier(2000).await;
-    assert!(second.is_empty(), "nothing changed, so nothing is sent: {second:?}");
+    assert!(
+        second.is_empty(),
+        "nothing changed, so nothing is sent: {second:?}"
+    );
     assert_eq!(barrier.kind, SyncKind::Delta);
 
     let later = 2000 + DEFAULT_RECONCILE_INTERVAL.as_millis() as i64;
     source.sync(later, &make(later)).await;
     let (third, barrier) = changes.until_barrier(later).await;
-    assert_eq!(barrier.kind, SyncKind::Reconciliation, "one reconcile interval on");
+    assert_eq!(
+        barrier.kind,
+        SyncKind::Reconciliation,
+        "one reconcile interval on"
+    );
     assert_eq!(third.len(), 11);
-    assert!(third.iter().all(|c| matches!(c, GraphChange::Touch(t) if t.epoch == later)), "{third:?}");
+    assert!(
+        third
+            .iter()
+            .all(|c| matches!(c, GraphChange::Touch(t) if t.epoch == later)),
+        "{third:?}"
+    );
     n.stop().await;
 }
 
@@ -218,7 +284,16 @@ async fn what_vanished_is_retracted_before_the_barrier<B: Bus>(bus: B) {
     let source = Source::new(&bus, &layout, &s);
     let other = scope();
     let other_source = Source::new(&bus, &layout, &other);
-    source.sync(1000, &[host(&s, 1000, &h), process(&s, 1000, &h, 1), process(&s, 1000, &h, 2)]).await;
+    source
+        .sync(
+            1000,
+            &[
+                host(&s, 1000, &h),
+                process(&s, 1000, &h, 1),
+                process(&s, 1000, &h, 2),
+            ],
+        )
+        .await;
     other_source.sync(1000, &[host(&other, 1000, &h)]).await;
     changes.until_barrier(1000).await;
     source.sync(2000, &[process(&s, 2000, &h, 1)]).await;
@@ -235,8 +310,15 @@ async fn what_vanished_is_retracted_before_the_barrier<B: Bus>(bus: B) {
         })
         .collect();
     let p2 = format!("{h}/2/1");
-    assert_eq!(deleted, HashSet::from([h.clone(), p2.clone(), format!("{p2}-RUNS_ON->{h}")]), "{second:?}");
-    assert!(second.iter().all(|c| c.scope() == &s && c.epoch() == 2000), "each retraction is the scope's own");
+    assert_eq!(
+        deleted,
+        HashSet::from([h.clone(), p2.clone(), format!("{p2}-RUNS_ON->{h}")]),
+        "{second:?}"
+    );
+    assert!(
+        second.iter().all(|c| c.scope() == &s && c.epoch() == 2000),
+        "each retraction is the scope's own"
+    );
     n.stop().await;
 }
 
@@ -254,12 +336,17 @@ async fn two_sources_for_one_host_merge<B: Bus>(bus: B) {
     Source::new(&bus, &layout, &a).sync(10, &[from_a]).await;
     Source::new(&bus, &layout, &b).sync(20, &[from_b]).await;
     let (got, _) = changes_b.until_barrier(20).await;
-    let GraphChange::NodeUpsert(u) = &got[0] else { panic!("expected an upsert: {got:?}") };
+    let GraphChange::NodeUpsert(u) = &got[0] else {
+        panic!("expected an upsert: {got:?}")
+    };
     assert_eq!(u.properties.get("kernel"), Some(&Value::from("6.1")));
     assert_eq!(u.properties.get("hostname"), Some(&Value::from("alpha")));
     assert_eq!(
         u.properties.get("ip_addresses"),
-        Some(&Value::StringList(vec!["10.0.0.1".into(), "10.0.0.2".into()])),
+        Some(&Value::StringList(vec![
+            "10.0.0.1".into(),
+            "10.0.0.2".into()
+        ])),
         "multi-valued facts are unioned across sources"
     );
     n.stop().await;
@@ -272,11 +359,18 @@ async fn an_older_observation_arriving_late_changes_nothing<B: Bus>(bus: B) {
     let h = support::unique("h");
     let mut changes = Changes::new(&bus, &layout, &s);
     let source = Source::new(&bus, &layout, &s);
-    source.sync(2000, &[host(&s, 2000, &h).with("kernel", "new")]).await;
+    source
+        .sync(2000, &[host(&s, 2000, &h).with("kernel", "new")])
+        .await;
     changes.until_barrier(2000).await;
-    source.sync(1000, &[host(&s, 1000, &h).with("kernel", "old")]).await;
+    source
+        .sync(1000, &[host(&s, 1000, &h).with("kernel", "old")])
+        .await;
     let (late, _) = changes.until_barrier(1000).await;
-    assert!(late.is_empty(), "the graph already holds newer data: {late:?}");
+    assert!(
+        late.is_empty(),
+        "the graph already holds newer data: {late:?}"
+    );
     n.stop().await;
 }
 
@@ -322,18 +416,30 @@ async fn the_barrier_waits_for_a_held_back_partition<B: Bus>(bus: B) {
         // The sync goes to a resource type the stuck member holds a
         // partition of: the group shares each topic's partitions out
         // independently, so it may hold none of a given one.
-        let kind = ResourceKind::ALL.iter().copied().find(|k| last.iter().any(|(t, _)| *t == layout.names.observations(*k)));
-        if let Some(kind) = kind.filter(|_| last.len() < all && stable_since.elapsed() >= Duration::from_secs(1)) {
+        let kind = ResourceKind::ALL.iter().copied().find(|k| {
+            last.iter()
+                .any(|(t, _)| *t == layout.names.observations(*k))
+        });
+        if let Some(kind) =
+            kind.filter(|_| last.len() < all && stable_since.elapsed() >= Duration::from_secs(1))
+        {
             break kind;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the group never shared the partitions between its two members (stuck holds {last:?} of {all})");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the group never shared the partitions between its two members (stuck holds {last:?} of {all})"
+        );
     };
     let s = scope();
     // 40 resources keyed apart: some land on the stuck member's partitions
     // of that type (all missing it has odds of (3/4)^40).
-    let observations: Vec<Observation> = (1..=40).map(|i| minimal(kind, &s, 5000, &support::unique("r"), i)).collect();
+    let observations: Vec<Observation> = (1..=40)
+        .map(|i| minimal(kind, &s, 5000, &support::unique("r"), i))
+        .collect();
     let mut changes = Changes::new(&bus, &layout, &s);
-    Source::new(&bus, &layout, &s).sync(5000, &observations).await;
+    Source::new(&bus, &layout, &s)
+        .sync(5000, &observations)
+        .await;
 
     // While a partition is held, no barrier may pass, whatever else arrives.
     let mut before = Vec::new();
@@ -346,8 +452,14 @@ async fn the_barrier_waits_for_a_held_back_partition<B: Bus>(bus: B) {
         }
     })
     .await;
-    assert!(held.is_err(), "barrier passed while a partition was held back: {held:?}");
-    assert!(node_upserts(&before).len() < 40, "the held partitions' resources cannot have been emitted yet");
+    assert!(
+        held.is_err(),
+        "barrier passed while a partition was held back: {held:?}"
+    );
+    assert!(
+        node_upserts(&before).len() < 40,
+        "the held partitions' resources cannot have been emitted yet"
+    );
 
     let _ = release.send(true);
     stuck.await.unwrap();
@@ -355,7 +467,11 @@ async fn the_barrier_waits_for_a_held_back_partition<B: Bus>(bus: B) {
     before.extend(rest);
     assert_eq!(barrier.status, SyncStatus::Completed);
     let seen = node_upserts(&before);
-    assert_eq!(seen.len(), 40, "every resource reached the changes topic before the barrier");
+    assert_eq!(
+        seen.len(),
+        40,
+        "every resource reached the changes topic before the barrier"
+    );
     n.stop().await;
 }
 
@@ -380,7 +496,10 @@ impl Doomed {
     }
 }
 
-async fn a_killed_instance_loses_nothing<B: Bus>(bus: B, doomed: impl FnOnce(&TopicLayout, &str) -> Doomed) {
+async fn a_killed_instance_loses_nothing<B: Bus>(
+    bus: B,
+    doomed: impl FnOnce(&TopicLayout, &str) -> Doomed,
+) {
     let layout = setup(&bus).await;
     let group = support::unique("norm");
     let (one, two) = (doomed(&layout, &group), start(&bus, &layout, &group));
@@ -388,14 +507,20 @@ async fn a_killed_instance_loses_nothing<B: Bus>(bus: B, doomed: impl FnOnce(&To
     let h = support::unique("h");
     let observations: Vec<Observation> = (1..=300).map(|pid| process(&s, 7000, &h, pid)).collect();
     let mut changes = Changes::new(&bus, &layout, &s);
-    Source::new(&bus, &layout, &s).sync(7000, &observations).await;
+    Source::new(&bus, &layout, &s)
+        .sync(7000, &observations)
+        .await;
     // Kill one instance as soon as output flows, mid-stream.
     let first = changes.next().await;
     one.kill();
     let (mut before, _) = changes.until_barrier(7000).await;
     before.push(first);
     let seen = node_upserts(&before);
-    assert_eq!(seen.len(), 300, "every process was emitted before the barrier");
+    assert_eq!(
+        seen.len(),
+        300,
+        "every process was emitted before the barrier"
+    );
     two.stop().await;
 }
 
@@ -411,30 +536,55 @@ async fn bad_messages_go_to_the_dead_letter_topic<B: Bus>(bus: B) {
     foreign[2..10].copy_from_slice(&0x0123_4567_89ab_cdef_u64.to_le_bytes());
     let cases: Vec<(String, Vec<u8>, &str)> = vec![
         (host_topic.clone(), b"not avro at all".to_vec(), "bad magic"),
-        (host_topic.clone(), foreign, "unknown writer schema fingerprint"),
-        (host_topic.clone(), codec.encode_observation(&host(&s, 1, " ")).unwrap(), "empty id"),
+        (
+            host_topic.clone(),
+            foreign,
+            "unknown writer schema fingerprint",
+        ),
+        (
+            host_topic.clone(),
+            codec.encode_observation(&host(&s, 1, " ")).unwrap(),
+            "empty id",
+        ),
         (
             process_topic.clone(),
-            codec.encode_observation(&Observation::new(s.clone(), 1, 1, ResourceKind::Process, "p").with("name", "x")).unwrap(),
+            codec
+                .encode_observation(
+                    &Observation::new(s.clone(), 1, 1, ResourceKind::Process, "p")
+                        .with("name", "x"),
+                )
+                .unwrap(),
             "lacks required property host_id",
         ),
     ];
     for (i, (topic, payload, _)) in cases.iter().enumerate() {
         let key = format!("{tag}-{i}");
-        bus.publish(OutMessage::new(topic, key.as_bytes(), payload)).await.unwrap();
+        bus.publish(OutMessage::new(topic, key.as_bytes(), payload))
+            .await
+            .unwrap();
     }
     // Processing goes on after them.
     let mut changes = Changes::new(&bus, &layout, &s);
-    Source::new(&bus, &layout, &s).sync(3000, &[host(&s, 3000, &support::unique("h"))]).await;
+    Source::new(&bus, &layout, &s)
+        .sync(3000, &[host(&s, 3000, &support::unique("h"))])
+        .await;
     let (after, _) = changes.until_barrier(3000).await;
     assert_eq!(upserts(&after), 1);
 
-    let mut dlq = bus.consumer(&support::unique("dlq"), &[layout.names.deadletter()]).unwrap();
+    let mut dlq = bus
+        .consumer(&support::unique("dlq"), &[layout.names.deadletter()])
+        .unwrap();
     let mut found = BTreeMap::new();
     while found.len() < cases.len() {
-        let m = timeout(WAIT, dlq.recv()).await.expect("dead letters arrive").unwrap();
+        let m = timeout(WAIT, dlq.recv())
+            .await
+            .expect("dead letters arrive")
+            .unwrap();
         let key = String::from_utf8(m.key.clone().unwrap_or_default()).unwrap();
-        if let Some(i) = key.strip_prefix(&format!("{tag}-")).and_then(|i| i.parse::<usize>().ok()) {
+        if let Some(i) = key
+            .strip_prefix(&format!("{tag}-"))
+            .and_then(|i| i.parse::<usize>().ok())
+        {
             found.insert(i, m);
         }
     }
@@ -442,7 +592,10 @@ async fn bad_messages_go_to_the_dead_letter_topic<B: Bus>(bus: B) {
         let m = &found[&i];
         assert_eq!(&m.payload, payload, "case {i} keeps its bytes");
         let why = String::from_utf8_lossy(m.header("infragraph.reason").unwrap()).to_string();
-        assert!(why.contains(reason), "case {i}: reason {why:?} should mention {reason:?}");
+        assert!(
+            why.contains(reason),
+            "case {i}: reason {why:?} should mention {reason:?}"
+        );
         assert_eq!(m.header("infragraph.topic"), Some(topic.as_bytes()));
     }
     n.stop().await;
@@ -454,7 +607,11 @@ async fn bad_messages_go_to_the_dead_letter_topic<B: Bus>(bus: B) {
 /// topic with the reason, the normalizer keeps running, and the next sync
 /// is emitted as usual. Before, the failed send ended the normalizer, and
 /// on restart it read the same message again.
-async fn a_just_too_large_observation_is_dead_lettered<B: Bus>(bus: B, publisher: B, limit_changes: impl FnOnce(&B, &str)) {
+async fn a_just_too_large_observation_is_dead_lettered<B: Bus>(
+    bus: B,
+    publisher: B,
+    limit_changes: impl FnOnce(&B, &str),
+) {
     let layout = setup(&bus).await;
     limit_changes(&bus, &layout.names.graph_changes());
     let n = start(&bus, &layout, &support::unique("norm"));
@@ -463,26 +620,47 @@ async fn a_just_too_large_observation_is_dead_lettered<B: Bus>(bus: B, publisher
     let huge = process(&s, 100, &h, 1).with("cmdline", "x".repeat(1_020_000));
     let payload = Codec::builtin().encode_observation(&huge).unwrap();
     let key = support::unique("huge");
-    publisher.publish(OutMessage::new(&layout.names.observations(ResourceKind::Process), key.as_bytes(), &payload)).await.expect("the broker takes the observation");
+    publisher
+        .publish(OutMessage::new(
+            &layout.names.observations(ResourceKind::Process),
+            key.as_bytes(),
+            &payload,
+        ))
+        .await
+        .expect("the broker takes the observation");
 
     let next = scope();
     let mut changes = Changes::new(&bus, &layout, &next);
-    Source::new(&bus, &layout, &next).sync(3000, &[host(&next, 3000, &support::unique("h"))]).await;
+    Source::new(&bus, &layout, &next)
+        .sync(3000, &[host(&next, 3000, &support::unique("h"))])
+        .await;
     let (after, _) = changes.until_barrier(3000).await;
     assert_eq!(upserts(&after), 1, "the next sync went through");
     assert!(!n.task.is_finished(), "the normalizer is still running");
 
-    let mut dlq = bus.consumer(&support::unique("dlq"), &[layout.names.deadletter()]).unwrap();
+    let mut dlq = bus
+        .consumer(&support::unique("dlq"), &[layout.names.deadletter()])
+        .unwrap();
     let dead = loop {
-        let m = timeout(WAIT, dlq.recv()).await.expect("the observation is dead-lettered").unwrap();
+        let m = timeout(WAIT, dlq.recv())
+            .await
+            .expect("the observation is dead-lettered")
+            .unwrap();
         if m.key.as_deref() == Some(key.as_bytes()) {
             break m;
         }
     };
     let why = String::from_utf8_lossy(dead.header("infragraph.reason").unwrap()).to_string();
-    assert!(why.contains("bytes the changes topic") && why.contains(&format!("process {h}/1/1")), "the reason names the change and the limit: {why:?}");
-    let kept_or_sized = dead.payload == payload || dead.header("infragraph.payload-dropped") == Some(payload.len().to_string().as_bytes());
-    assert!(kept_or_sized, "the dead letter keeps the bytes, or says how many it could not keep");
+    assert!(
+        why.contains("bytes the changes topic") && why.contains(&format!("process {h}/1/1")),
+        "the reason names the change and the limit: {why:?}"
+    );
+    let kept_or_sized = dead.payload == payload
+        || dead.header("infragraph.payload-dropped") == Some(payload.len().to_string().as_bytes());
+    assert!(
+        kept_or_sized,
+        "the dead letter keeps the bytes, or says how many it could not keep"
+    );
     n.stop().await;
 }
 
@@ -490,7 +668,10 @@ async fn a_just_too_large_observation_is_dead_lettered<B: Bus>(bus: B, publisher
 async fn memory_a_just_too_large_observation_is_dead_lettered() {
     let bus = infragraph_bus::MemoryBus::new();
     // Kafka's producer default; the memory bus has no limit of its own.
-    a_just_too_large_observation_is_dead_lettered(bus.clone(), bus, |b, topic| b.limit_message_bytes(topic, 1_000_000)).await;
+    a_just_too_large_observation_is_dead_lettered(bus.clone(), bus, |b, topic| {
+        b.limit_message_bytes(topic, 1_000_000)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -501,7 +682,8 @@ async fn kafka_a_just_too_large_observation_is_dead_lettered() {
     let normalizer_bus = KafkaBus::connect(&args).unwrap();
     // The topics take 1 MiB (Kafka's default); this producer is allowed it,
     // the normalizer's keeps librdkafka's default of 1,000,000 bytes.
-    args.settings.push(("message.max.bytes".to_owned(), "2000000".to_owned()));
+    args.settings
+        .push(("message.max.bytes".to_owned(), "2000000".to_owned()));
     let publisher = KafkaBus::connect(&args).unwrap();
     a_just_too_large_observation_is_dead_lettered(normalizer_bus, publisher, |_, _| {}).await;
 }
@@ -518,7 +700,9 @@ async fn a_burst_of_unknown_fingerprints_does_not_stall_other_syncs<B: Bus>(bus:
         let s = scope();
         let mut changes = Changes::new(&bus, &layout, &s);
         let started = std::time::Instant::now();
-        Source::new(&bus, &layout, &s).sync(epoch, &[host(&s, epoch, &support::unique("h"))]).await;
+        Source::new(&bus, &layout, &s)
+            .sync(epoch, &[host(&s, epoch, &support::unique("h"))])
+            .await;
         let (after, _) = changes.until_barrier(epoch).await;
         assert_eq!(upserts(&after), 1);
         started.elapsed()
@@ -526,16 +710,29 @@ async fn a_burst_of_unknown_fingerprints_does_not_stall_other_syncs<B: Bus>(bus:
     let normal = timed_sync(1000).await;
     let s = scope();
     for i in 0..5u64 {
-        let mut foreign = codec.encode_observation(&host(&s, 1, &format!("x{i}"))).unwrap();
+        let mut foreign = codec
+            .encode_observation(&host(&s, 1, &format!("x{i}")))
+            .unwrap();
         foreign[2..10].copy_from_slice(&(0x0123_4567_89ab_cd00_u64 + i).to_le_bytes());
         let key = support::unique("foreign");
-        bus.publish(OutMessage::new(&layout.names.observations(ResourceKind::Host), key.as_bytes(), &foreign)).await.unwrap();
+        bus.publish(OutMessage::new(
+            &layout.names.observations(ResourceKind::Host),
+            key.as_bytes(),
+            &foreign,
+        ))
+        .await
+        .unwrap();
     }
     let stalled = timed_sync(2000).await;
-    println!("an unrelated sync took {normal:?} alone and {stalled:?} behind 5 unknown fingerprints");
+    println!(
+        "an unrelated sync took {normal:?} alone and {stalled:?} behind 5 unknown fingerprints"
+    );
     // The budget is 1 s; another second of slack for a loaded machine. Five
     // waits of 3 s each, as before, would take 15 s.
-    assert!(stalled < normal + Duration::from_secs(2), "the sync took {stalled:?} behind the burst, {normal:?} without it");
+    assert!(
+        stalled < normal + Duration::from_secs(2),
+        "the sync took {stalled:?} behind the burst, {normal:?} without it"
+    );
     n.stop().await;
 }
 
@@ -543,10 +740,25 @@ async fn a_burst_of_unknown_fingerprints_does_not_stall_other_syncs<B: Bus>(bus:
 fn newer_codec() -> Codec {
     use infragraph_schemas::registry::{Merge, PropertyDef, PropertyType, ResourceDef};
     let mut props = ResourceKind::Host.def().properties.to_vec();
-    props.push(PropertyDef { name: "rack", ty: PropertyType::String, required: false, merge: Merge::Latest, doc: "Rack" });
-    let host: &'static ResourceDef =
-        Box::leak(Box::new(ResourceDef { properties: Box::leak(props.into_boxed_slice()), ..*ResourceKind::Host.def() }));
-    Codec::new(ResourceKind::ALL.iter().map(|k| if *k == ResourceKind::Host { host } else { k.def() })).unwrap()
+    props.push(PropertyDef {
+        name: "rack",
+        ty: PropertyType::String,
+        required: false,
+        merge: Merge::Latest,
+        doc: "Rack",
+    });
+    let host: &'static ResourceDef = Box::leak(Box::new(ResourceDef {
+        properties: Box::leak(props.into_boxed_slice()),
+        ..*ResourceKind::Host.def()
+    }));
+    Codec::new(ResourceKind::ALL.iter().map(|k| {
+        if *k == ResourceKind::Host {
+            host
+        } else {
+            k.def()
+        }
+    }))
+    .unwrap()
 }
 
 async fn a_newer_collectors_messages_are_resolved_through_the_schemas_topic<B: Bus>(bus: B) {
@@ -559,14 +771,37 @@ async fn a_newer_collectors_messages_are_resolved_through_the_schemas_topic<B: B
     let host_kind = avro::RecordKind::Observation(ResourceKind::Host);
     let (_, fp, json) = newer.schemas().find(|(k, _, _)| *k == host_kind).unwrap();
     let key = format!("{fp:016x}");
-    bus.publish(OutMessage::new(&layout.names.schemas(), key.as_bytes(), json.as_bytes())).await.unwrap();
+    bus.publish(OutMessage::new(
+        &layout.names.schemas(),
+        key.as_bytes(),
+        json.as_bytes(),
+    ))
+    .await
+    .unwrap();
     let mut changes = Changes::new(&bus, &layout, &s);
-    let bytes = newer.encode_observation(&host(&s, 10, &h).with("rack", "r7")).unwrap();
-    bus.publish(OutMessage::new(&layout.names.observations(ResourceKind::Host), h.as_bytes(), &bytes)).await.unwrap();
-    let GraphChange::NodeUpsert(u) = changes.next().await else { panic!("expected the host's upsert") };
+    let bytes = newer
+        .encode_observation(&host(&s, 10, &h).with("rack", "r7"))
+        .unwrap();
+    bus.publish(OutMessage::new(
+        &layout.names.observations(ResourceKind::Host),
+        h.as_bytes(),
+        &bytes,
+    ))
+    .await
+    .unwrap();
+    let GraphChange::NodeUpsert(u) = changes.next().await else {
+        panic!("expected the host's upsert")
+    };
     assert_eq!(u.node.id, h);
-    assert_eq!(u.properties.get("hostname"), Some(&Value::from("alpha")), "known properties are kept");
-    assert!(!u.properties.contains_key("rack"), "a property this reader does not know is dropped by resolution");
+    assert_eq!(
+        u.properties.get("hostname"),
+        Some(&Value::from("alpha")),
+        "known properties are kept"
+    );
+    assert!(
+        !u.properties.contains_key("rack"),
+        "a property this reader does not know is dropped by resolution"
+    );
     n.stop().await;
 }
 
@@ -618,7 +853,9 @@ async fn memory_commits_refused_during_a_rebalance_are_made_later() {
     let observations: Vec<Observation> = (1..=50).map(|pid| process(&s, 8000, &h, pid)).collect();
     let mut changes = Changes::new(&bus, &layout, &s);
     bus.refuse_commits(&group, true);
-    Source::new(&bus, &layout, &s).sync(8000, &observations).await;
+    Source::new(&bus, &layout, &s)
+        .sync(8000, &observations)
+        .await;
     let mut seen = Vec::new();
     while node_upserts(&seen).len() < 50 {
         seen.push(changes.next().await);
@@ -628,7 +865,10 @@ async fn memory_commits_refused_during_a_rebalance_are_made_later() {
     bus.refuse_commits(&group, false);
     let (rest, barrier) = changes.until_barrier(8000).await;
     assert_eq!(barrier.status, SyncStatus::Completed);
-    assert!(node_upserts(&rest).is_empty(), "nothing was emitted twice: {rest:?}");
+    assert!(
+        node_upserts(&rest).is_empty(),
+        "nothing was emitted twice: {rest:?}"
+    );
     n.stop().await;
 }
 
@@ -636,7 +876,10 @@ async fn memory_commits_refused_during_a_rebalance_are_made_later() {
 async fn memory_a_killed_instance_loses_nothing() {
     let bus = infragraph_bus::MemoryBus::new();
     let spawn = bus.clone();
-    a_killed_instance_loses_nothing(bus, move |layout, group| Doomed::Task(start(&spawn, layout, group))).await;
+    a_killed_instance_loses_nothing(bus, move |layout, group| {
+        Doomed::Task(start(&spawn, layout, group))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -647,8 +890,20 @@ async fn kafka_a_killed_process_loses_nothing() {
     let bus = KafkaBus::connect(&args).unwrap();
     a_killed_instance_loses_nothing(bus, move |layout, group| {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_infragraph-normalizer"))
-            .args(["--kafka-brokers", &brokers, "--topic-namespace", layout.names.namespace()])
-            .args(["--normalizer-group", group, "--commit-interval-ms", "20", "--topic-partitions", "4"])
+            .args([
+                "--kafka-brokers",
+                &brokers,
+                "--topic-namespace",
+                layout.names.namespace(),
+            ])
+            .args([
+                "--normalizer-group",
+                group,
+                "--commit-interval-ms",
+                "20",
+                "--topic-partitions",
+                "4",
+            ])
             .args(support::kafka_flags())
             .env("INFRAGRAPH_LOG", "warn")
             .spawn()

@@ -39,10 +39,20 @@ pub fn registry_tables() -> String {
         let d = kind.def();
         for r in d.relationships {
             let pattern = match r.direction {
-                Direction::Outgoing => format!("(:{})-[:{}]->(:{})", d.label, r.rel_type, r.target.label()),
-                Direction::Incoming => format!("(:{})-[:{}]->(:{})", r.target.label(), r.rel_type, d.label),
+                Direction::Outgoing => {
+                    format!("(:{})-[:{}]->(:{})", d.label, r.rel_type, r.target.label())
+                }
+                Direction::Incoming => {
+                    format!("(:{})-[:{}]->(:{})", r.target.label(), r.rel_type, d.label)
+                }
             };
-            let _ = writeln!(out, "| `{}` | `{pattern}` | {}: {} |", r.rel_type, kind.as_str(), r.doc);
+            let _ = writeln!(
+                out,
+                "| `{}` | `{pattern}` | {}: {} |",
+                r.rel_type,
+                kind.as_str(),
+                r.doc
+            );
         }
     }
     out.push_str(

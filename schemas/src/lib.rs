@@ -23,6 +23,7 @@ pub mod topics;
 pub mod value;
 
 pub use avro::{Codec, CodecError, Decoded};
+pub use properties::Properties;
 pub use records::{
     Delete, EdgeRef, EdgeUpsert, Element, GraphChange, NodeRef, NodeUpsert, Observation,
     Relationship, ScopeRef, SyncBarrier, SyncKind, SyncMarker, SyncStatus, TopicCount, Touch,
@@ -32,7 +33,6 @@ pub use registry::{
     ResourceKind, ScopeKind,
 };
 pub use topics::Topics;
-pub use properties::Properties;
 pub use value::Value;
 
 /// Topic carrying collectors' sync markers.

@@ -62,7 +62,9 @@ impl Properties {
 
     /// In name order.
     pub fn iter(&self) -> Iter<'_> {
-        self.0.iter().map(pair as fn(&(String, Value)) -> (&String, &Value))
+        self.0
+            .iter()
+            .map(pair as fn(&(String, Value)) -> (&String, &Value))
     }
 
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
@@ -80,7 +82,10 @@ fn pair((k, v): &(String, Value)) -> (&String, &Value) {
 }
 
 /// Borrowing iterator, in name order, with the item shape of a map's.
-pub type Iter<'a> = std::iter::Map<std::slice::Iter<'a, (String, Value)>, fn(&'a (String, Value)) -> (&'a String, &'a Value)>;
+pub type Iter<'a> = std::iter::Map<
+    std::slice::Iter<'a, (String, Value)>,
+    fn(&'a (String, Value)) -> (&'a String, &'a Value),
+>;
 
 impl<'a> IntoIterator for &'a Properties {
     type Item = (&'a String, &'a Value);

@@ -1,7 +1,7 @@
 //! The records that flow between stages.
 
-use crate::registry::{RelType, ResourceKind};
 use crate::properties::Properties;
+use crate::registry::{RelType, ResourceKind};
 use crate::value::Value;
 
 /// Who asserts a fact: a collector (`source`) syncing one scope.
@@ -16,7 +16,10 @@ pub struct ScopeRef {
 
 impl ScopeRef {
     pub fn new(source: impl Into<String>, scope: impl Into<String>) -> Self {
-        ScopeRef { source: source.into(), scope: scope.into() }
+        ScopeRef {
+            source: source.into(),
+            scope: scope.into(),
+        }
     }
 }
 
@@ -55,7 +58,13 @@ pub struct Observation {
 }
 
 impl Observation {
-    pub fn new(scope: ScopeRef, epoch: i64, observed_at: i64, kind: ResourceKind, id: impl Into<String>) -> Self {
+    pub fn new(
+        scope: ScopeRef,
+        epoch: i64,
+        observed_at: i64,
+        kind: ResourceKind,
+        id: impl Into<String>,
+    ) -> Self {
         Observation {
             scope,
             epoch,
@@ -72,8 +81,20 @@ impl Observation {
     }
 
     /// The scope no longer sees `kind`/`id`, which asserted `retracted`.
-    pub fn gone(scope: ScopeRef, epoch: i64, observed_at: i64, kind: ResourceKind, id: impl Into<String>, retracted: Vec<Relationship>) -> Self {
-        Observation { gone: true, retracted, sync_kind: SyncKind::Delta, ..Observation::new(scope, epoch, observed_at, kind, id) }
+    pub fn gone(
+        scope: ScopeRef,
+        epoch: i64,
+        observed_at: i64,
+        kind: ResourceKind,
+        id: impl Into<String>,
+        retracted: Vec<Relationship>,
+    ) -> Self {
+        Observation {
+            gone: true,
+            retracted,
+            sync_kind: SyncKind::Delta,
+            ..Observation::new(scope, epoch, observed_at, kind, id)
+        }
     }
 
     /// Sets a property; `Null` values are left out.
@@ -92,7 +113,8 @@ impl Observation {
     }
 
     pub fn relate(mut self, rel_type: RelType, target_id: impl Into<String>) -> Self {
-        self.relationships.push(Relationship::new(rel_type, target_id));
+        self.relationships
+            .push(Relationship::new(rel_type, target_id));
         self
     }
 }
@@ -108,7 +130,11 @@ pub struct Relationship {
 
 impl Relationship {
     pub fn new(rel_type: RelType, target_id: impl Into<String>) -> Self {
-        Relationship { rel_type, target_id: target_id.into(), properties: Properties::new() }
+        Relationship {
+            rel_type,
+            target_id: target_id.into(),
+            properties: Properties::new(),
+        }
     }
 }
 
@@ -121,7 +147,11 @@ pub enum SyncStatus {
 }
 
 impl SyncStatus {
-    pub const ALL: [SyncStatus; 3] = [SyncStatus::Started, SyncStatus::Completed, SyncStatus::Failed];
+    pub const ALL: [SyncStatus; 3] = [
+        SyncStatus::Started,
+        SyncStatus::Completed,
+        SyncStatus::Failed,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -195,7 +195,10 @@ impl ResourceDef {
     }
 
     pub fn property(&self, name: &str) -> Option<(usize, &'static PropertyDef)> {
-        self.properties.iter().enumerate().find(|(_, p)| p.name == name)
+        self.properties
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.name == name)
     }
 
     pub fn relationship(&self, rel_type: RelType) -> Option<&'static RelationshipDef> {
@@ -230,10 +233,14 @@ impl ResourceKind {
 
     /// The resource type whose graph label is `label`.
     pub fn from_label(label: &str) -> Result<Self, UnknownName> {
-        Self::ALL.iter().copied().find(|k| k.label() == label).ok_or_else(|| UnknownName {
-            kind: "label",
-            name: label.to_owned(),
-        })
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|k| k.label() == label)
+            .ok_or_else(|| UnknownName {
+                kind: "label",
+                name: label.to_owned(),
+            })
     }
 
     /// The declared properties sorted by name, the order `Properties` keeps,
@@ -248,7 +255,10 @@ impl ResourceKind {
             };
             Self::ALL.iter().map(sorted).collect()
         });
-        Self::ALL.iter().position(|k| *k == self).map_or(&[], |i| all[i].as_slice())
+        Self::ALL
+            .iter()
+            .position(|k| *k == self)
+            .map_or(&[], |i| all[i].as_slice())
     }
 }
 
@@ -265,7 +275,10 @@ impl ScopeKind {
 
     /// The kind of a scope string, by its prefix.
     pub fn of(scope: &str) -> Option<ScopeKind> {
-        Self::ALL.iter().copied().find(|k| scope.starts_with(k.prefix()))
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|k| scope.starts_with(k.prefix()))
     }
 
     /// Resource types a scope of this kind can assert: its own, and the
@@ -278,7 +291,6 @@ impl ScopeKind {
         kinds.dedup();
         kinds
     }
-
 }
 
 /// Every observation topic, in registry order.
@@ -287,23 +299,52 @@ pub fn observation_topics() -> Vec<String> {
 }
 
 const fn prop(name: &'static str, ty: PropertyType, doc: &'static str) -> PropertyDef {
-    PropertyDef { name, ty, required: false, merge: Merge::Latest, doc }
+    PropertyDef {
+        name,
+        ty,
+        required: false,
+        merge: Merge::Latest,
+        doc,
+    }
 }
 
 const fn required(name: &'static str, ty: PropertyType, doc: &'static str) -> PropertyDef {
-    PropertyDef { name, ty, required: true, merge: Merge::Latest, doc }
+    PropertyDef {
+        name,
+        ty,
+        required: true,
+        merge: Merge::Latest,
+        doc,
+    }
 }
 
 const fn measurement(name: &'static str, doc: &'static str) -> PropertyDef {
-    PropertyDef { name, ty: PropertyType::Long, required: false, merge: Merge::Measurement, doc }
+    PropertyDef {
+        name,
+        ty: PropertyType::Long,
+        required: false,
+        merge: Merge::Measurement,
+        doc,
+    }
 }
 
 const fn union(name: &'static str, doc: &'static str) -> PropertyDef {
-    PropertyDef { name, ty: PropertyType::StringList, required: false, merge: Merge::Union, doc }
+    PropertyDef {
+        name,
+        ty: PropertyType::StringList,
+        required: false,
+        merge: Merge::Union,
+        doc,
+    }
 }
 
 const fn outgoing(rel_type: RelType, target: ResourceKind, doc: &'static str) -> RelationshipDef {
-    RelationshipDef { rel_type, target, direction: Direction::Outgoing, doc }
+    RelationshipDef {
+        rel_type,
+        target,
+        direction: Direction::Outgoing,
+        doc,
+    }
 }
 
 use PropertyType::{Bool, Long, String as Str};
@@ -346,10 +387,26 @@ static PROCESS: ResourceDef = ResourceDef {
         prop("container_id", Str, "Container id named by the cgroup path"),
     ],
     relationships: &[
-        outgoing(RelType::RunsOn, ResourceKind::Host, "The host the process runs on"),
-        outgoing(RelType::ChildOf, ResourceKind::Process, "The parent process"),
-        outgoing(RelType::ListensOn, ResourceKind::Endpoint, "A socket it accepts on"),
-        outgoing(RelType::ConnectsTo, ResourceKind::Endpoint, "A remote endpoint it dialled"),
+        outgoing(
+            RelType::RunsOn,
+            ResourceKind::Host,
+            "The host the process runs on",
+        ),
+        outgoing(
+            RelType::ChildOf,
+            ResourceKind::Process,
+            "The parent process",
+        ),
+        outgoing(
+            RelType::ListensOn,
+            ResourceKind::Endpoint,
+            "A socket it accepts on",
+        ),
+        outgoing(
+            RelType::ConnectsTo,
+            ResourceKind::Endpoint,
+            "A remote endpoint it dialled",
+        ),
     ],
     scope: ScopeKind::Host,
     doc: "A process; its id survives PID reuse",
@@ -358,12 +415,21 @@ static PROCESS: ResourceDef = ResourceDef {
 static ENDPOINT: ResourceDef = ResourceDef {
     kind: ResourceKind::Endpoint,
     label: "Endpoint",
-    id_fields: &["protocol", "address", "port", "host_id for loopback and link-local"],
+    id_fields: &[
+        "protocol",
+        "address",
+        "port",
+        "host_id for loopback and link-local",
+    ],
     properties: &[
         required("protocol", Str, "tcp or udp"),
         required("address", Str, "IP address"),
         required("port", Long, "Port number"),
-        prop("host_id", Str, "Host the address is scoped to (loopback, link-local)"),
+        prop(
+            "host_id",
+            Str,
+            "Host the address is scoped to (loopback, link-local)",
+        ),
     ],
     relationships: &[],
     scope: ScopeKind::Host,
@@ -371,7 +437,13 @@ static ENDPOINT: ResourceDef = ResourceDef {
 };
 
 const fn tags() -> PropertyDef {
-    PropertyDef { name: "tags", ty: PropertyType::StringList, required: false, merge: Merge::Latest, doc: "Tags as key=value" }
+    PropertyDef {
+        name: "tags",
+        ty: PropertyType::StringList,
+        required: false,
+        merge: Merge::Latest,
+        doc: "Tags as key=value",
+    }
 }
 
 static CLOUDMAP_NAMESPACE: ResourceDef = ResourceDef {
@@ -383,7 +455,11 @@ static CLOUDMAP_NAMESPACE: ResourceDef = ResourceDef {
         required("name", Str, "Namespace name"),
         prop("type", Str, "HTTP, DNS_PRIVATE or DNS_PUBLIC"),
         prop("description", Str, "Description"),
-        prop("hosted_zone_id", Str, "Route 53 hosted zone, for DNS namespaces"),
+        prop(
+            "hosted_zone_id",
+            Str,
+            "Route 53 hosted zone, for DNS namespaces",
+        ),
         tags(),
     ],
     relationships: &[],
@@ -401,13 +477,29 @@ static CLOUDMAP_SERVICE: ResourceDef = ResourceDef {
         prop("namespace_id", Str, "Namespace id"),
         prop("description", Str, "Description"),
         prop("dns_config", Str, "DNS configuration, as JSON"),
-        prop("health_check_config", Str, "Health check configuration, as JSON"),
+        prop(
+            "health_check_config",
+            Str,
+            "Health check configuration, as JSON",
+        ),
         tags(),
     ],
     relationships: &[
-        outgoing(RelType::InNamespace, ResourceKind::CloudMapNamespace, "The namespace it belongs to"),
-        outgoing(RelType::DependsOn, ResourceKind::CloudMapService, "A service it declares a dependency on (tag)"),
-        outgoing(RelType::BuiltFrom, ResourceKind::GitHubRepository, "The repository its code lives in (tag)"),
+        outgoing(
+            RelType::InNamespace,
+            ResourceKind::CloudMapNamespace,
+            "The namespace it belongs to",
+        ),
+        outgoing(
+            RelType::DependsOn,
+            ResourceKind::CloudMapService,
+            "A service it declares a dependency on (tag)",
+        ),
+        outgoing(
+            RelType::BuiltFrom,
+            ResourceKind::GitHubRepository,
+            "The repository its code lives in (tag)",
+        ),
     ],
     scope: ScopeKind::AwsAccountRegion,
     doc: "An AWS Cloud Map service",
@@ -424,12 +516,28 @@ static CLOUDMAP_INSTANCE: ResourceDef = ResourceDef {
         prop("ipv6", Str, "AWS_INSTANCE_IPV6"),
         prop("port", Long, "AWS_INSTANCE_PORT"),
         prop("cname", Str, "AWS_INSTANCE_CNAME"),
-        prop("attributes", PropertyType::StringList, "Every attribute, as key=value"),
-        prop("health_status", Str, "HEALTHY, UNHEALTHY or UNKNOWN, where the API gives it"),
+        prop(
+            "attributes",
+            PropertyType::StringList,
+            "Every attribute, as key=value",
+        ),
+        prop(
+            "health_status",
+            Str,
+            "HEALTHY, UNHEALTHY or UNKNOWN, where the API gives it",
+        ),
     ],
     relationships: &[
-        outgoing(RelType::RegisteredTo, ResourceKind::CloudMapService, "The service it is registered to"),
-        outgoing(RelType::HasEndpoint, ResourceKind::Endpoint, "The ip:port it is registered at"),
+        outgoing(
+            RelType::RegisteredTo,
+            ResourceKind::CloudMapService,
+            "The service it is registered to",
+        ),
+        outgoing(
+            RelType::HasEndpoint,
+            ResourceKind::Endpoint,
+            "The ip:port it is registered at",
+        ),
     ],
     scope: ScopeKind::AwsAccountRegion,
     doc: "An instance registered to an AWS Cloud Map service",
@@ -439,7 +547,10 @@ static GITHUB_ORGANIZATION: ResourceDef = ResourceDef {
     kind: ResourceKind::GitHubOrganization,
     label: "GitHubOrganization",
     id_fields: &["url"],
-    properties: &[required("username", Str, "Login"), prop("url", Str, "Web URL")],
+    properties: &[
+        required("username", Str, "Login"),
+        prop("url", Str, "Web URL"),
+    ],
     relationships: &[],
     scope: ScopeKind::GitHubOrg,
     doc: "A GitHub organisation (Cartography's schema)",
@@ -466,8 +577,16 @@ static GITHUB_REPOSITORY: ResourceDef = ResourceDef {
         prop("pushedat", Str, "Last push, ISO 8601"),
     ],
     relationships: &[
-        outgoing(RelType::Owner, ResourceKind::GitHubOrganization, "The organisation that owns it"),
-        outgoing(RelType::Language, ResourceKind::ProgrammingLanguage, "A language it contains"),
+        outgoing(
+            RelType::Owner,
+            ResourceKind::GitHubOrganization,
+            "The organisation that owns it",
+        ),
+        outgoing(
+            RelType::Language,
+            ResourceKind::ProgrammingLanguage,
+            "A language it contains",
+        ),
     ],
     scope: ScopeKind::GitHubOrg,
     doc: "A GitHub repository (Cartography's schema)",
@@ -486,22 +605,60 @@ static GITHUB_USER: ResourceDef = ResourceDef {
         prop("fullname", Str, "Display name"),
         prop("url", Str, "Web URL"),
         prop("is_site_admin", Bool, "A site administrator"),
-        prop("has_2fa_enabled", Bool, "Two-factor authentication on, where the API says"),
+        prop(
+            "has_2fa_enabled",
+            Bool,
+            "Two-factor authentication on, where the API says",
+        ),
     ],
     relationships: &[
-        outgoing(RelType::MemberOf, ResourceKind::GitHubOrganization, "A member of the organisation"),
-        outgoing(RelType::AdminOf, ResourceKind::GitHubOrganization, "An owner of the organisation"),
-        outgoing(RelType::Member, ResourceKind::GitHubTeam, "A member of the team"),
-        outgoing(RelType::Maintainer, ResourceKind::GitHubTeam, "A maintainer of the team"),
-        collab(RelType::OutsideCollabAdmin, "Outside collaborator with admin"),
-        collab(RelType::OutsideCollabMaintain, "Outside collaborator with maintain"),
+        outgoing(
+            RelType::MemberOf,
+            ResourceKind::GitHubOrganization,
+            "A member of the organisation",
+        ),
+        outgoing(
+            RelType::AdminOf,
+            ResourceKind::GitHubOrganization,
+            "An owner of the organisation",
+        ),
+        outgoing(
+            RelType::Member,
+            ResourceKind::GitHubTeam,
+            "A member of the team",
+        ),
+        outgoing(
+            RelType::Maintainer,
+            ResourceKind::GitHubTeam,
+            "A maintainer of the team",
+        ),
+        collab(
+            RelType::OutsideCollabAdmin,
+            "Outside collaborator with admin",
+        ),
+        collab(
+            RelType::OutsideCollabMaintain,
+            "Outside collaborator with maintain",
+        ),
         collab(RelType::OutsideCollabRead, "Outside collaborator with read"),
-        collab(RelType::OutsideCollabTriage, "Outside collaborator with triage"),
-        collab(RelType::OutsideCollabWrite, "Outside collaborator with write"),
+        collab(
+            RelType::OutsideCollabTriage,
+            "Outside collaborator with triage",
+        ),
+        collab(
+            RelType::OutsideCollabWrite,
+            "Outside collaborator with write",
+        ),
         collab(RelType::DirectCollabAdmin, "Direct collaborator with admin"),
-        collab(RelType::DirectCollabMaintain, "Direct collaborator with maintain"),
+        collab(
+            RelType::DirectCollabMaintain,
+            "Direct collaborator with maintain",
+        ),
         collab(RelType::DirectCollabRead, "Direct collaborator with read"),
-        collab(RelType::DirectCollabTriage, "Direct collaborator with triage"),
+        collab(
+            RelType::DirectCollabTriage,
+            "Direct collaborator with triage",
+        ),
         collab(RelType::DirectCollabWrite, "Direct collaborator with write"),
     ],
     scope: ScopeKind::GitHubOrg,
@@ -520,8 +677,16 @@ static GITHUB_TEAM: ResourceDef = ResourceDef {
         prop("privacy", Str, "secret or closed"),
     ],
     relationships: &[
-        outgoing(RelType::Resource, ResourceKind::GitHubOrganization, "The organisation it belongs to"),
-        outgoing(RelType::MemberOfTeam, ResourceKind::GitHubTeam, "Its parent team"),
+        outgoing(
+            RelType::Resource,
+            ResourceKind::GitHubOrganization,
+            "The organisation it belongs to",
+        ),
+        outgoing(
+            RelType::MemberOfTeam,
+            ResourceKind::GitHubTeam,
+            "Its parent team",
+        ),
         collab(RelType::Admin, "Team permission admin"),
         collab(RelType::Maintain, "Team permission maintain"),
         collab(RelType::Read, "Team permission read (pull)"),
@@ -552,10 +717,23 @@ mod tests {
         for kind in ResourceKind::ALL {
             let def = kind.def();
             assert_eq!(def.kind, *kind, "def of {kind} names another kind");
-            assert!(labels.insert(def.label), "label {} declared twice", def.label);
+            assert!(
+                labels.insert(def.label),
+                "label {} declared twice",
+                def.label
+            );
             assert_eq!(ResourceKind::from_label(def.label), Ok(*kind));
-            assert!(def.label.chars().next().is_some_and(|c| c.is_ascii_uppercase()));
-            assert!(!def.label.contains('_'), "labels are PascalCase: {}", def.label);
+            assert!(
+                def.label
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_uppercase())
+            );
+            assert!(
+                !def.label.contains('_'),
+                "labels are PascalCase: {}",
+                def.label
+            );
         }
     }
 
@@ -563,7 +741,11 @@ mod tests {
     fn names_round_trip_and_unknown_names_are_errors() {
         for rel in RelType::ALL {
             assert_eq!(rel.as_str().parse::<RelType>(), Ok(*rel));
-            assert!(rel.as_str().chars().all(|c| c.is_ascii_uppercase() || c == '_'));
+            assert!(
+                rel.as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c == '_')
+            );
         }
         let err = "NOT_A_REL".parse::<RelType>().unwrap_err();
         assert_eq!(err.to_string(), "unknown RelType \"NOT_A_REL\"");
@@ -576,7 +758,10 @@ mod tests {
         assert_eq!(ScopeKind::of("other"), None);
         let aws = ScopeKind::AwsAccountRegion.resource_kinds();
         assert!(aws.contains(&ResourceKind::CloudMapInstance));
-        assert!(aws.contains(&ResourceKind::Endpoint), "an instance's HAS_ENDPOINT may stub an Endpoint");
+        assert!(
+            aws.contains(&ResourceKind::Endpoint),
+            "an instance's HAS_ENDPOINT may stub an Endpoint"
+        );
         assert!(!aws.contains(&ResourceKind::Process));
     }
 
@@ -585,7 +770,11 @@ mod tests {
         for kind in ResourceKind::ALL {
             let names: std::collections::HashSet<_> =
                 kind.def().properties.iter().map(|p| p.name).collect();
-            assert_eq!(names.len(), kind.def().properties.len(), "duplicate property in {kind}");
+            assert_eq!(
+                names.len(),
+                kind.def().properties.len(),
+                "duplicate property in {kind}"
+            );
         }
     }
 }

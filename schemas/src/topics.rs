@@ -20,7 +20,9 @@ impl Topics {
     pub const DEFAULT_NAMESPACE: &'static str = "infragraph";
 
     pub fn new(namespace: impl Into<String>) -> Self {
-        Topics { namespace: namespace.into() }
+        Topics {
+            namespace: namespace.into(),
+        }
     }
 
     pub fn namespace(&self) -> &str {
@@ -34,7 +36,10 @@ impl Topics {
 
     /// Every observation topic, in registry order.
     pub fn all_observations(&self) -> Vec<String> {
-        ResourceKind::ALL.iter().map(|k| self.observations(*k)).collect()
+        ResourceKind::ALL
+            .iter()
+            .map(|k| self.observations(*k))
+            .collect()
     }
 
     /// Collectors' sync markers.

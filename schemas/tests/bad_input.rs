@@ -6,10 +6,16 @@ use infragraph_schemas::*;
 use proptest::prelude::*;
 
 fn sample() -> Vec<u8> {
-    let obs = Observation::new(ScopeRef::new("procfs", "host:a"), 10, 11, ResourceKind::Process, "h/1/2")
-        .with("pid", 1i64)
-        .with("name", "init")
-        .relate(RelType::RunsOn, "h");
+    let obs = Observation::new(
+        ScopeRef::new("procfs", "host:a"),
+        10,
+        11,
+        ResourceKind::Process,
+        "h/1/2",
+    )
+    .with("pid", 1i64)
+    .with("name", "init")
+    .relate(RelType::RunsOn, "h");
     common::codec().encode_observation(&obs).unwrap()
 }
 
@@ -18,7 +24,9 @@ fn every_truncation_is_an_error() {
     let codec = common::codec();
     let bytes = sample();
     for len in 0..bytes.len() {
-        let err = codec.decode(&bytes[..len]).expect_err("truncated message decoded");
+        let err = codec
+            .decode(&bytes[..len])
+            .expect_err("truncated message decoded");
         match err {
             CodecError::TooShort { .. } | CodecError::Truncated { .. } => {}
             other => panic!("truncated at {len}: unexpected {other}"),
@@ -31,11 +39,19 @@ fn wrong_magic_and_unknown_fingerprints_are_named() {
     let codec = common::codec();
     let mut bytes = sample();
     bytes[0] = 0x4f;
-    assert_eq!(codec.decode(&bytes).unwrap_err(), CodecError::BadMagic { found: [0x4f, 0x01] });
+    assert_eq!(
+        codec.decode(&bytes).unwrap_err(),
+        CodecError::BadMagic {
+            found: [0x4f, 0x01]
+        }
+    );
     let mut bytes = sample();
     bytes[2..10].copy_from_slice(&0xdead_beef_u64.to_le_bytes());
     let err = codec.decode(&bytes).unwrap_err();
-    assert_eq!(err.to_string(), "unknown writer schema fingerprint 00000000deadbeef: register it from the infragraph.schemas topic");
+    assert_eq!(
+        err.to_string(),
+        "unknown writer schema fingerprint 00000000deadbeef: register it from the infragraph.schemas topic"
+    );
 }
 
 #[test]
@@ -43,7 +59,10 @@ fn trailing_bytes_and_wrong_types_are_errors() {
     let codec = common::codec();
     let mut bytes = sample();
     bytes.push(0);
-    assert_eq!(codec.decode(&bytes).unwrap_err(), CodecError::TrailingBytes { extra: 1 });
+    assert_eq!(
+        codec.decode(&bytes).unwrap_err(),
+        CodecError::TrailingBytes { extra: 1 }
+    );
 
     // A union branch past the end: the pid field claims branch 7.
     let obs = Observation::new(ScopeRef::new("s", "c"), 0, 0, ResourceKind::Endpoint, "e");
@@ -62,7 +81,10 @@ fn trailing_bytes_and_wrong_types_are_errors() {
 fn unknown_labels_in_graph_changes_are_errors() {
     let codec = common::codec();
     let change = GraphChange::Touch(Touch {
-        element: Element::Node(NodeRef { kind: ResourceKind::Host, id: "h".into() }),
+        element: Element::Node(NodeRef {
+            kind: ResourceKind::Host,
+            id: "h".into(),
+        }),
         scope: ScopeRef::new("s", "c"),
         epoch: 1,
     });
@@ -70,7 +92,10 @@ fn unknown_labels_in_graph_changes_are_errors() {
     let pos = bytes.windows(4).position(|w| w == b"Host").unwrap();
     let mut bad = bytes.clone();
     bad[pos..pos + 4].copy_from_slice(b"Hxst");
-    assert_eq!(codec.decode(&bad).unwrap_err().to_string(), "unknown label \"Hxst\"");
+    assert_eq!(
+        codec.decode(&bad).unwrap_err().to_string(),
+        "unknown label \"Hxst\""
+    );
 }
 
 proptest! {

@@ -37,7 +37,10 @@ fn avsc_files_match_the_registry() {
             std::fs::write(&path, &want).unwrap();
         }
         let have = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(have == want, "{name} drifted from the registry; regenerate with INFRAGRAPH_BLESS=1");
+        assert!(
+            have == want,
+            "{name} drifted from the registry; regenerate with INFRAGRAPH_BLESS=1"
+        );
         expected.push(name);
     }
     let mut present: Vec<String> = std::fs::read_dir(&dir)
@@ -47,7 +50,10 @@ fn avsc_files_match_the_registry() {
         .collect();
     present.sort();
     expected.sort();
-    assert_eq!(present, expected, "schemas/avro holds a schema the registry does not declare");
+    assert_eq!(
+        present, expected,
+        "schemas/avro holds a schema the registry does not declare"
+    );
 }
 
 #[test]
@@ -56,11 +62,18 @@ fn readme_registry_table_matches_the_registry() {
     const END: &str = "<!-- registry:end -->";
     let path = root().join("README.md");
     let readme = std::fs::read_to_string(&path).unwrap();
-    let (head, rest) = readme.split_once(BEGIN).expect("README has the registry:begin marker");
-    let (_, tail) = rest.split_once(END).expect("README has the registry:end marker");
+    let (head, rest) = readme
+        .split_once(BEGIN)
+        .expect("README has the registry:begin marker");
+    let (_, tail) = rest
+        .split_once(END)
+        .expect("README has the registry:end marker");
     let want = format!("{head}{BEGIN}{}{END}{tail}", docs::registry_tables());
     if bless() {
         std::fs::write(&path, &want).unwrap();
     }
-    assert!(readme == want, "README registry tables drifted; regenerate with INFRAGRAPH_BLESS=1");
+    assert!(
+        readme == want,
+        "README registry tables drifted; regenerate with INFRAGRAPH_BLESS=1"
+    );
 }

@@ -7,24 +7,48 @@ use infragraph_schemas::*;
 /// The Host type as a newer release might declare it: one more property.
 fn host_v2() -> &'static ResourceDef {
     let mut props: Vec<PropertyDef> = ResourceKind::Host.def().properties.to_vec();
-    props.push(PropertyDef { name: "rack", ty: PropertyType::String, required: false, merge: Merge::Latest, doc: "Rack" });
-    let def = ResourceDef { properties: Box::leak(props.into_boxed_slice()), ..*ResourceKind::Host.def() };
+    props.push(PropertyDef {
+        name: "rack",
+        ty: PropertyType::String,
+        required: false,
+        merge: Merge::Latest,
+        doc: "Rack",
+    });
+    let def = ResourceDef {
+        properties: Box::leak(props.into_boxed_slice()),
+        ..*ResourceKind::Host.def()
+    };
     Box::leak(Box::new(def))
 }
 
 fn codec_with(host: &'static ResourceDef) -> Codec {
-    let defs = ResourceKind::ALL.iter().map(|k| if *k == ResourceKind::Host { host } else { k.def() });
+    let defs = ResourceKind::ALL.iter().map(|k| {
+        if *k == ResourceKind::Host {
+            host
+        } else {
+            k.def()
+        }
+    });
     Codec::new(defs).unwrap()
 }
 
 fn host() -> Observation {
-    Observation::new(ScopeRef::new("procfs", "host:h"), 5, 6, ResourceKind::Host, "h")
-        .with("hostname", "alpha")
-        .with("ip_addresses", vec!["10.0.0.1".to_owned()])
+    Observation::new(
+        ScopeRef::new("procfs", "host:h"),
+        5,
+        6,
+        ResourceKind::Host,
+        "h",
+    )
+    .with("hostname", "alpha")
+    .with("ip_addresses", vec!["10.0.0.1".to_owned()])
 }
 
 fn host_schema(codec: &Codec) -> String {
-    let (_, _, json) = codec.schemas().find(|(k, _, _)| *k == avro::RecordKind::Observation(ResourceKind::Host)).unwrap();
+    let (_, _, json) = codec
+        .schemas()
+        .find(|(k, _, _)| *k == avro::RecordKind::Observation(ResourceKind::Host))
+        .unwrap();
     json.to_owned()
 }
 
@@ -38,7 +62,11 @@ fn old_reader_reads_a_newer_writer() {
     assert!(matches!(err, CodecError::UnknownFingerprint(_)), "{err}");
 
     old.register(&host_schema(&new)).unwrap();
-    assert_eq!(old.decode_observation(&bytes).unwrap(), host(), "the added property is dropped, the rest kept");
+    assert_eq!(
+        old.decode_observation(&bytes).unwrap(),
+        host(),
+        "the added property is dropped, the rest kept"
+    );
 }
 
 #[test]
@@ -48,7 +76,11 @@ fn new_reader_reads_an_older_writer() {
     let bytes = old.encode_observation(&host()).unwrap();
     new.register(&host_schema(&old)).unwrap();
     let got = new.decode_observation(&bytes).unwrap();
-    assert_eq!(got, host(), "the missing property reads as absent (default null)");
+    assert_eq!(
+        got,
+        host(),
+        "the missing property reads as absent (default null)"
+    );
 }
 
 #[test]
@@ -60,13 +92,32 @@ fn incompatible_writer_schemas_are_a_resolution_error() {
             p.ty = PropertyType::String;
         }
     }
-    let def: &'static ResourceDef =
-        Box::leak(Box::new(ResourceDef { properties: Box::leak(props.into_boxed_slice()), ..*ResourceKind::Process.def() }));
-    let writer = Codec::new(ResourceKind::ALL.iter().map(|k| if *k == ResourceKind::Process { def } else { k.def() })).unwrap();
+    let def: &'static ResourceDef = Box::leak(Box::new(ResourceDef {
+        properties: Box::leak(props.into_boxed_slice()),
+        ..*ResourceKind::Process.def()
+    }));
+    let writer = Codec::new(ResourceKind::ALL.iter().map(|k| {
+        if *k == ResourceKind::Process {
+            def
+        } else {
+            k.def()
+        }
+    }))
+    .unwrap();
     let reader = Codec::builtin();
-    let (_, _, json) = writer.schemas().find(|(k, _, _)| *k == avro::RecordKind::Observation(ResourceKind::Process)).unwrap();
+    let (_, _, json) = writer
+        .schemas()
+        .find(|(k, _, _)| *k == avro::RecordKind::Observation(ResourceKind::Process))
+        .unwrap();
     reader.register(json).unwrap();
-    let obs = Observation::new(ScopeRef::new("procfs", "host:h"), 1, 1, ResourceKind::Process, "p").with("pid", "12");
+    let obs = Observation::new(
+        ScopeRef::new("procfs", "host:h"),
+        1,
+        1,
+        ResourceKind::Process,
+        "p",
+    )
+    .with("pid", "12");
     let bytes = writer.encode_observation(&obs).unwrap();
     let err = reader.decode(&bytes).unwrap_err();
     assert!(matches!(err, CodecError::Resolution { .. }), "{err}");
@@ -74,8 +125,13 @@ fn incompatible_writer_schemas_are_a_resolution_error() {
 
 #[test]
 fn registering_a_schema_of_an_unknown_record_is_refused() {
-    let err = Codec::builtin().register(r#"{"type":"record","name":"x.Y","fields":[]}"#).unwrap_err();
-    assert!(err.to_string().contains("not an infragraph record"), "{err}");
+    let err = Codec::builtin()
+        .register(r#"{"type":"record","name":"x.Y","fields":[]}"#)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not an infragraph record"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -92,7 +92,12 @@ fn observation(o: &Observation) -> Json {
         .def()
         .properties
         .iter()
-        .map(|p| (p.name.to_owned(), o.properties.get(p.name).map_or(Json::Null, value)))
+        .map(|p| {
+            (
+                p.name.to_owned(),
+                o.properties.get(p.name).map_or(Json::Null, value),
+            )
+        })
         .collect();
     let rels = |list: &[infragraph_schemas::Relationship]| {
         array(list.iter().map(|r| {
@@ -166,14 +171,34 @@ fn graph_change(c: &GraphChange) -> Json {
     let (name, body) = match c {
         GraphChange::NodeUpsert(u) => {
             let rest = json!({ "observed_at": long(u.observed_at), "properties": value_map(&u.properties), "props_at": u.props_at.map_or(Json::Null, long) });
-            ("NodeUpsert", prepend("node", node_ref(&u.node), scoped(&u.scope, u.epoch, rest)))
+            (
+                "NodeUpsert",
+                prepend("node", node_ref(&u.node), scoped(&u.scope, u.epoch, rest)),
+            )
         }
         GraphChange::EdgeUpsert(u) => {
             let rest = json!({ "observed_at": long(u.observed_at), "properties": value_map(&u.properties), "props_at": u.props_at.map_or(Json::Null, long) });
-            ("EdgeUpsert", prepend("edge", edge_ref(&u.edge), scoped(&u.scope, u.epoch, rest)))
+            (
+                "EdgeUpsert",
+                prepend("edge", edge_ref(&u.edge), scoped(&u.scope, u.epoch, rest)),
+            )
         }
-        GraphChange::Touch(t) => ("Touch", prepend("element", element(&t.element), scoped(&t.scope, t.epoch, json!({})))),
-        GraphChange::Delete(d) => ("Delete", prepend("element", element(&d.element), scoped(&d.scope, d.epoch, json!({})))),
+        GraphChange::Touch(t) => (
+            "Touch",
+            prepend(
+                "element",
+                element(&t.element),
+                scoped(&t.scope, t.epoch, json!({})),
+            ),
+        ),
+        GraphChange::Delete(d) => (
+            "Delete",
+            prepend(
+                "element",
+                element(&d.element),
+                scoped(&d.scope, d.epoch, json!({})),
+            ),
+        ),
         GraphChange::SyncBarrier(b) => {
             let rest = json!({ "status": string(b.status.as_str()), "reason": reason(b.reason.as_deref()), "kind": string(b.kind.as_str()) });
             ("SyncBarrier", scoped(&b.scope, b.epoch, rest))
@@ -216,50 +241,94 @@ fn every_value() -> Properties {
         Value::StringList(vec![]),
         Value::StringList(vec!["a".into(), String::new(), "ß".into()]),
     ];
-    values.into_iter().enumerate().map(|(i, v)| (format!("{}_{i}", v.type_name().replace(['<', '>'], "_")), v)).collect()
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (format!("{}_{i}", v.type_name().replace(['<', '>'], "_")), v))
+        .collect()
 }
 
 fn related(rel_type: RelType, target: &str, properties: Properties) -> Relationship {
-    Relationship { rel_type, target_id: target.into(), properties }
+    Relationship {
+        rel_type,
+        target_id: target.into(),
+        properties,
+    }
 }
 
 fn observations() -> Vec<(String, Observation)> {
-    let host = Observation::new(scope(), 1_700_000_000_000, 1_700_000_000_123, ResourceKind::Host, "6f1c2a")
-        .with("hostname", "alpha")
-        .with("kernel", "6.1.0-18-amd64")
-        .with("os_release", "Debian GNU/Linux 12 (bookworm)")
-        .with("boot_time", 1_699_000_000_000_i64)
-        .with("cpu_count", 2_i64)
-        .with("memory_bytes", 8_589_934_592_i64)
-        .with("ip_addresses", vec!["10.0.0.7".to_owned(), "fe80::1%eth0".to_owned()]);
-    let host = Observation { previous_epoch: Some(1_699_999_940_000), ..host };
-    let process = Observation::new(scope(), i64::MIN, i64::MAX, ResourceKind::Process, "6f1c2a/4242/1699000001000")
-        .with("host_id", "6f1c2a")
-        .with("pid", 4242_i64)
-        .with("ppid", 1_i64)
-        .with("name", "postgres")
-        .with("exe", "/usr/lib/postgresql/15/bin/postgres")
-        .with("cmdline", "postgres -D /var/lib/postgresql --password=<redacted>")
-        .with("user", "postgres")
-        .with("uid", 0_i64)
-        .with("start_time", 1_699_000_001_000_i64)
-        .with("threads", 7_i64)
-        .with("rss_bytes", -1_i64)
-        .with("cpu_time_ms", 123_456_i64)
-        .with("container_id", "");
+    let host = Observation::new(
+        scope(),
+        1_700_000_000_000,
+        1_700_000_000_123,
+        ResourceKind::Host,
+        "6f1c2a",
+    )
+    .with("hostname", "alpha")
+    .with("kernel", "6.1.0-18-amd64")
+    .with("os_release", "Debian GNU/Linux 12 (bookworm)")
+    .with("boot_time", 1_699_000_000_000_i64)
+    .with("cpu_count", 2_i64)
+    .with("memory_bytes", 8_589_934_592_i64)
+    .with(
+        "ip_addresses",
+        vec!["10.0.0.7".to_owned(), "fe80::1%eth0".to_owned()],
+    );
+    let host = Observation {
+        previous_epoch: Some(1_699_999_940_000),
+        ..host
+    };
+    let process = Observation::new(
+        scope(),
+        i64::MIN,
+        i64::MAX,
+        ResourceKind::Process,
+        "6f1c2a/4242/1699000001000",
+    )
+    .with("host_id", "6f1c2a")
+    .with("pid", 4242_i64)
+    .with("ppid", 1_i64)
+    .with("name", "postgres")
+    .with("exe", "/usr/lib/postgresql/15/bin/postgres")
+    .with(
+        "cmdline",
+        "postgres -D /var/lib/postgresql --password=<redacted>",
+    )
+    .with("user", "postgres")
+    .with("uid", 0_i64)
+    .with("start_time", 1_699_000_001_000_i64)
+    .with("threads", 7_i64)
+    .with("rss_bytes", -1_i64)
+    .with("cpu_time_ms", 123_456_i64)
+    .with("container_id", "");
     let mut process = process;
     process.relationships = vec![
         related(RelType::RunsOn, "6f1c2a", Properties::new()),
         related(RelType::ChildOf, "6f1c2a/1/1699000000000", every_value()),
-        related(RelType::ListensOn, "tcp/0.0.0.0/5432", [("backlog".to_owned(), Value::Long(128))].into()),
-        related(RelType::ConnectsTo, "tcp/10.0.0.9/9092", [("via".to_owned(), Value::String("lo".into()))].into()),
+        related(
+            RelType::ListensOn,
+            "tcp/0.0.0.0/5432",
+            [("backlog".to_owned(), Value::Long(128))].into(),
+        ),
+        related(
+            RelType::ConnectsTo,
+            "tcp/10.0.0.9/9092",
+            [("via".to_owned(), Value::String("lo".into()))].into(),
+        ),
     ];
-    let endpoint = Observation::new(scope(), 0, 0, ResourceKind::Endpoint, "tcp/127.0.0.1/5432/6f1c2a")
-        .with("protocol", "tcp")
-        .with("address", "127.0.0.1")
-        .with("port", 5432_i64)
-        .with("host_id", "6f1c2a");
-    let empty_list = Observation::new(scope(), 1, 2, ResourceKind::Host, "h").with("ip_addresses", Vec::<String>::new());
+    let endpoint = Observation::new(
+        scope(),
+        0,
+        0,
+        ResourceKind::Endpoint,
+        "tcp/127.0.0.1/5432/6f1c2a",
+    )
+    .with("protocol", "tcp")
+    .with("address", "127.0.0.1")
+    .with("port", 5432_i64)
+    .with("host_id", "6f1c2a");
+    let empty_list = Observation::new(scope(), 1, 2, ResourceKind::Host, "h")
+        .with("ip_addresses", Vec::<String>::new());
     let mut out = vec![
         ("host-every-property".to_owned(), host),
         ("process-every-property".to_owned(), process),
@@ -275,9 +344,24 @@ fn observations() -> Vec<(String, Observation)> {
 
 fn sync_markers() -> Vec<(String, SyncMarker)> {
     let counts = vec![
-        TopicCount { topic: "infragraph.obs.process".into(), partition: 0, count: 812, last_offset: 811 },
-        TopicCount { topic: "infragraph.obs.host".into(), partition: i32::MAX, count: 1, last_offset: i64::MAX },
-        TopicCount { topic: "infragraph.obs.endpoint".into(), partition: i32::MIN, count: i64::MAX, last_offset: -1 },
+        TopicCount {
+            topic: "infragraph.obs.process".into(),
+            partition: 0,
+            count: 812,
+            last_offset: 811,
+        },
+        TopicCount {
+            topic: "infragraph.obs.host".into(),
+            partition: i32::MAX,
+            count: 1,
+            last_offset: i64::MAX,
+        },
+        TopicCount {
+            topic: "infragraph.obs.endpoint".into(),
+            partition: i32::MIN,
+            count: i64::MAX,
+            last_offset: -1,
+        },
     ];
     SyncStatus::ALL
         .iter()
@@ -288,9 +372,17 @@ fn sync_markers() -> Vec<(String, SyncMarker)> {
                 epoch: 1_700_000_000_000,
                 status: *status,
                 reason: failed.then(|| "permission denied: /proc/1/fd".to_owned()),
-                counts: if *status == SyncStatus::Completed { counts.clone() } else { Vec::new() },
+                counts: if *status == SyncStatus::Completed {
+                    counts.clone()
+                } else {
+                    Vec::new()
+                },
                 emitted_at: 1_700_000_004_000,
-                kind: if failed { SyncKind::Reconciliation } else { SyncKind::Delta },
+                kind: if failed {
+                    SyncKind::Reconciliation
+                } else {
+                    SyncKind::Delta
+                },
             };
             (format!("sync-{}", status.as_str().to_lowercase()), marker)
         })
@@ -298,19 +390,92 @@ fn sync_markers() -> Vec<(String, SyncMarker)> {
 }
 
 fn graph_changes() -> Vec<(String, GraphChange)> {
-    let node = |kind, id: &str| NodeRef { kind, id: id.into() };
+    let node = |kind, id: &str| NodeRef {
+        kind,
+        id: id.into(),
+    };
     let proc_ = node(ResourceKind::Process, "6f1c2a/4242/1699000001000");
-    let edge = EdgeRef { rel_type: RelType::ListensOn, from: proc_.clone(), to: node(ResourceKind::Endpoint, "tcp/0.0.0.0/5432") };
+    let edge = EdgeRef {
+        rel_type: RelType::ListensOn,
+        from: proc_.clone(),
+        to: node(ResourceKind::Endpoint, "tcp/0.0.0.0/5432"),
+    };
     let (s, e) = (scope(), 1_700_000_000_000);
     vec![
-        ("node-upsert", GraphChange::NodeUpsert(NodeUpsert { node: proc_.clone(), scope: s.clone(), epoch: e, observed_at: e + 5, properties: every_value(), props_at: Some(e + 1_000) })),
-        ("edge-upsert", GraphChange::EdgeUpsert(EdgeUpsert { edge: edge.clone(), scope: s.clone(), epoch: e, observed_at: e + 6, properties: every_value(), props_at: None })),
-        ("touch-node", GraphChange::Touch(Touch { element: Element::Node(proc_.clone()), scope: s.clone(), epoch: e })),
-        ("touch-edge", GraphChange::Touch(Touch { element: Element::Edge(edge.clone()), scope: s.clone(), epoch: e })),
-        ("delete-node", GraphChange::Delete(Delete { element: Element::Node(proc_), scope: s.clone(), epoch: e })),
-        ("delete-edge", GraphChange::Delete(Delete { element: Element::Edge(edge), scope: s.clone(), epoch: e })),
-        ("barrier-completed", GraphChange::SyncBarrier(SyncBarrier { scope: s.clone(), epoch: e, status: SyncStatus::Completed, reason: None, kind: SyncKind::Delta })),
-        ("barrier-failed", GraphChange::SyncBarrier(SyncBarrier { scope: s, epoch: e, status: SyncStatus::Failed, reason: Some("timeout".into()), kind: SyncKind::Reconciliation })),
+        (
+            "node-upsert",
+            GraphChange::NodeUpsert(NodeUpsert {
+                node: proc_.clone(),
+                scope: s.clone(),
+                epoch: e,
+                observed_at: e + 5,
+                properties: every_value(),
+                props_at: Some(e + 1_000),
+            }),
+        ),
+        (
+            "edge-upsert",
+            GraphChange::EdgeUpsert(EdgeUpsert {
+                edge: edge.clone(),
+                scope: s.clone(),
+                epoch: e,
+                observed_at: e + 6,
+                properties: every_value(),
+                props_at: None,
+            }),
+        ),
+        (
+            "touch-node",
+            GraphChange::Touch(Touch {
+                element: Element::Node(proc_.clone()),
+                scope: s.clone(),
+                epoch: e,
+            }),
+        ),
+        (
+            "touch-edge",
+            GraphChange::Touch(Touch {
+                element: Element::Edge(edge.clone()),
+                scope: s.clone(),
+                epoch: e,
+            }),
+        ),
+        (
+            "delete-node",
+            GraphChange::Delete(Delete {
+                element: Element::Node(proc_),
+                scope: s.clone(),
+                epoch: e,
+            }),
+        ),
+        (
+            "delete-edge",
+            GraphChange::Delete(Delete {
+                element: Element::Edge(edge),
+                scope: s.clone(),
+                epoch: e,
+            }),
+        ),
+        (
+            "barrier-completed",
+            GraphChange::SyncBarrier(SyncBarrier {
+                scope: s.clone(),
+                epoch: e,
+                status: SyncStatus::Completed,
+                reason: None,
+                kind: SyncKind::Delta,
+            }),
+        ),
+        (
+            "barrier-failed",
+            GraphChange::SyncBarrier(SyncBarrier {
+                scope: s,
+                epoch: e,
+                status: SyncStatus::Failed,
+                reason: Some("timeout".into()),
+                kind: SyncKind::Reconciliation,
+            }),
+        ),
     ]
     .into_iter()
     .map(|(n, c)| (n.to_owned(), c))
@@ -320,29 +485,66 @@ fn graph_changes() -> Vec<(String, GraphChange)> {
 /// Random records from the shared generators, the same every run.
 fn generated<T>(strategy: impl Strategy<Value = T>) -> Vec<T> {
     let mut runner = TestRunner::deterministic();
-    (0..GENERATED_PER_FAMILY).map(|_| strategy.new_tree(&mut runner).expect("generator yields a value").current()).collect()
+    (0..GENERATED_PER_FAMILY)
+        .map(|_| {
+            strategy
+                .new_tree(&mut runner)
+                .expect("generator yields a value")
+                .current()
+        })
+        .collect()
 }
 
 fn cases(codec: &Codec) -> Vec<Case> {
     let mut obs = observations();
-    obs.extend(generated(common::observation()).into_iter().enumerate().map(|(i, o)| (format!("random-observation-{i}"), o)));
+    obs.extend(
+        generated(common::observation())
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| (format!("random-observation-{i}"), o)),
+    );
     let mut markers = sync_markers();
-    markers.extend(generated(common::sync_marker()).into_iter().enumerate().map(|(i, m)| (format!("random-sync-{i}"), m)));
+    markers.extend(
+        generated(common::sync_marker())
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| (format!("random-sync-{i}"), m)),
+    );
     let mut changes = graph_changes();
-    changes.extend(generated(common::graph_change()).into_iter().enumerate().map(|(i, c)| (format!("random-change-{i}"), c)));
+    changes.extend(
+        generated(common::graph_change())
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (format!("random-change-{i}"), c)),
+    );
 
     let mut out = Vec::new();
     for (name, o) in obs {
         let bytes = codec.encode_observation(&o).expect("observation encodes");
-        out.push(Case { name, bytes, schema: format!("infragraph.obs.{}", o.kind.label()), expected: observation(&o) });
+        out.push(Case {
+            name,
+            bytes,
+            schema: format!("infragraph.obs.{}", o.kind.label()),
+            expected: observation(&o),
+        });
     }
     for (name, m) in markers {
         let bytes = codec.encode_sync_marker(&m).expect("sync marker encodes");
-        out.push(Case { name, bytes, schema: "infragraph.SyncMarker".into(), expected: sync_marker(&m) });
+        out.push(Case {
+            name,
+            bytes,
+            schema: "infragraph.SyncMarker".into(),
+            expected: sync_marker(&m),
+        });
     }
     for (name, c) in changes {
         let bytes = codec.encode_graph_change(&c).expect("graph change encodes");
-        out.push(Case { name, bytes, schema: "infragraph.GraphChange".into(), expected: graph_change(&c) });
+        out.push(Case {
+            name,
+            bytes,
+            schema: "infragraph.GraphChange".into(),
+            expected: graph_change(&c),
+        });
     }
     out
 }
@@ -375,13 +577,24 @@ fn run_fastavro(python: &str, msg_dir: &Path) -> HashMap<String, Json> {
         .output()
         .expect("the Python interpreter runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "decode_with_fastavro.py failed ({}):\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "decode_with_fastavro.py failed ({}):\n{stderr}",
+        out.status
+    );
     String::from_utf8(out.stdout)
         .expect("the script prints UTF-8")
         .lines()
         .map(|line| {
-            let v: Json = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-            (v["file"].as_str().expect("every line names its file").to_owned(), v)
+            let v: Json =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            (
+                v["file"]
+                    .as_str()
+                    .expect("every line names its file")
+                    .to_owned(),
+                v,
+            )
         })
         .collect()
 }
@@ -406,7 +619,11 @@ fn resolved_expectation(case: &Case, dropped: &Json) -> Json {
             None => (&mut expected, path),
         };
         let removed = parent.as_object_mut().and_then(|m| m.remove(field));
-        assert!(removed.is_some(), "{}: the reader dropped {path}, which the record lacks", case.name);
+        assert!(
+            removed.is_some(),
+            "{}: the reader dropped {path}, which the record lacks",
+            case.name
+        );
     }
     expected[READER_ADDED.0] = string(READER_ADDED.1);
     expected
@@ -414,12 +631,32 @@ fn resolved_expectation(case: &Case, dropped: &Json) -> Json {
 
 fn check_decoded(case: &Case, line: &Json, codec_fp: u64) {
     let name = &case.name;
-    assert!(line.get("error").is_none(), "{name}: fastavro could not decode it: {}", line["error"]);
-    assert_eq!(line["schema"], json!(case.schema), "{name}: writer schema found by fingerprint");
-    assert_eq!(line["fingerprint"], json!(format!("{codec_fp:016x}")), "{name}: fingerprint");
-    assert_same(&format!("{name} (writer schema)"), &line["record"], &case.expected);
+    assert!(
+        line.get("error").is_none(),
+        "{name}: fastavro could not decode it: {}",
+        line["error"]
+    );
+    assert_eq!(
+        line["schema"],
+        json!(case.schema),
+        "{name}: writer schema found by fingerprint"
+    );
+    assert_eq!(
+        line["fingerprint"],
+        json!(format!("{codec_fp:016x}")),
+        "{name}: fingerprint"
+    );
+    assert_same(
+        &format!("{name} (writer schema)"),
+        &line["record"],
+        &case.expected,
+    );
     let resolved = resolved_expectation(case, &line["dropped"]);
-    assert_same(&format!("{name} (resolved to another reader)"), &line["resolved"], &resolved);
+    assert_same(
+        &format!("{name} (resolved to another reader)"),
+        &line["resolved"],
+        &resolved,
+    );
 }
 
 fn write_messages(dir: &Path, cases: &[Case], bad: &[(&str, Vec<u8>, &str)]) {
@@ -442,15 +679,27 @@ fn fastavro_decodes_every_record_we_encode() {
     write_messages(&dir, &cases, &bad);
 
     let decoded = run_fastavro(&python, &dir);
-    assert_eq!(decoded.len(), cases.len() + bad.len(), "one line per message (messages in {})", dir.display());
+    assert_eq!(
+        decoded.len(),
+        cases.len() + bad.len(),
+        "one line per message (messages in {})",
+        dir.display()
+    );
     for (i, case) in cases.iter().enumerate() {
-        let line = decoded.get(&file_name(i, &case.name)).unwrap_or_else(|| panic!("no output for {}", case.name));
+        let line = decoded
+            .get(&file_name(i, &case.name))
+            .unwrap_or_else(|| panic!("no output for {}", case.name));
         let fp = Codec::header(&case.bytes).expect("our header");
         check_decoded(case, line, fp);
     }
     for (name, _, says) in &bad {
-        let error = decoded[&format!("bad-{name}.bin")]["error"].as_str().unwrap_or_default();
-        assert!(error.contains(says), "{name}: expected an error saying {says:?}, got {error:?}");
+        let error = decoded[&format!("bad-{name}.bin")]["error"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            error.contains(says),
+            "{name}: expected an error saying {says:?}, got {error:?}"
+        );
     }
     // Kept on failure (the asserts above return first) for a look by hand.
     let _ = std::fs::remove_dir_all(&dir);

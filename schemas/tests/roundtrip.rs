@@ -11,7 +11,10 @@ use proptest::prelude::*;
 /// whole body without error.
 fn apache_reads(codec: &Codec, bytes: &[u8]) {
     let fp = Codec::header(bytes).expect("header");
-    let (_, _, json) = codec.schemas().find(|(_, f, _)| *f == fp).expect("own schema");
+    let (_, _, json) = codec
+        .schemas()
+        .find(|(_, f, _)| *f == fp)
+        .expect("own schema");
     let schema = apache_avro::Schema::parse_str(json).expect("schema parses");
     let mut body = &bytes[HEADER_LEN..];
     apache_avro::from_avro_datum(&schema, &mut body, None).expect("apache-avro decodes our bytes");
@@ -72,21 +75,48 @@ fn a_message_of_another_family_is_a_typed_error() {
     };
     let bytes = codec.encode_sync_marker(&m).unwrap();
     let err = codec.decode_observation(&bytes).unwrap_err();
-    assert_eq!(err.to_string(), "expected an Observation, found a SyncMarker message");
+    assert_eq!(
+        err.to_string(),
+        "expected an Observation, found a SyncMarker message"
+    );
 }
 
 #[test]
 fn undeclared_or_mistyped_properties_never_leave_the_encoder() {
     let codec = common::codec();
-    let base = Observation::new(ScopeRef::new("procfs", "host:a"), 1, 1, ResourceKind::Process, "p");
-    let err = codec.encode_observation(&base.clone().with("pid", "not a number")).unwrap_err();
-    assert_eq!(err.to_string(), "cannot encode property or relationship pid: expected long, got string");
+    let base = Observation::new(
+        ScopeRef::new("procfs", "host:a"),
+        1,
+        1,
+        ResourceKind::Process,
+        "p",
+    );
+    let err = codec
+        .encode_observation(&base.clone().with("pid", "not a number"))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cannot encode property or relationship pid: expected long, got string"
+    );
     // Undeclared names sorting before, between and after the declared ones.
     for name in ["aaa", "colour", "zzz"] {
-        let err = codec.encode_observation(&base.clone().with("pid", 7_i64).with(name, "red")).unwrap_err();
-        assert!(err.to_string().contains(name) && err.to_string().contains("not a property of Process"), "{err}");
+        let err = codec
+            .encode_observation(&base.clone().with("pid", 7_i64).with(name, "red"))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(name) && err.to_string().contains("not a property of Process"),
+            "{err}"
+        );
     }
-    let host = Observation::new(ScopeRef::new("procfs", "host:a"), 1, 1, ResourceKind::Host, "h");
-    let err = codec.encode_observation(&host.relate(RelType::ChildOf, "x")).unwrap_err();
+    let host = Observation::new(
+        ScopeRef::new("procfs", "host:a"),
+        1,
+        1,
+        ResourceKind::Host,
+        "h",
+    );
+    let err = codec
+        .encode_observation(&host.relate(RelType::ChildOf, "x"))
+        .unwrap_err();
     assert!(err.to_string().contains("Host does not declare"), "{err}");
 }

@@ -63,7 +63,10 @@ pub struct TelemetryArgs {
 
 impl Default for TelemetryArgs {
     fn default() -> Self {
-        TelemetryArgs { log_format: LogFormat::Human, log: None }
+        TelemetryArgs {
+            log_format: LogFormat::Human,
+            log: None,
+        }
     }
 }
 
@@ -113,7 +116,9 @@ impl Drop for Telemetry {
 /// An error and its causes in one line, each said once: a cause whose text
 /// its effect already carries (`cannot publish: broker down` over `broker
 /// down`) is not repeated, as `{:#}` would.
-pub fn causes<'a>(chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+pub fn causes<'a>(
+    chain: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
     let mut out = String::new();
     for cause in chain {
         let text = cause.to_string();
@@ -133,7 +138,10 @@ pub fn otlp_requested(var: impl Fn(&str) -> Option<String>) -> bool {
     match var("OTEL_METRICS_EXPORTER").as_deref() {
         Some("none") => false,
         Some("otlp") => true,
-        _ => var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() || var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT").is_some(),
+        _ => {
+            var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+                || var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT").is_some()
+        }
     }
 }
 
@@ -144,14 +152,28 @@ pub fn init(service: &'static str, args: &TelemetryArgs) -> Result<Telemetry, Te
 }
 
 /// [`init`], with `default_filter` when no filter was asked for.
-pub fn init_with(service: &'static str, args: &TelemetryArgs, default_filter: &str) -> Result<Telemetry, TelemetryError> {
+pub fn init_with(
+    service: &'static str,
+    args: &TelemetryArgs,
+    default_filter: &str,
+) -> Result<Telemetry, TelemetryError> {
     let wanted = args.filter_or(default_filter);
-    let filter =
-        EnvFilter::try_new(&wanted).map_err(|e| TelemetryError::Filter { filter: wanted.clone(), reason: e.to_string() })?;
+    let filter = EnvFilter::try_new(&wanted).map_err(|e| TelemetryError::Filter {
+        filter: wanted.clone(),
+        reason: e.to_string(),
+    })?;
     let registry = tracing_subscriber::registry().with(filter);
     let installed = match args.log_format {
-        LogFormat::Human => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init(),
-        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init(),
+        LogFormat::Human => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
     };
     installed.map_err(|_| TelemetryError::AlreadyInstalled)?;
 
@@ -200,17 +222,31 @@ mod tests {
         while let Some(next) = chain.last().and_then(|c| c.source()) {
             chain.push(next);
         }
-        assert_eq!(causes(chain), "setup failed: cannot create topics: timed out");
+        assert_eq!(
+            causes(chain),
+            "setup failed: cannot create topics: timed out"
+        );
     }
 
     #[test]
     fn otlp_is_off_unless_asked_for() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
         };
         assert!(!otlp_requested(env(&[])));
-        assert!(otlp_requested(env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:4318")])));
+        assert!(otlp_requested(env(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://x:4318"
+        )])));
         assert!(otlp_requested(env(&[("OTEL_METRICS_EXPORTER", "otlp")])));
-        assert!(!otlp_requested(env(&[("OTEL_METRICS_EXPORTER", "none"), ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x")])));
+        assert!(!otlp_requested(env(&[
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x")
+        ])));
     }
 }

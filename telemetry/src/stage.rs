@@ -35,14 +35,23 @@ impl StageMetrics {
     pub fn new(stage: &'static str, meter: &Meter) -> Self {
         StageMetrics {
             stage,
-            records: meter.u64_counter("infragraph.records").with_description("Records handled").build(),
-            failures: meter.u64_counter("infragraph.failures").with_description("Records or operations that failed").build(),
+            records: meter
+                .u64_counter("infragraph.records")
+                .with_description("Records handled")
+                .build(),
+            failures: meter
+                .u64_counter("infragraph.failures")
+                .with_description("Records or operations that failed")
+                .build(),
             duration: meter
                 .f64_histogram("infragraph.duration")
                 .with_unit("s")
                 .with_description("Time spent per operation")
                 .build(),
-            lag: meter.i64_gauge("infragraph.lag").with_description("How far behind a stage is").build(),
+            lag: meter
+                .i64_gauge("infragraph.lag")
+                .with_description("How far behind a stage is")
+                .build(),
         }
     }
 
@@ -55,31 +64,56 @@ impl StageMetrics {
         if n == 0 {
             return;
         }
-        let attrs = [KeyValue::new("stage", self.stage), KeyValue::new("kind", kind.to_owned()), KeyValue::new("outcome", outcome)];
+        let attrs = [
+            KeyValue::new("stage", self.stage),
+            KeyValue::new("kind", kind.to_owned()),
+            KeyValue::new("outcome", outcome),
+        ];
         self.records.add(n, &attrs);
     }
 
     /// A failure: counted under `reason` and logged with the error.
     pub fn failure(&self, reason: &'static str, error: &dyn Display) {
         tracing::warn!(stage = self.stage, reason, error = %error, "failure");
-        self.failures.add(1, &[KeyValue::new("stage", self.stage), KeyValue::new("reason", reason)]);
+        self.failures.add(
+            1,
+            &[
+                KeyValue::new("stage", self.stage),
+                KeyValue::new("reason", reason),
+            ],
+        );
     }
 
     /// A failure counted under `reason` without a log line, for callers
     /// that log repeated failures sparingly themselves.
     pub fn count_failure(&self, reason: &'static str) {
-        self.failures.add(1, &[KeyValue::new("stage", self.stage), KeyValue::new("reason", reason)]);
+        self.failures.add(
+            1,
+            &[
+                KeyValue::new("stage", self.stage),
+                KeyValue::new("reason", reason),
+            ],
+        );
     }
 
     /// How long `operation` took.
     pub fn duration(&self, operation: &'static str, took: Duration) {
-        let attrs = [KeyValue::new("stage", self.stage), KeyValue::new("operation", operation)];
+        let attrs = [
+            KeyValue::new("stage", self.stage),
+            KeyValue::new("operation", operation),
+        ];
         self.duration.record(took.as_secs_f64(), &attrs);
     }
 
     /// How far behind the stage is on `of` (messages, or ms for time lag).
     pub fn lag(&self, of: &str, value: i64) {
-        self.lag.record(value, &[KeyValue::new("stage", self.stage), KeyValue::new("of", of.to_owned())]);
+        self.lag.record(
+            value,
+            &[
+                KeyValue::new("stage", self.stage),
+                KeyValue::new("of", of.to_owned()),
+            ],
+        );
     }
 
     /// Runs `f`, recording its duration under `operation`.

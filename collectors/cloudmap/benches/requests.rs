@@ -39,25 +39,51 @@ async fn sdk(endpoint: &str) -> SdkConfig {
 /// namespace's name and id.
 async fn fixture(sd: &Client) -> (String, String) {
     let name = format!("bench-{}", std::process::id());
-    let op = sd.create_http_namespace().name(&name).send().await.expect("CreateHttpNamespace");
-    let op = sd.get_operation().operation_id(op.operation_id.expect("an operation id")).send().await.expect("GetOperation");
-    let ns = op.operation.and_then(|o| o.targets).and_then(|t| t.get(&OperationTargetType::Namespace).cloned()).expect("the namespace id");
+    let op = sd
+        .create_http_namespace()
+        .name(&name)
+        .send()
+        .await
+        .expect("CreateHttpNamespace");
+    let op = sd
+        .get_operation()
+        .operation_id(op.operation_id.expect("an operation id"))
+        .send()
+        .await
+        .expect("GetOperation");
+    let ns = op
+        .operation
+        .and_then(|o| o.targets)
+        .and_then(|t| t.get(&OperationTargetType::Namespace).cloned())
+        .expect("the namespace id");
     let services: Vec<String> = futures::stream::iter(0..SERVICES)
         .map(|s| {
-            let req = sd.create_service().name(format!("svc{s}")).namespace_id(&ns);
-            async move { req.send().await.map(|o| o.service.and_then(|s| s.id).expect("a service id")) }
+            let req = sd
+                .create_service()
+                .name(format!("svc{s}"))
+                .namespace_id(&ns);
+            async move {
+                req.send()
+                    .await
+                    .map(|o| o.service.and_then(|s| s.id).expect("a service id"))
+            }
         })
         .buffered(16)
         .try_collect()
         .await
         .expect("CreateService");
-    let registrations = services.iter().flat_map(|svc| (0..INSTANCES).map(move |i| (svc, i)));
+    let registrations = services
+        .iter()
+        .flat_map(|svc| (0..INSTANCES).map(move |i| (svc, i)));
     futures::stream::iter(registrations)
         .map(|(svc, i)| {
             sd.register_instance()
                 .service_id(svc)
                 .instance_id(format!("i-{i}"))
-                .attributes("AWS_INSTANCE_IPV4", format!("10.0.{}.{}", i / 250, i % 250 + 1))
+                .attributes(
+                    "AWS_INSTANCE_IPV4",
+                    format!("10.0.{}.{}", i / 250, i % 250 + 1),
+                )
                 .attributes("AWS_INSTANCE_PORT", "8080")
                 .attributes("version", "7")
                 .send()
@@ -73,16 +99,33 @@ async fn fixture(sd: &Client) -> (String, String) {
 /// per instance, one after another. Returns the instances read.
 async fn naive(api: &CloudMapApi, ns_id: &str) -> usize {
     let mut read = 0;
-    for ns in api.namespaces().await.expect("ListNamespaces").into_iter().filter(|ns| ns.id == ns_id) {
-        api.tags(&ns.arn, "namespace").await.expect("ListTagsForResource");
+    for ns in api
+        .namespaces()
+        .await
+        .expect("ListNamespaces")
+        .into_iter()
+        .filter(|ns| ns.id == ns_id)
+    {
+        api.tags(&ns.arn, "namespace")
+            .await
+            .expect("ListTagsForResource");
         for id in api.service_ids(&ns).await.expect("ListServices") {
             let svc = api.service(&id).await.expect("GetService");
             if svc.namespace_id.as_deref() != Some(ns_id) {
                 continue;
             }
-            api.tags(&svc.arn, "service").await.expect("ListTagsForResource");
+            api.tags(&svc.arn, "service")
+                .await
+                .expect("ListTagsForResource");
             for i in api.instances(&svc).await.expect("ListInstances") {
-                let got = api.client().get_instance().service_id(&svc.id).instance_id(&i.id).send().await.expect("GetInstance");
+                let got = api
+                    .client()
+                    .get_instance()
+                    .service_id(&svc.id)
+                    .instance_id(&i.id)
+                    .send()
+                    .await
+                    .expect("GetInstance");
                 read += usize::from(got.instance.is_some());
             }
         }
@@ -91,15 +134,24 @@ async fn naive(api: &CloudMapApi, ns_id: &str) -> usize {
 }
 
 async fn cleanup(sd: &Client, ns: &str) {
-    let Ok(services) = sd.list_services().send().await else { return };
+    let Ok(services) = sd.list_services().send().await else {
+        return;
+    };
     for svc in services.services() {
         let Some(id) = svc.id() else { continue };
-        let Ok(one) = sd.get_service().id(id).send().await else { continue };
+        let Ok(one) = sd.get_service().id(id).send().await else {
+            continue;
+        };
         if one.service().and_then(|s| s.namespace_id()) != Some(ns) {
             continue;
         }
         for i in 0..INSTANCES {
-            let _ = sd.deregister_instance().service_id(id).instance_id(format!("i-{i}")).send().await;
+            let _ = sd
+                .deregister_instance()
+                .service_id(id)
+                .instance_id(format!("i-{i}"))
+                .send()
+                .await;
         }
         let _ = sd.delete_service().id(id).send().await;
     }
@@ -107,11 +159,20 @@ async fn cleanup(sd: &Client, ns: &str) {
 }
 
 fn main() {
-    let Some(endpoint) = std::env::var("INFRAGRAPH_TEST_AWS").ok().filter(|v| !v.is_empty()) else {
-        eprintln!("INFRAGRAPH_TEST_AWS is not set: run `scripts/bench cloudmap`, which starts moto");
+    let Some(endpoint) = std::env::var("INFRAGRAPH_TEST_AWS")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        eprintln!(
+            "INFRAGRAPH_TEST_AWS is not set: run `scripts/bench cloudmap`, which starts moto"
+        );
         std::process::exit(2);
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     runtime.block_on(async {
         let sdk = sdk(&endpoint).await;
         let setup = Client::new(&sdk);
@@ -119,27 +180,53 @@ fn main() {
         let (name, ns) = fixture(&setup).await;
 
         let api = CloudMapApi::new(&sdk).expect("a region is set");
-        let config = CloudMapConfig { namespaces: vec![name.clone()], ..CloudMapConfig::default() };
+        let config = CloudMapConfig {
+            namespaces: vec![name.clone()],
+            ..CloudMapConfig::default()
+        };
         let collector = CloudMapCollector::with_api(config, api.clone(), ACCOUNT);
         let syncer = Syncer::new(MemoryBus::new());
         let start = Instant::now();
         let report = syncer.sync(&collector).await.expect("the sync completes");
         let ours_time = start.elapsed();
         let stats = collector.last_stats().expect("the sync recorded its stats");
-        assert_eq!(stats.instances, SERVICES * INSTANCES, "the sync read every instance");
+        assert_eq!(
+            stats.instances,
+            SERVICES * INSTANCES,
+            "the sync read every instance"
+        );
 
         api.take_requests();
         let start = Instant::now();
         let read = naive(&api, &ns).await;
         let naive_time = start.elapsed();
         let naive_requests = api.take_requests();
-        assert_eq!(read, SERVICES * INSTANCES, "the baseline read every instance");
+        assert_eq!(
+            read,
+            SERVICES * INSTANCES,
+            "the baseline read every instance"
+        );
 
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        println!("one sync of {SERVICES} services × {INSTANCES} instances ({} observations published)", report.total());
-        println!("  collector: {:>6} requests {:>9.0} ms", stats.requests, ms(ours_time));
-        println!("  naive:     {:>6} requests {:>9.0} ms", naive_requests, ms(naive_time));
-        println!("  ratio collector ÷ naive: requests {:.3}, wall time {:.3}", stats.requests as f64 / naive_requests as f64, ms(ours_time) / ms(naive_time));
+        println!(
+            "one sync of {SERVICES} services × {INSTANCES} instances ({} observations published)",
+            report.total()
+        );
+        println!(
+            "  collector: {:>6} requests {:>9.0} ms",
+            stats.requests,
+            ms(ours_time)
+        );
+        println!(
+            "  naive:     {:>6} requests {:>9.0} ms",
+            naive_requests,
+            ms(naive_time)
+        );
+        println!(
+            "  ratio collector ÷ naive: requests {:.3}, wall time {:.3}",
+            stats.requests as f64 / naive_requests as f64,
+            ms(ours_time) / ms(naive_time)
+        );
         cleanup(&setup, &ns).await;
     });
 }

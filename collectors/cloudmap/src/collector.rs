@@ -64,7 +64,12 @@ impl CloudMapCollector {
     /// credentials this way).
     pub fn with_api(config: CloudMapConfig, api: CloudMapApi, account: &str) -> Self {
         let scope = scope(account, api.region(), &config.namespaces);
-        CloudMapCollector { config, api, scope, last: Mutex::new(None) }
+        CloudMapCollector {
+            config,
+            api,
+            scope,
+            last: Mutex::new(None),
+        }
     }
 
     pub fn config(&self) -> &CloudMapConfig {
@@ -77,7 +82,11 @@ impl CloudMapCollector {
     }
 
     fn record(&self, stats: SyncStats) {
-        StageMetrics::global(infragraph_collector::STAGE).records("cloudmap_request", "sent", stats.requests);
+        StageMetrics::global(infragraph_collector::STAGE).records(
+            "cloudmap_request",
+            "sent",
+            stats.requests,
+        );
         tracing::info!(
             scope = %self.scope,
             requests = stats.requests,
@@ -102,10 +111,15 @@ impl Collector for CloudMapCollector {
     }
 
     async fn collect(&self, ctx: &SyncContext) -> Result<Vec<Observation>, CloudMapError> {
-        let policy = Policy { best_effort: self.config.best_effort };
+        let policy = Policy {
+            best_effort: self.config.best_effort,
+        };
         self.api.take_requests();
         let result = read_scope(&self.api, &self.config.namespaces, policy).await;
-        let mut stats = SyncStats { requests: self.api.take_requests(), ..SyncStats::default() };
+        let mut stats = SyncStats {
+            requests: self.api.take_requests(),
+            ..SyncStats::default()
+        };
         let snap = match result {
             Ok(snap) => snap,
             Err(e) => {
@@ -114,7 +128,11 @@ impl Collector for CloudMapCollector {
                 return Err(e.into());
             }
         };
-        (stats.namespaces, stats.services, stats.instances) = (snap.namespaces.len(), snap.services.len(), snap.instances.len());
+        (stats.namespaces, stats.services, stats.instances) = (
+            snap.namespaces.len(),
+            snap.services.len(),
+            snap.instances.len(),
+        );
         self.record(stats);
         Ok(observations(&snap, &self.config, ctx))
     }
@@ -122,11 +140,21 @@ impl Collector for CloudMapCollector {
 
 /// Runs the collector on `bus` as `config.schedule` says (once, or until
 /// `shutdown` turns true).
-pub async fn run<B: Bus>(config: CloudMapConfig, bus: B, shutdown: watch::Receiver<bool>) -> Result<RunStats, CloudMapError> {
+pub async fn run<B: Bus>(
+    config: CloudMapConfig,
+    bus: B,
+    shutdown: watch::Receiver<bool>,
+) -> Result<RunStats, CloudMapError> {
     let schedule = config.schedule;
     let layout = config.layout.clone();
     let collector = CloudMapCollector::connect(config).await?;
-    tracing::info!(scope = collector.scope(), once = schedule.once, interval_ms = schedule.interval.as_millis() as u64, best_effort = collector.config().best_effort, "cloudmap collector starting");
+    tracing::info!(
+        scope = collector.scope(),
+        once = schedule.once,
+        interval_ms = schedule.interval.as_millis() as u64,
+        best_effort = collector.config().best_effort,
+        "cloudmap collector starting"
+    );
     let syncer = Syncer::new(bus).with_layout(layout);
     Ok(infragraph_collector::run(&collector, &syncer, schedule, shutdown).await?)
 }
@@ -138,6 +166,9 @@ mod tests {
     #[test]
     fn scope_names_account_region_and_any_namespace_filter() {
         assert_eq!(scope("123", "eu-west-1", &[]), "aws:123/eu-west-1");
-        assert_eq!(scope("123", "eu-west-1", &["b".into(), "a".into(), "b".into()]), "aws:123/eu-west-1/ns:a,b");
+        assert_eq!(
+            scope("123", "eu-west-1", &["b".into(), "a".into(), "b".into()]),
+            "aws:123/eu-west-1/ns:a,b"
+        );
     }
 }

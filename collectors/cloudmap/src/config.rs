@@ -7,7 +7,8 @@ use infragraph_collector::{Schedule, TopicLayout, parse_duration};
 /// The tag keys read for declared dependencies by default. The second is the
 /// key the common "Cloud Map + Neo4j" approach tags services with, so
 /// services already tagged that way need no change.
-pub const DEFAULT_DEPENDENCY_TAGS: [&str; 2] = ["infragraph:depends-on", "NEO4J_RELATIONSHIP_TO_SERVICE"];
+pub const DEFAULT_DEPENDENCY_TAGS: [&str; 2] =
+    ["infragraph:depends-on", "NEO4J_RELATIONSHIP_TO_SERVICE"];
 
 /// The tag key naming the repository a service is built from, by default.
 pub const DEFAULT_REPOSITORY_TAG: &str = "repository";
@@ -56,12 +57,20 @@ impl Default for CloudMapConfig {
             region: None,
             account_id: None,
             namespaces: Vec::new(),
-            dependency_tags: DEFAULT_DEPENDENCY_TAGS.iter().map(|s| (*s).to_owned()).collect(),
+            dependency_tags: DEFAULT_DEPENDENCY_TAGS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             repository_tag: DEFAULT_REPOSITORY_TAG.to_owned(),
             repository_base_url: DEFAULT_REPOSITORY_BASE_URL.to_owned(),
             best_effort: false,
             max_attempts: 5,
-            schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: DEFAULT_JITTER, reconcile_interval: infragraph_collector::DEFAULT_RECONCILE_INTERVAL },
+            schedule: Schedule {
+                once: false,
+                interval: DEFAULT_INTERVAL,
+                jitter: DEFAULT_JITTER,
+                reconcile_interval: infragraph_collector::DEFAULT_RECONCILE_INTERVAL,
+            },
             layout: TopicLayout::default(),
         }
     }
@@ -101,13 +110,23 @@ pub struct CloudMapArgs {
 
     /// Only this namespace (name or id), repeatable; default every
     /// namespace. In the environment, separate several with commas.
-    #[arg(long = "namespace", env = "INFRAGRAPH_CLOUDMAP_NAMESPACES", value_name = "NAME_OR_ID", value_delimiter = ',')]
+    #[arg(
+        long = "namespace",
+        env = "INFRAGRAPH_CLOUDMAP_NAMESPACES",
+        value_name = "NAME_OR_ID",
+        value_delimiter = ','
+    )]
     pub namespaces: Vec<String>,
 
     /// Service tag key whose value names (comma-separated) the services it
     /// depends on, repeatable. Default: infragraph:depends-on and
     /// NEO4J_RELATIONSHIP_TO_SERVICE.
-    #[arg(long = "dependency-tag", env = "INFRAGRAPH_CLOUDMAP_DEPENDENCY_TAGS", value_name = "KEY", value_delimiter = ',')]
+    #[arg(
+        long = "dependency-tag",
+        env = "INFRAGRAPH_CLOUDMAP_DEPENDENCY_TAGS",
+        value_name = "KEY",
+        value_delimiter = ','
+    )]
     pub dependency_tags: Vec<String>,
 
     /// Service tag key whose value names the GitHub repository the service
@@ -142,12 +161,21 @@ impl CloudMapArgs {
             region: self.region.clone(),
             account_id: self.account_id.clone(),
             namespaces: self.namespaces.clone(),
-            dependency_tags: if self.dependency_tags.is_empty() { defaults.dependency_tags } else { self.dependency_tags.clone() },
+            dependency_tags: if self.dependency_tags.is_empty() {
+                defaults.dependency_tags
+            } else {
+                self.dependency_tags.clone()
+            },
             repository_tag: self.repository_tag.clone(),
             repository_base_url: self.repository_base_url.clone(),
             best_effort: self.best_effort,
             max_attempts: self.max_attempts.max(1),
-            schedule: Schedule { once: self.once, interval: self.interval, jitter: self.jitter, reconcile_interval: self.reconcile.reconcile_interval },
+            schedule: Schedule {
+                once: self.once,
+                interval: self.interval,
+                jitter: self.jitter,
+                reconcile_interval: self.reconcile.reconcile_interval,
+            },
             layout,
         }
     }
@@ -166,16 +194,32 @@ mod tests {
 
     #[test]
     fn flags_fill_the_config_and_default_dependency_tags() {
-        let cli = Cli::try_parse_from(["x", "--namespace", "a", "--namespace", "b", "--region", "eu-west-1", "--once"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "x",
+            "--namespace",
+            "a",
+            "--namespace",
+            "b",
+            "--region",
+            "eu-west-1",
+            "--once",
+        ])
+        .unwrap();
         let c = cli.args.config(TopicLayout::default());
         assert_eq!(c.namespaces, ["a", "b"]);
         assert_eq!(c.region.as_deref(), Some("eu-west-1"));
         assert!(c.schedule.once);
-        assert!(c.dependency_tags.iter().any(|t| t == "NEO4J_RELATIONSHIP_TO_SERVICE"));
+        assert!(
+            c.dependency_tags
+                .iter()
+                .any(|t| t == "NEO4J_RELATIONSHIP_TO_SERVICE")
+        );
         let cli = Cli::try_parse_from(["x", "--dependency-tag", "deps"]).unwrap();
-        assert_eq!(cli.args.config(TopicLayout::default()).dependency_tags, ["deps"]);
+        assert_eq!(
+            cli.args.config(TopicLayout::default()).dependency_tags,
+            ["deps"]
+        );
         assert_eq!(c.repository_tag, DEFAULT_REPOSITORY_TAG);
         assert_eq!(c.repository_base_url, DEFAULT_REPOSITORY_BASE_URL);
     }
-
 }

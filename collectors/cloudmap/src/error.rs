@@ -18,7 +18,11 @@ pub struct ApiError {
 impl ApiError {
     /// Access denied in any of the spellings AWS services use.
     pub fn is_access_denied(&self) -> bool {
-        self.code.as_deref().is_some_and(|c| c.starts_with("AccessDenied") || c == "UnauthorizedOperation" || c == "UnrecognizedClientException")
+        self.code.as_deref().is_some_and(|c| {
+            c.starts_with("AccessDenied")
+                || c == "UnauthorizedOperation"
+                || c == "UnrecognizedClientException"
+        })
     }
 }
 

@@ -26,7 +26,10 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // Each cause once: anyhow's own report repeats every source.
         Err(e) => {
-            eprintln!("infragraph-collect-cloudmap: {}", infragraph_telemetry::causes(e.chain()));
+            eprintln!(
+                "infragraph-collect-cloudmap: {}",
+                infragraph_telemetry::causes(e.chain())
+            );
             std::process::ExitCode::FAILURE
         }
     }

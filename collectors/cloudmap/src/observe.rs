@@ -60,17 +60,30 @@ pub fn repository_id(value: &str, base: &str) -> Option<String> {
         (base.trim_end_matches('/').to_owned(), v)
     };
     let (owner, name) = path.split_once('/')?;
-    let part = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let part = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
     (part(owner) && part(name)).then(|| format!("{origin}/{owner}/{name}"))
 }
 
 /// Every observation of one sync.
-pub fn observations(snap: &Snapshot, config: &CloudMapConfig, ctx: &SyncContext) -> Vec<Observation> {
+pub fn observations(
+    snap: &Snapshot,
+    config: &CloudMapConfig,
+    ctx: &SyncContext,
+) -> Vec<Observation> {
     let now = ctx.now_ms();
     let resolver = Resolver::new(&snap.services);
-    let mut out = Vec::with_capacity(snap.namespaces.len() + snap.services.len() + snap.instances.len());
+    let mut out =
+        Vec::with_capacity(snap.namespaces.len() + snap.services.len() + snap.instances.len());
     out.extend(snap.namespaces.iter().map(|ns| namespace(ns, ctx, now)));
-    out.extend(snap.services.iter().map(|s| service(s, &resolver, config, ctx, now)));
+    out.extend(
+        snap.services
+            .iter()
+            .map(|s| service(s, &resolver, config, ctx, now)),
+    );
     out.extend(snap.instances.iter().map(|i| instance(i, ctx, now)));
     out
 }
@@ -85,7 +98,13 @@ fn namespace(ns: &Namespace, ctx: &SyncContext, now: i64) -> Observation {
         .with("tags", pairs(&ns.tags))
 }
 
-fn service(s: &Service, resolver: &Resolver, config: &CloudMapConfig, ctx: &SyncContext, now: i64) -> Observation {
+fn service(
+    s: &Service,
+    resolver: &Resolver,
+    config: &CloudMapConfig,
+    ctx: &SyncContext,
+    now: i64,
+) -> Observation {
     let mut obs = ctx
         .observation_at(ResourceKind::CloudMapService, s.id.as_str(), now)
         .with("arn", s.arn.as_str())
@@ -104,7 +123,9 @@ fn service(s: &Service, resolver: &Resolver, config: &CloudMapConfig, ctx: &Sync
     if let Some(value) = s.tags.get(&config.repository_tag) {
         match repository_id(value, &config.repository_base_url) {
             Some(repo) => obs = obs.relate(RelType::BuiltFrom, repo),
-            None => tracing::warn!(service = %s.id, tag = %config.repository_tag, %value, "repository tag names no owner/name or repository URL; left out"),
+            None => {
+                tracing::warn!(service = %s.id, tag = %config.repository_tag, %value, "repository tag names no owner/name or repository URL; left out")
+            }
         }
     }
     obs
@@ -112,9 +133,16 @@ fn service(s: &Service, resolver: &Resolver, config: &CloudMapConfig, ctx: &Sync
 
 fn instance(i: &Instance, ctx: &SyncContext, now: i64) -> Observation {
     let attr = |k: &str| i.attributes.get(k).cloned();
-    let port = i.attributes.get("AWS_INSTANCE_PORT").and_then(|p| p.trim().parse::<i64>().ok());
+    let port = i
+        .attributes
+        .get("AWS_INSTANCE_PORT")
+        .and_then(|p| p.trim().parse::<i64>().ok());
     let mut obs = ctx
-        .observation_at(ResourceKind::CloudMapInstance, instance_id(&i.service_id, &i.id), now)
+        .observation_at(
+            ResourceKind::CloudMapInstance,
+            instance_id(&i.service_id, &i.id),
+            now,
+        )
         .with("instance_id", i.id.as_str())
         .with("service_id", i.service_id.as_str())
         .with("ipv4", attr("AWS_INSTANCE_IPV4"))
@@ -126,7 +154,12 @@ fn instance(i: &Instance, ctx: &SyncContext, now: i64) -> Observation {
         .relate(RelType::RegisteredTo, i.service_id.as_str());
     let endpoints: BTreeSet<String> = ["AWS_INSTANCE_IPV4", "AWS_INSTANCE_IPV6"]
         .iter()
-        .filter_map(|k| Some((i.attributes.get(*k)?, i.attributes.get("AWS_INSTANCE_PORT")?)))
+        .filter_map(|k| {
+            Some((
+                i.attributes.get(*k)?,
+                i.attributes.get("AWS_INSTANCE_PORT")?,
+            ))
+        })
         .filter_map(|(ip, port)| endpoint_id(ip, port))
         .collect();
     for e in endpoints {
@@ -146,10 +179,15 @@ struct Resolver<'a> {
 
 impl<'a> Resolver<'a> {
     fn new(services: &'a [Service]) -> Self {
-        let mut r = Resolver { ids: BTreeSet::new(), in_namespace: HashMap::new(), anywhere: HashMap::new() };
+        let mut r = Resolver {
+            ids: BTreeSet::new(),
+            in_namespace: HashMap::new(),
+            anywhere: HashMap::new(),
+        };
         for s in services {
             r.ids.insert(&s.id);
-            r.in_namespace.insert((s.namespace_id.as_deref(), &s.name), &s.id);
+            r.in_namespace
+                .insert((s.namespace_id.as_deref(), &s.name), &s.id);
             r.anywhere.entry(&s.name).or_default().push(&s.id);
         }
         r
@@ -168,7 +206,9 @@ impl<'a> Resolver<'a> {
                     out.insert(id.to_owned());
                 }
                 Some(_) => {}
-                None => tracing::warn!(service = %s.id, dependency = %name, "declared dependency names no single service in this scope; left out"),
+                None => {
+                    tracing::warn!(service = %s.id, dependency = %name, "declared dependency names no single service in this scope; left out")
+                }
             }
         }
         out
@@ -190,7 +230,11 @@ impl<'a> Resolver<'a> {
 
 /// The comma-separated names under any of `keys`, trimmed, empties dropped.
 fn declared<'t>(tags: &'t Tags, keys: &[String]) -> impl Iterator<Item = &'t str> {
-    keys.iter().filter_map(|k| tags.get(k)).flat_map(|v| v.split(',')).map(str::trim).filter(|n| !n.is_empty())
+    keys.iter()
+        .filter_map(|k| tags.get(k))
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
 }
 
 #[cfg(test)]
@@ -200,22 +244,59 @@ mod tests {
     #[test]
     fn repository_tags_read_as_the_github_collectors_ids() {
         let base = "https://github.com";
-        for tag in ["acme/web", " acme/web/ ", "https://github.com/acme/web", "https://github.com/acme/web.git", "git@github.com:acme/web.git"] {
-            assert_eq!(repository_id(tag, base).as_deref(), Some("https://github.com/acme/web"), "{tag:?}");
+        for tag in [
+            "acme/web",
+            " acme/web/ ",
+            "https://github.com/acme/web",
+            "https://github.com/acme/web.git",
+            "git@github.com:acme/web.git",
+        ] {
+            assert_eq!(
+                repository_id(tag, base).as_deref(),
+                Some("https://github.com/acme/web"),
+                "{tag:?}"
+            );
         }
-        assert_eq!(repository_id("acme/web", "https://git.example.com/").as_deref(), Some("https://git.example.com/acme/web"));
-        assert_eq!(repository_id("https://git.example.com/acme/web", base).as_deref(), Some("https://git.example.com/acme/web"));
-        for bad in ["", "web", "acme/web/tree/main", "acme/ web", "https://github.com/acme", "git@github.com", "/web"] {
+        assert_eq!(
+            repository_id("acme/web", "https://git.example.com/").as_deref(),
+            Some("https://git.example.com/acme/web")
+        );
+        assert_eq!(
+            repository_id("https://git.example.com/acme/web", base).as_deref(),
+            Some("https://git.example.com/acme/web")
+        );
+        for bad in [
+            "",
+            "web",
+            "acme/web/tree/main",
+            "acme/ web",
+            "https://github.com/acme",
+            "git@github.com",
+            "/web",
+        ] {
             assert_eq!(repository_id(bad, base), None, "{bad:?}");
         }
     }
 
     #[test]
     fn endpoint_ids_match_the_host_collector() {
-        assert_eq!(endpoint_id("10.0.0.5", "8080").as_deref(), Some("tcp://10.0.0.5:8080"));
-        assert_eq!(endpoint_id("2001:db8::1", "443").as_deref(), Some("tcp://[2001:db8::1]:443"));
-        assert_eq!(endpoint_id("::ffff:10.1.2.3", "80").as_deref(), Some("tcp://10.1.2.3:80"));
-        assert_eq!(endpoint_id("127.0.0.1", "80"), None, "host-local: no host to qualify it with");
+        assert_eq!(
+            endpoint_id("10.0.0.5", "8080").as_deref(),
+            Some("tcp://10.0.0.5:8080")
+        );
+        assert_eq!(
+            endpoint_id("2001:db8::1", "443").as_deref(),
+            Some("tcp://[2001:db8::1]:443")
+        );
+        assert_eq!(
+            endpoint_id("::ffff:10.1.2.3", "80").as_deref(),
+            Some("tcp://10.1.2.3:80")
+        );
+        assert_eq!(
+            endpoint_id("127.0.0.1", "80"),
+            None,
+            "host-local: no host to qualify it with"
+        );
         assert_eq!(endpoint_id("10.0.0.5", "http"), None);
         assert_eq!(endpoint_id("db.internal", "5432"), None);
     }
@@ -225,13 +306,24 @@ mod tests {
         if let Some(d) = deps {
             tags.insert("NEO4J_RELATIONSHIP_TO_SERVICE".to_owned(), d.to_owned());
         }
-        Service { id: id.into(), name: name.into(), namespace_id: Some(ns.into()), tags, ..Service::default() }
+        Service {
+            id: id.into(),
+            name: name.into(),
+            namespace_id: Some(ns.into()),
+            tags,
+            ..Service::default()
+        }
     }
 
     #[test]
     fn dependencies_resolve_in_own_namespace_first_and_never_guess() {
         let services = vec![
-            svc("srv-a", "api", "ns-1", Some("db, cache ,,srv-x, nope, dup, api")),
+            svc(
+                "srv-a",
+                "api",
+                "ns-1",
+                Some("db, cache ,,srv-x, nope, dup, api"),
+            ),
             svc("srv-db1", "db", "ns-1", None),
             svc("srv-db2", "db", "ns-2", None),
             svc("srv-c", "cache", "ns-2", None),
@@ -245,6 +337,9 @@ mod tests {
         // db: own namespace wins; cache: only one elsewhere; srv-x: an id;
         // nope: unknown; dup: ambiguous; api: itself.
         assert_eq!(got, ["srv-c", "srv-db1", "srv-x"]);
-        assert!(r.dependencies(&services[0], &["other".to_owned()]).is_empty());
+        assert!(
+            r.dependencies(&services[0], &["other".to_owned()])
+                .is_empty()
+        );
     }
 }

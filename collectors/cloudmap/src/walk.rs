@@ -32,7 +32,11 @@ impl Policy {
         }
         if self.best_effort && err.is_access_denied() {
             tracing::warn!(error = %err, "access denied; skipped (best-effort mode)");
-            infragraph_telemetry::StageMetrics::global(infragraph_collector::STAGE).records("cloudmap", "skipped_access_denied", 1);
+            infragraph_telemetry::StageMetrics::global(infragraph_collector::STAGE).records(
+                "cloudmap",
+                "skipped_access_denied",
+                1,
+            );
             return Ok(());
         }
         Err(err)
@@ -40,7 +44,10 @@ impl Policy {
 }
 
 fn is_gone(err: &ApiError) -> bool {
-    matches!(err.code.as_deref(), Some("ServiceNotFound" | "NamespaceNotFound"))
+    matches!(
+        err.code.as_deref(),
+        Some("ServiceNotFound" | "NamespaceNotFound")
+    )
 }
 
 /// Whether `ns` is selected by a filter of names or ids (empty: all).
@@ -49,9 +56,16 @@ pub fn selected(ns: &Namespace, filter: &[String]) -> bool {
 }
 
 /// Reads everything the scope covers.
-pub async fn read_scope(api: &CloudMapApi, filter: &[String], policy: Policy) -> Result<Snapshot, ApiError> {
+pub async fn read_scope(
+    api: &CloudMapApi,
+    filter: &[String],
+    policy: Policy,
+) -> Result<Snapshot, ApiError> {
     let all = api.namespaces().await?;
-    for f in filter.iter().filter(|f| !all.iter().any(|ns| ns.id == **f || ns.name == **f)) {
+    for f in filter
+        .iter()
+        .filter(|f| !all.iter().any(|ns| ns.id == **f || ns.name == **f))
+    {
         tracing::warn!(namespace = %f, "no such namespace in this account and region");
     }
     let mut snap = Snapshot::default();
@@ -80,20 +94,31 @@ pub async fn read_scope(api: &CloudMapApi, filter: &[String], policy: Policy) ->
 
 /// A namespace's tags and the ids of the services listed in it.
 async fn read_namespace(api: &CloudMapApi, ns: &mut Namespace) -> Result<Vec<String>, ApiError> {
-    ns.tags = api.tags(&ns.arn, &format!("namespace {} ({})", ns.id, ns.name)).await?;
+    ns.tags = api
+        .tags(&ns.arn, &format!("namespace {} ({})", ns.id, ns.name))
+        .await?;
     api.service_ids(ns).await
 }
 
 /// One service with its tags and instances, or `None` when it is skipped
 /// or belongs to a namespace that is not synced.
-async fn read_service(api: &CloudMapApi, id: String, namespaces: &BTreeSet<&str>, policy: Policy) -> Result<Option<(Service, Vec<Instance>)>, ApiError> {
+async fn read_service(
+    api: &CloudMapApi,
+    id: String,
+    namespaces: &BTreeSet<&str>,
+    policy: Policy,
+) -> Result<Option<(Service, Vec<Instance>)>, ApiError> {
     let mut svc = match api.service(&id).await {
         Ok(s) => s,
         Err(e) => return policy.skip(e).map(|()| None),
     };
     // The namespace GetService names is the truth; the list filter is not
     // honoured by every AWS API implementation.
-    if !svc.namespace_id.as_deref().is_some_and(|n| namespaces.contains(n)) {
+    if !svc
+        .namespace_id
+        .as_deref()
+        .is_some_and(|n| namespaces.contains(n))
+    {
         return Ok(None);
     }
     match read_service_parts(api, &mut svc).await {
@@ -102,8 +127,13 @@ async fn read_service(api: &CloudMapApi, id: String, namespaces: &BTreeSet<&str>
     }
 }
 
-async fn read_service_parts(api: &CloudMapApi, svc: &mut Service) -> Result<Vec<Instance>, ApiError> {
-    svc.tags = api.tags(&svc.arn, &format!("service {} ({})", svc.id, svc.name)).await?;
+async fn read_service_parts(
+    api: &CloudMapApi,
+    svc: &mut Service,
+) -> Result<Vec<Instance>, ApiError> {
+    svc.tags = api
+        .tags(&svc.arn, &format!("service {} ({})", svc.id, svc.name))
+        .await?;
     let mut instances = api.instances(svc).await?;
     if svc.has_health_check {
         let health = api.health(svc).await?;

@@ -16,7 +16,9 @@ impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
         // A clock before 1970 is a broken host; 0 keeps the sync going and
         // the epoch visibly wrong rather than crashing the collector.
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
     }
 }
 
@@ -28,7 +30,9 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(now_ms: i64) -> Self {
-        ManualClock { now: Arc::new(AtomicI64::new(now_ms)) }
+        ManualClock {
+            now: Arc::new(AtomicI64::new(now_ms)),
+        }
     }
 
     pub fn set(&self, now_ms: i64) {

@@ -21,7 +21,10 @@ pub trait Collector: Send + Sync + 'static {
     fn scope(&self) -> &str;
 
     /// Everything observed in the scope for one sync, in publishing order.
-    fn collect(&self, ctx: &SyncContext) -> impl Future<Output = Result<Vec<Observation>, Self::Error>> + Send;
+    fn collect(
+        &self,
+        ctx: &SyncContext,
+    ) -> impl Future<Output = Result<Vec<Observation>, Self::Error>> + Send;
 }
 
 /// What a collect step needs to stamp its observations.
@@ -34,7 +37,11 @@ pub struct SyncContext {
 
 impl SyncContext {
     pub fn new(scope: ScopeRef, epoch: i64, clock: Arc<dyn Clock>) -> Self {
-        SyncContext { scope, epoch, clock }
+        SyncContext {
+            scope,
+            epoch,
+            clock,
+        }
     }
 
     pub fn scope(&self) -> &ScopeRef {
@@ -52,7 +59,12 @@ impl SyncContext {
 
     /// A new observation of `kind`/`id`, stamped with this sync's scope and
     /// epoch and observed at `observed_at`.
-    pub fn observation_at(&self, kind: ResourceKind, id: impl Into<String>, observed_at: i64) -> Observation {
+    pub fn observation_at(
+        &self,
+        kind: ResourceKind,
+        id: impl Into<String>,
+        observed_at: i64,
+    ) -> Observation {
         Observation::new(self.scope.clone(), self.epoch, observed_at, kind, id)
     }
 

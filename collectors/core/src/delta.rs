@@ -50,38 +50,83 @@ pub struct Plan {
 impl ScopeMemory {
     /// Stamps `observations` with the sync's kind and previous epoch, adds
     /// the retractions of a delta sync, and returns what to remember.
-    pub fn plan(&mut self, scope: &ScopeRef, epoch: i64, reconcile_every: Duration, observations: &mut Vec<Observation>) -> Plan {
+    pub fn plan(
+        &mut self,
+        scope: &ScopeRef,
+        epoch: i64,
+        reconcile_every: Duration,
+        observations: &mut Vec<Observation>,
+    ) -> Plan {
         let previous_epoch = self.epoch.filter(|p| *p < epoch);
         self.epoch = Some(epoch.max(self.epoch.unwrap_or(i64::MIN)));
         let every = spread(scope, reconcile_every);
-        let due = self.reconciled.is_none_or(|r| epoch.saturating_sub(r) >= every);
-        let kind = if due { SyncKind::Reconciliation } else { SyncKind::Delta };
+        let due = self
+            .reconciled
+            .is_none_or(|r| epoch.saturating_sub(r) >= every);
+        let kind = if due {
+            SyncKind::Reconciliation
+        } else {
+            SyncKind::Delta
+        };
         let mut seen: HashMap<Key, Rels> = HashMap::with_capacity(observations.len());
         for obs in observations.iter_mut() {
             obs.previous_epoch = previous_epoch;
             obs.sync_kind = kind;
             let rels = seen.entry((obs.kind, obs.id.clone())).or_default();
-            rels.extend(obs.relationships.iter().map(|r| (r.rel_type, r.target_id.clone())));
+            rels.extend(
+                obs.relationships
+                    .iter()
+                    .map(|r| (r.rel_type, r.target_id.clone())),
+            );
         }
         if kind == SyncKind::Delta {
             self.retract(scope, epoch, &seen, observations);
         }
-        Plan { kind, previous_epoch, seen }
+        Plan {
+            kind,
+            previous_epoch,
+            seen,
+        }
     }
 
     /// Adds what the scope published before and no longer sees.
-    fn retract(&self, scope: &ScopeRef, epoch: i64, seen: &HashMap<Key, Rels>, observations: &mut Vec<Observation>) {
+    fn retract(
+        &self,
+        scope: &ScopeRef,
+        epoch: i64,
+        seen: &HashMap<Key, Rels>,
+        observations: &mut Vec<Observation>,
+    ) {
         for obs in observations.iter_mut() {
-            let Some(before) = self.published.get(&(obs.kind, obs.id.clone())) else { continue };
-            let now: HashSet<(RelType, &str)> = obs.relationships.iter().map(|r| (r.rel_type, r.target_id.as_str())).collect();
-            obs.retracted = relationships(before.iter().filter(|(t, id)| !now.contains(&(*t, id.as_str()))));
+            let Some(before) = self.published.get(&(obs.kind, obs.id.clone())) else {
+                continue;
+            };
+            let now: HashSet<(RelType, &str)> = obs
+                .relationships
+                .iter()
+                .map(|r| (r.rel_type, r.target_id.as_str()))
+                .collect();
+            obs.retracted = relationships(
+                before
+                    .iter()
+                    .filter(|(t, id)| !now.contains(&(*t, id.as_str()))),
+            );
         }
         let at = observations.last().map_or(epoch, |o| o.observed_at);
         let mut gone: Vec<Observation> = self
             .published
             .iter()
             .filter(|(key, _)| !seen.contains_key(*key))
-            .map(|((kind, id), rels)| Observation::gone(scope.clone(), epoch, at, *kind, id.clone(), relationships(rels.iter())))
+            .map(|((kind, id), rels)| {
+                Observation::gone(
+                    scope.clone(),
+                    epoch,
+                    at,
+                    *kind,
+                    id.clone(),
+                    relationships(rels.iter()),
+                )
+            })
             .collect();
         // A stable order keeps runs comparable; the graph does not care.
         gone.sort_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
@@ -124,7 +169,8 @@ fn spread(scope: &ScopeRef, every: Duration) -> i64 {
 }
 
 fn relationships<'a>(rels: impl Iterator<Item = &'a (RelType, String)>) -> Vec<Relationship> {
-    rels.map(|(t, id)| Relationship::new(*t, id.clone())).collect()
+    rels.map(|(t, id)| Relationship::new(*t, id.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -138,25 +184,48 @@ mod tests {
     }
 
     fn process(epoch: i64, pid: &str, endpoints: &[&str]) -> Observation {
-        endpoints.iter().fold(Observation::new(scope(), epoch, epoch, ResourceKind::Process, pid), |o, e| o.relate(RelType::ListensOn, *e))
+        endpoints.iter().fold(
+            Observation::new(scope(), epoch, epoch, ResourceKind::Process, pid),
+            |o, e| o.relate(RelType::ListensOn, *e),
+        )
     }
 
-    fn sync(memory: &mut ScopeMemory, epoch: i64, mut obs: Vec<Observation>, completes: bool) -> (SyncKind, Vec<Observation>) {
+    fn sync(
+        memory: &mut ScopeMemory,
+        epoch: i64,
+        mut obs: Vec<Observation>,
+        completes: bool,
+    ) -> (SyncKind, Vec<Observation>) {
         let plan = memory.plan(&scope(), epoch, EVERY, &mut obs);
         let kind = plan.kind;
-        if completes { memory.completed(plan, epoch) } else { memory.failed(plan) }
+        if completes {
+            memory.completed(plan, epoch)
+        } else {
+            memory.failed(plan)
+        }
         (kind, obs)
     }
 
     #[test]
     fn the_first_sync_reconciles_and_later_ones_retract_what_vanished() {
         let mut m = ScopeMemory::default();
-        let (kind, _) = sync(&mut m, 1_000, vec![process(1_000, "p1", &["e1", "e2"]), process(1_000, "p2", &[])], true);
+        let (kind, _) = sync(
+            &mut m,
+            1_000,
+            vec![
+                process(1_000, "p1", &["e1", "e2"]),
+                process(1_000, "p2", &[]),
+            ],
+            true,
+        );
         assert_eq!(kind, SyncKind::Reconciliation);
         let (kind, obs) = sync(&mut m, 2_000, vec![process(2_000, "p1", &["e1"])], true);
         assert_eq!(kind, SyncKind::Delta);
         assert_eq!(obs[0].previous_epoch, Some(1_000));
-        assert_eq!(obs[0].retracted, vec![Relationship::new(RelType::ListensOn, "e2")]);
+        assert_eq!(
+            obs[0].retracted,
+            vec![Relationship::new(RelType::ListensOn, "e2")]
+        );
         assert!(obs[1].gone && obs[1].id == "p2", "p2 vanished: {obs:?}");
         assert_eq!(obs.len(), 2);
     }
@@ -166,27 +235,54 @@ mod tests {
         let mut m = ScopeMemory::default();
         sync(&mut m, 1_000, vec![process(1_000, "p1", &[])], true);
         let (_, obs) = sync(&mut m, 2_000, vec![process(2_000, "p2", &[])], false);
-        assert!(obs.iter().any(|o| o.gone && o.id == "p1"), "the failed sync itself still retracts");
+        assert!(
+            obs.iter().any(|o| o.gone && o.id == "p1"),
+            "the failed sync itself still retracts"
+        );
         let (_, obs) = sync(&mut m, 3_000, vec![process(3_000, "p3", &[])], true);
-        let gone: Vec<&str> = obs.iter().filter(|o| o.gone).map(|o| o.id.as_str()).collect();
-        assert_eq!(gone, vec!["p1", "p2"], "p2 was published by the failed sync and is gone now");
+        let gone: Vec<&str> = obs
+            .iter()
+            .filter(|o| o.gone)
+            .map(|o| o.id.as_str())
+            .collect();
+        assert_eq!(
+            gone,
+            vec!["p1", "p2"],
+            "p2 was published by the failed sync and is gone now"
+        );
     }
 
     #[test]
     fn a_reconciliation_comes_around_every_interval_and_after_a_failed_one() {
         let mut m = ScopeMemory::default();
         assert_eq!(sync(&mut m, 0, vec![], false).0, SyncKind::Reconciliation);
-        assert_eq!(sync(&mut m, 1_000, vec![], true).0, SyncKind::Reconciliation, "the failed one did not count");
+        assert_eq!(
+            sync(&mut m, 1_000, vec![], true).0,
+            SyncKind::Reconciliation,
+            "the failed one did not count"
+        );
         assert_eq!(sync(&mut m, 2_000, vec![], true).0, SyncKind::Delta);
-        assert_eq!(sync(&mut m, 61_000, vec![], true).0, SyncKind::Reconciliation);
+        assert_eq!(
+            sync(&mut m, 61_000, vec![], true).0,
+            SyncKind::Reconciliation
+        );
         assert_eq!(sync(&mut m, 62_000, vec![], true).0, SyncKind::Delta);
     }
 
     #[test]
     fn scopes_reconcile_out_of_phase_within_a_quarter_interval() {
         let every = Duration::from_secs(400);
-        let phases: HashSet<i64> = (0..50).map(|i| spread(&ScopeRef::new("t", format!("host:{i}")), every)).collect();
-        assert!(phases.iter().all(|p| (300_000..=400_000).contains(p)), "{phases:?}");
-        assert!(phases.len() > 40, "fifty hosts restarted together spread out: {} distinct phases", phases.len());
+        let phases: HashSet<i64> = (0..50)
+            .map(|i| spread(&ScopeRef::new("t", format!("host:{i}")), every))
+            .collect();
+        assert!(
+            phases.iter().all(|p| (300_000..=400_000).contains(p)),
+            "{phases:?}"
+        );
+        assert!(
+            phases.len() > 40,
+            "fifty hosts restarted together spread out: {} distinct phases",
+            phases.len()
+        );
     }
 }

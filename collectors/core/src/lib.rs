@@ -31,13 +31,13 @@ pub mod sync;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use collector::{Collector, SyncContext};
+pub use delta::DEFAULT_RECONCILE_INTERVAL;
 pub use error::{SetupError, SyncError};
+pub use infragraph_bus::TopicLayout;
 pub use retry::RetryPolicy;
 pub use schedule::{ReconcileArgs, RunStats, Schedule, parse_duration, run};
-pub use infragraph_bus::TopicLayout;
 pub use setup::prepare;
 pub use sync::{SyncReport, Syncer};
-pub use delta::DEFAULT_RECONCILE_INTERVAL;
 
 /// The metrics stage name every collector reports under.
 pub const STAGE: &str = "collector";

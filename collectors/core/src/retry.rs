@@ -25,7 +25,11 @@ impl Default for RetryPolicy {
     /// enough to ride out a broker restart, short enough that a sync stuck on
     /// a dead bus is reported failed while the operator still cares.
     fn default() -> Self {
-        RetryPolicy { max_attempts: 9, initial_backoff: Duration::from_millis(200), max_backoff: Duration::from_secs(10) }
+        RetryPolicy {
+            max_attempts: 9,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+        }
     }
 }
 
@@ -38,7 +42,12 @@ impl RetryPolicy {
     /// Runs `op` until it succeeds, fails with a non-retriable error, or the
     /// attempts run out. Every failed attempt is logged and counted under
     /// `what`, so a bus that is down is never silent.
-    pub async fn run<T, F, Fut>(&self, metrics: &StageMetrics, what: &'static str, mut op: F) -> Result<T, BusError>
+    pub async fn run<T, F, Fut>(
+        &self,
+        metrics: &StageMetrics,
+        what: &'static str,
+        mut op: F,
+    ) -> Result<T, BusError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, BusError>>,
@@ -70,9 +79,17 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let p = RetryPolicy { max_attempts: 10, initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_millis(500) };
+        let p = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(500),
+        };
         let waits: Vec<u128> = (1..=5).map(|a| p.backoff(a).as_millis()).collect();
         assert_eq!(waits, vec![100, 200, 400, 500, 500]);
-        assert_eq!(p.backoff(60), Duration::from_millis(500), "no overflow on long outages");
+        assert_eq!(
+            p.backoff(60),
+            Duration::from_millis(500),
+            "no overflow on long outages"
+        );
     }
 }

@@ -67,9 +67,16 @@ fn stopping(shutdown: &watch::Receiver<bool>) -> bool {
 /// and the next sync is tried, until `shutdown` turns true (or its sender is
 /// dropped). Shutdown cuts a sync short wherever it waits: it ends at once
 /// with a FAILED marker and counts as interrupted, not failed.
-pub async fn run<C: Collector, B: Bus>(collector: &C, syncer: &Syncer<B>, schedule: Schedule, mut shutdown: watch::Receiver<bool>) -> Result<RunStats, SyncError> {
+pub async fn run<C: Collector, B: Bus>(
+    collector: &C,
+    syncer: &Syncer<B>,
+    schedule: Schedule,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<RunStats, SyncError> {
     let mut stats = RunStats::default();
-    let syncer = &syncer.clone().with_reconcile_interval(schedule.reconcile_interval);
+    let syncer = &syncer
+        .clone()
+        .with_reconcile_interval(schedule.reconcile_interval);
     if schedule.once {
         match tokio::time::timeout(ONCE_SETUP_DEADLINE, prepare(syncer, &shutdown)).await {
             Ok(prepared) => prepared?,
@@ -113,12 +120,20 @@ pub async fn run<C: Collector, B: Bus>(collector: &C, syncer: &Syncer<B>, schedu
             changed = shutdown.changed() => if changed.is_err() { break },
         }
     }
-    tracing::info!(completed = stats.completed, failed = stats.failed, interrupted = stats.interrupted, "collector stopped");
+    tracing::info!(
+        completed = stats.completed,
+        failed = stats.failed,
+        interrupted = stats.interrupted,
+        "collector stopped"
+    );
     Ok(stats)
 }
 
 /// Topics and schemas, given up on at shutdown.
-async fn prepare<B: Bus>(syncer: &Syncer<B>, shutdown: &watch::Receiver<bool>) -> Result<(), SyncError> {
+async fn prepare<B: Bus>(
+    syncer: &Syncer<B>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(), SyncError> {
     tokio::select! {
         biased;
         () = infragraph_telemetry::stop_signal(shutdown) => Err(SyncError::Interrupted),
@@ -141,7 +156,10 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         Some(i) => s.split_at(i),
         None => (s, "s"),
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("expected a duration such as 1s, 500ms or 5m, got {s:?}"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a duration such as 1s, 500ms or 5m, got {s:?}"))?;
     let secs = match unit {
         "ms" => v / 1000.0,
         "s" => v,
@@ -164,7 +182,11 @@ mod duration_tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("soon").unwrap_err().contains("expected a duration"));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("expected a duration")
+        );
         assert!(parse_duration("3d").unwrap_err().contains("unknown unit"));
     }
 }

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use infragraph_bus::{Bus, BusError, OutMessage, PendingDelivery, TopicLayout};
-use infragraph_schemas::{Codec, Observation, ResourceKind, ScopeRef, SyncKind, SyncMarker, SyncStatus, TopicCount};
+use infragraph_schemas::{
+    Codec, Observation, ResourceKind, ScopeRef, SyncKind, SyncMarker, SyncStatus, TopicCount,
+};
 use infragraph_telemetry::{StageMetrics, stop_signal};
 use tokio::sync::watch;
 
@@ -42,7 +44,10 @@ impl SyncReport {
 const FAILED_MARKER_ON_SHUTDOWN: Duration = Duration::from_secs(3);
 
 /// Runs `work` unless `shutdown` turns true first.
-async fn unless_stopped<T>(shutdown: &watch::Receiver<bool>, work: impl std::future::Future<Output = Result<T, SyncError>>) -> Result<T, SyncError> {
+async fn unless_stopped<T>(
+    shutdown: &watch::Receiver<bool>,
+    work: impl std::future::Future<Output = Result<T, SyncError>>,
+) -> Result<T, SyncError> {
     tokio::select! {
         biased;
         () = stop_signal(shutdown) => Err(SyncError::Interrupted),
@@ -144,7 +149,14 @@ impl<B: Bus> Syncer<B> {
 
     /// Creates the topics and publishes the writer schemas.
     pub async fn prepare(&self) -> Result<(), SetupError> {
-        prepare(&self.bus, &self.layout, &self.codec, &self.retry, &self.metrics).await
+        prepare(
+            &self.bus,
+            &self.layout,
+            &self.codec,
+            &self.retry,
+            &self.metrics,
+        )
+        .await
     }
 
     /// Runs one sync of `collector`. On failure a FAILED marker is published
@@ -159,7 +171,11 @@ impl<B: Bus> Syncer<B> {
     /// sync waits for (a rate limit's reset, a retry's backoff, the bus),
     /// it ends at once as FAILED ([`SyncError::Interrupted`]), and deletes
     /// nothing.
-    pub async fn sync_until<C: Collector>(&self, collector: &C, shutdown: &watch::Receiver<bool>) -> Result<SyncReport, SyncError> {
+    pub async fn sync_until<C: Collector>(
+        &self,
+        collector: &C,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<SyncReport, SyncError> {
         let scope = ScopeRef::new(collector.source(), collector.scope());
         let epoch = self.clock.now_ms();
         let started = Instant::now();
@@ -173,7 +189,13 @@ impl<B: Bus> Syncer<B> {
             Err(err @ SyncError::Interrupted) => {
                 self.metrics.failure(err.reason(), &err);
                 tracing::warn!(scope = %scope, epoch, "sync stopped by shutdown; marking it failed");
-                if tokio::time::timeout(FAILED_MARKER_ON_SHUTDOWN, self.publish_failed(&scope, epoch, &err)).await.is_err() {
+                if tokio::time::timeout(
+                    FAILED_MARKER_ON_SHUTDOWN,
+                    self.publish_failed(&scope, epoch, &err),
+                )
+                .await
+                .is_err()
+                {
                     tracing::warn!(scope = %scope, epoch, "the FAILED marker was not delivered before shutdown");
                 }
                 Err(err)
@@ -189,16 +211,36 @@ impl<B: Bus> Syncer<B> {
 
     /// Each step is cut short by shutdown on its own: once a plan is made,
     /// an interrupted publish must still be remembered as failed.
-    async fn attempt<C: Collector>(&self, collector: &C, scope: &ScopeRef, epoch: i64, shutdown: &watch::Receiver<bool>) -> Result<SyncReport, SyncError> {
-        let started = self.publish_marker(scope, epoch, SyncStatus::Started, None, Vec::new(), SyncKind::default());
+    async fn attempt<C: Collector>(
+        &self,
+        collector: &C,
+        scope: &ScopeRef,
+        epoch: i64,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<SyncReport, SyncError> {
+        let started = self.publish_marker(
+            scope,
+            epoch,
+            SyncStatus::Started,
+            None,
+            Vec::new(),
+            SyncKind::default(),
+        );
         unless_stopped(shutdown, started).await?;
         let ctx = SyncContext::new(scope.clone(), epoch, self.clock.clone());
         let collect_start = Instant::now();
-        let collected = async { collector.collect(&ctx).await.map_err(|e| SyncError::Collect(Box::new(e))) };
+        let collected = async {
+            collector
+                .collect(&ctx)
+                .await
+                .map_err(|e| SyncError::Collect(Box::new(e)))
+        };
         let mut observations = unless_stopped(shutdown, collected).await?;
         self.bound(&mut observations);
         // A sync that failed to observe retracts nothing: it has no plan.
-        let plan = self.remember(scope, |m| m.plan(scope, epoch, self.reconcile_every, &mut observations));
+        let plan = self.remember(scope, |m| {
+            m.plan(scope, epoch, self.reconcile_every, &mut observations)
+        });
         self.metrics.duration("collect", collect_start.elapsed());
         let kind = plan.kind;
         match unless_stopped(shutdown, self.publish(scope, epoch, &observations, kind)).await {
@@ -224,16 +266,35 @@ impl<B: Bus> Syncer<B> {
         }
     }
 
-    async fn publish(&self, scope: &ScopeRef, epoch: i64, observations: &[Observation], kind: SyncKind) -> Result<SyncReport, SyncError> {
+    async fn publish(
+        &self,
+        scope: &ScopeRef,
+        epoch: i64,
+        observations: &[Observation],
+        kind: SyncKind,
+    ) -> Result<SyncReport, SyncError> {
         // Encode everything before sending anything: an invalid observation
         // fails the sync before any of it reaches the bus.
         let encoded = self.encode_all(observations)?;
         let counts = self.deliver(&encoded).await?;
         let counts: Vec<TopicCount> = counts
             .into_iter()
-            .map(|((kind, partition), (count, last_offset))| TopicCount { topic: self.layout.names.observations(kind), partition, count, last_offset })
+            .map(|((kind, partition), (count, last_offset))| TopicCount {
+                topic: self.layout.names.observations(kind),
+                partition,
+                count,
+                last_offset,
+            })
             .collect();
-        self.publish_marker(scope, epoch, SyncStatus::Completed, None, counts.clone(), kind).await?;
+        self.publish_marker(
+            scope,
+            epoch,
+            SyncStatus::Completed,
+            None,
+            counts.clone(),
+            kind,
+        )
+        .await?;
         let mut published = BTreeMap::new();
         for e in &encoded {
             *published.entry(e.kind).or_insert(0u64) += 1;
@@ -241,19 +302,33 @@ impl<B: Bus> Syncer<B> {
         for (kind, n) in &published {
             self.metrics.records(kind.as_str(), "published", *n);
         }
-        Ok(SyncReport { scope: scope.clone(), epoch, kind, published, counts })
+        Ok(SyncReport {
+            scope: scope.clone(),
+            epoch,
+            kind,
+            published,
+            counts,
+        })
     }
 
     fn encode_all(&self, observations: &[Observation]) -> Result<Vec<Encoded>, SyncError> {
         observations
             .iter()
             .map(|obs| {
-                let payload = self.codec.encode_observation(obs).map_err(|source| SyncError::Encode {
-                    kind: obs.kind.to_string(),
-                    id: obs.id.clone(),
-                    source,
-                })?;
-                Ok(Encoded { kind: obs.kind, topic: self.layout.names.observations(obs.kind), key: obs.id.clone(), payload })
+                let payload =
+                    self.codec
+                        .encode_observation(obs)
+                        .map_err(|source| SyncError::Encode {
+                            kind: obs.kind.to_string(),
+                            id: obs.id.clone(),
+                            source,
+                        })?;
+                Ok(Encoded {
+                    kind: obs.kind,
+                    topic: self.layout.names.observations(obs.kind),
+                    key: obs.id.clone(),
+                    payload,
+                })
             })
             .collect()
     }
@@ -271,7 +346,11 @@ impl<B: Bus> Syncer<B> {
             let (failed, last) = Self::await_all(msgs, pending, &mut counts).await?;
             let Some(err) = last else { return Ok(counts) };
             if round >= self.retry.max_attempts.max(1) {
-                return Err(SyncError::Delivery { failed: failed.len(), total: msgs.len(), source: err });
+                return Err(SyncError::Delivery {
+                    failed: failed.len(),
+                    total: msgs.len(),
+                    source: err,
+                });
             }
             let wait = self.retry.backoff(round);
             self.metrics.failure("delivery_retry", &err);
@@ -282,7 +361,11 @@ impl<B: Bus> Syncer<B> {
         }
     }
 
-    async fn send_all(&self, msgs: &[Encoded], todo: &[usize]) -> Result<Vec<(usize, PendingDelivery)>, SyncError> {
+    async fn send_all(
+        &self,
+        msgs: &[Encoded],
+        todo: &[usize],
+    ) -> Result<Vec<(usize, PendingDelivery)>, SyncError> {
         let mut pending = Vec::with_capacity(todo.len());
         for &i in todo {
             let msg = msgs[i].message();
@@ -290,7 +373,11 @@ impl<B: Bus> Syncer<B> {
                 .retry
                 .run(&self.metrics, "send", || self.bus.send(msg))
                 .await
-                .map_err(|source| SyncError::Delivery { failed: todo.len() - pending.len(), total: msgs.len(), source })?;
+                .map_err(|source| SyncError::Delivery {
+                    failed: todo.len() - pending.len(),
+                    total: msgs.len(),
+                    source,
+                })?;
             pending.push((i, p));
         }
         Ok(pending)
@@ -298,14 +385,20 @@ impl<B: Bus> Syncer<B> {
 
     /// Counts what was delivered; returns what failed retriably and the last
     /// such error. A non-retriable failure ends the sync at once.
-    async fn await_all(msgs: &[Encoded], pending: Vec<(usize, PendingDelivery)>, counts: &mut Counts) -> Result<(Vec<usize>, Option<BusError>), SyncError> {
+    async fn await_all(
+        msgs: &[Encoded],
+        pending: Vec<(usize, PendingDelivery)>,
+        counts: &mut Counts,
+    ) -> Result<(Vec<usize>, Option<BusError>), SyncError> {
         let total = msgs.len();
         let mut failed = Vec::new();
         let mut last = None;
         for (i, p) in pending {
             match p.await {
                 Ok(d) => {
-                    let entry = counts.entry((msgs[i].kind, d.partition)).or_insert((0, d.offset));
+                    let entry = counts
+                        .entry((msgs[i].kind, d.partition))
+                        .or_insert((0, d.offset));
                     entry.0 += 1;
                     entry.1 = entry.1.max(d.offset);
                 }
@@ -313,15 +406,40 @@ impl<B: Bus> Syncer<B> {
                     failed.push(i);
                     last = Some(e);
                 }
-                Err(source) => return Err(SyncError::Delivery { failed: failed.len() + 1, total, source }),
+                Err(source) => {
+                    return Err(SyncError::Delivery {
+                        failed: failed.len() + 1,
+                        total,
+                        source,
+                    });
+                }
             }
         }
         Ok((failed, last))
     }
 
-    async fn publish_marker(&self, scope: &ScopeRef, epoch: i64, status: SyncStatus, reason: Option<String>, counts: Vec<TopicCount>, kind: SyncKind) -> Result<(), SyncError> {
-        let marker = SyncMarker { scope: scope.clone(), epoch, status, reason, counts, emitted_at: self.clock.now_ms(), kind };
-        let payload = self.codec.encode_sync_marker(&marker).map_err(SyncError::Marker)?;
+    async fn publish_marker(
+        &self,
+        scope: &ScopeRef,
+        epoch: i64,
+        status: SyncStatus,
+        reason: Option<String>,
+        counts: Vec<TopicCount>,
+        kind: SyncKind,
+    ) -> Result<(), SyncError> {
+        let marker = SyncMarker {
+            scope: scope.clone(),
+            epoch,
+            status,
+            reason,
+            counts,
+            emitted_at: self.clock.now_ms(),
+            kind,
+        };
+        let payload = self
+            .codec
+            .encode_sync_marker(&marker)
+            .map_err(SyncError::Marker)?;
         let key = scope.to_string();
         let sync_topic = self.layout.names.sync();
         let msg = OutMessage::new(&sync_topic, key.as_bytes(), &payload);
@@ -329,13 +447,26 @@ impl<B: Bus> Syncer<B> {
             .run(&self.metrics, "publish_marker", || self.bus.publish(msg))
             .await
             .map(|_| ())
-            .map_err(|source| SyncError::PublishMarker { status: status.as_str(), source })
+            .map_err(|source| SyncError::PublishMarker {
+                status: status.as_str(),
+                source,
+            })
     }
 
     /// Best effort by nature: if even this fails, the bus is gone, and the
     /// missing COMPLETED marker already keeps the sync from cleaning up.
     async fn publish_failed(&self, scope: &ScopeRef, epoch: i64, err: &SyncError) {
-        if let Err(e) = self.publish_marker(scope, epoch, SyncStatus::Failed, Some(err.to_string()), Vec::new(), SyncKind::default()).await {
+        if let Err(e) = self
+            .publish_marker(
+                scope,
+                epoch,
+                SyncStatus::Failed,
+                Some(err.to_string()),
+                Vec::new(),
+                SyncKind::default(),
+            )
+            .await
+        {
             tracing::error!(scope = %scope, epoch, error = %e, "the FAILED marker could not be published either");
         }
     }

@@ -31,12 +31,17 @@ async fn a_sync_lands_on_the_broker_with_matching_counts() {
     let report = syncer.sync(&FakeCollector::new(&scope)).await.unwrap();
 
     let codec = Codec::builtin();
-    let mut consumer = bus.consumer(&support::unique("g"), &[SYNC_TOPIC.to_owned()]).unwrap();
+    let mut consumer = bus
+        .consumer(&support::unique("g"), &[SYNC_TOPIC.to_owned()])
+        .unwrap();
     let mut statuses = Vec::new();
     let deadline = Instant::now() + WAIT;
     while statuses.len() < 2 {
         let left = deadline.saturating_duration_since(Instant::now());
-        let msg = timeout(left, consumer.recv()).await.expect("both markers arrive within a minute").unwrap();
+        let msg = timeout(left, consumer.recv())
+            .await
+            .expect("both markers arrive within a minute")
+            .unwrap();
         // The topics are shared with other tests' messages, some
         // deliberately undecodable: only ours are looked at.
         if msg.key.as_deref() != Some(format!("fake/{scope}").as_bytes()) {
@@ -59,8 +64,15 @@ async fn a_sync_lands_on_the_broker_with_matching_counts() {
     let mut found = std::collections::BTreeMap::new();
     while found.values().sum::<i64>() < report.total() as i64 {
         let left = deadline.saturating_duration_since(Instant::now());
-        let msg = timeout(left, consumer.recv()).await.expect("every observation arrives within a minute").unwrap();
-        if !msg.key.as_deref().is_some_and(|k| k.starts_with(scope.as_bytes())) {
+        let msg = timeout(left, consumer.recv())
+            .await
+            .expect("every observation arrives within a minute")
+            .unwrap();
+        if !msg
+            .key
+            .as_deref()
+            .is_some_and(|k| k.starts_with(scope.as_bytes()))
+        {
             continue;
         }
         let obs = codec.decode_observation(&msg.payload).unwrap();
@@ -68,7 +80,11 @@ async fn a_sync_lands_on_the_broker_with_matching_counts() {
             *found.entry((msg.topic, msg.partition)).or_insert(0) += 1;
         }
     }
-    let counted: std::collections::BTreeMap<_, _> = report.counts.iter().map(|c| ((c.topic.clone(), c.partition), c.count)).collect();
+    let counted: std::collections::BTreeMap<_, _> = report
+        .counts
+        .iter()
+        .map(|c| ((c.topic.clone(), c.partition), c.count))
+        .collect();
     assert_eq!(found, counted);
 }
 
@@ -79,7 +95,24 @@ async fn an_unreachable_broker_fails_the_sync_instead_of_hanging_or_panicking() 
     let mut args = KafkaArgs::with_brokers("127.0.0.1:9");
     args.settings = vec![("message.timeout.ms".into(), "300".into())];
     let bus = KafkaBus::connect(&args).unwrap();
-    let retry = RetryPolicy { max_attempts: 2, initial_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(10) };
-    let err = Syncer::new(bus).with_retry(retry).sync(&FakeCollector::new("nowhere")).await.unwrap_err();
-    assert!(matches!(err, SyncError::PublishMarker { status: "STARTED", .. }), "{err}");
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(10),
+    };
+    let err = Syncer::new(bus)
+        .with_retry(retry)
+        .sync(&FakeCollector::new("nowhere"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SyncError::PublishMarker {
+                status: "STARTED",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

@@ -39,7 +39,8 @@ fn repo(i: usize) -> Value {
 }
 
 fn team(i: usize) -> Value {
-    let parent = (i > 0).then(|| json!({"html_url": format!("https://github.com/orgs/{ORG}/teams/team{}", i / 2)}));
+    let parent = (i > 0)
+        .then(|| json!({"html_url": format!("https://github.com/orgs/{ORG}/teams/team{}", i / 2)}));
     json!({"name": format!("Team {i}"), "slug": format!("team{i}"), "html_url": format!("https://github.com/orgs/{ORG}/teams/team{i}"), "privacy": "closed", "parent": parent})
 }
 
@@ -51,18 +52,43 @@ struct FakeGithub {
 
 impl FakeGithub {
     fn query(req: &Request, name: &str) -> Option<String> {
-        req.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        req.url
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 
     fn page(&self, req: &Request, items: Vec<Value>) -> ResponseTemplate {
-        let page: usize = Self::query(req, "page").and_then(|p| p.parse().ok()).unwrap_or(1);
-        let chunk: Vec<Value> = items.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE).cloned().collect();
-        let mut resp = ResponseTemplate::new(200).set_body_json(chunk).insert_header("x-ratelimit-remaining", "4000");
+        let page: usize = Self::query(req, "page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1);
+        let chunk: Vec<Value> = items
+            .iter()
+            .skip((page - 1) * PER_PAGE)
+            .take(PER_PAGE)
+            .cloned()
+            .collect();
+        let mut resp = ResponseTemplate::new(200)
+            .set_body_json(chunk)
+            .insert_header("x-ratelimit-remaining", "4000");
         if page * PER_PAGE < items.len() {
             let mut next = req.url.clone();
-            let pairs: Vec<(String, String)> = req.url.query_pairs().filter(|(k, _)| k != "page").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-            next.query_pairs_mut().clear().extend_pairs(pairs).append_pair("page", &(page + 1).to_string());
-            let link = format!("<{}{}?{}>; rel=\"next\"", self.base, next.path(), next.query().unwrap_or_default());
+            let pairs: Vec<(String, String)> = req
+                .url
+                .query_pairs()
+                .filter(|(k, _)| k != "page")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            next.query_pairs_mut()
+                .clear()
+                .extend_pairs(pairs)
+                .append_pair("page", &(page + 1).to_string());
+            let link = format!(
+                "<{}{}?{}>; rel=\"next\"",
+                self.base,
+                next.path(),
+                next.query().unwrap_or_default()
+            );
             resp = resp.insert_header("link", link.as_str());
         }
         resp
@@ -84,7 +110,9 @@ fn person(i: usize) -> Value {
 
 /// A page of 100 edges after `after` (`cursor:<index>`), with `pageInfo`.
 fn connection(edges: Vec<Value>, after: Option<&str>) -> Value {
-    let start: usize = after.and_then(|c| c.strip_prefix("cursor:")?.parse().ok()).unwrap_or(0);
+    let start: usize = after
+        .and_then(|c| c.strip_prefix("cursor:")?.parse().ok())
+        .unwrap_or(0);
     let end = (start + PER_PAGE).min(edges.len());
     json!({"pageInfo": {"hasNextPage": end < edges.len(), "endCursor": format!("cursor:{end}")}, "edges": edges[start.min(end)..end].to_vec()})
 }
@@ -100,11 +128,21 @@ fn team_people(t: usize) -> Vec<Value> {
 /// teams with their members.
 fn graphql(req: &Request) -> ResponseTemplate {
     let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-    let (query, vars) = (body["query"].as_str().unwrap_or_default(), &body["variables"]);
+    let (query, vars) = (
+        body["query"].as_str().unwrap_or_default(),
+        &body["variables"],
+    );
     let after = vars["cursor"].as_str();
     let data = if query.contains("nodes(ids:") {
         let ids = vars["ids"].as_array().cloned().unwrap_or_default();
-        let nodes: Vec<Value> = ids.iter().map(|id| id.as_str().and_then(|id| id.strip_prefix("R_")?.parse().ok()).map_or(Value::Null, details)).collect();
+        let nodes: Vec<Value> = ids
+            .iter()
+            .map(|id| {
+                id.as_str()
+                    .and_then(|id| id.strip_prefix("R_")?.parse().ok())
+                    .map_or(Value::Null, details)
+            })
+            .collect();
         json!({"nodes": nodes})
     } else if query.contains("membersWithRole") {
         let edges = (0..USERS).map(|i| json!({"role": if i < ADMINS { "ADMIN" } else { "MEMBER" }, "hasTwoFactorEnabled": true, "node": person(i)})).collect();
@@ -113,7 +151,9 @@ fn graphql(req: &Request) -> ResponseTemplate {
         let teams = (0..TEAMS).map(|t| json!({"node": {"slug": format!("team{t}"), "members": connection(team_people(t), None)}})).collect();
         json!({"organization": {"teams": connection(teams, after)}})
     };
-    ResponseTemplate::new(200).set_body_json(json!({"data": data})).insert_header("x-ratelimit-remaining", "4000")
+    ResponseTemplate::new(200)
+        .set_body_json(json!({"data": data}))
+        .insert_header("x-ratelimit-remaining", "4000")
 }
 
 impl Respond for FakeGithub {
@@ -124,15 +164,26 @@ impl Respond for FakeGithub {
         }
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match parts.as_slice() {
-            ["orgs", _] => ResponseTemplate::new(200).set_body_json(json!({"login": ORG, "html_url": format!("https://github.com/{ORG}")})),
-            ["orgs", _, "outside_collaborators"] => self.page(req, (USERS..USERS + OUTSIDE).map(user).collect()),
+            ["orgs", _] => ResponseTemplate::new(200).set_body_json(
+                json!({"login": ORG, "html_url": format!("https://github.com/{ORG}")}),
+            ),
+            ["orgs", _, "outside_collaborators"] => {
+                self.page(req, (USERS..USERS + OUTSIDE).map(user).collect())
+            }
             ["orgs", _, "teams"] => self.page(req, (0..TEAMS).map(team).collect()),
             ["orgs", _, "teams", slug, "repos"] => {
                 let t: usize = slug.trim_start_matches("team").parse().unwrap_or(0);
-                self.page(req, (0..REPOS_PER_TEAM).map(|k| repo((t * REPOS_PER_TEAM + k) % REPOS)).collect())
+                self.page(
+                    req,
+                    (0..REPOS_PER_TEAM)
+                        .map(|k| repo((t * REPOS_PER_TEAM + k) % REPOS))
+                        .collect(),
+                )
             }
             ["orgs", _, "repos"] => self.page(req, (0..REPOS).map(repo).collect()),
-            ["repos", _, _, "languages"] => ResponseTemplate::new(200).set_body_json(json!({"Rust": 1000, "Shell": 10})),
+            ["repos", _, _, "languages"] => {
+                ResponseTemplate::new(200).set_body_json(json!({"Rust": 1000, "Shell": 10}))
+            }
             ["repos", _, name, "collaborators"] => {
                 let r: usize = name.trim_start_matches("repo").parse().unwrap_or(0);
                 let mut u = user(USERS + r % OUTSIDE);
@@ -155,13 +206,24 @@ fn naive_requests() -> usize {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     runtime.block_on(async {
         let server = MockServer::start().await;
-        Mock::given(any()).respond_with(FakeGithub { base: server.uri() }).mount(&server).await;
+        Mock::given(any())
+            .respond_with(FakeGithub { base: server.uri() })
+            .mount(&server)
+            .await;
         let token = Token::new("bench-token").expect("a token");
-        let retry = RetrySettings { backoff: Duration::from_millis(10), ..RetrySettings::default() };
-        let collector = GithubCollector::new(ORG, &server.uri(), &token, retry, 8).expect("a collector");
+        let retry = RetrySettings {
+            backoff: Duration::from_millis(10),
+            ..RetrySettings::default()
+        };
+        let collector =
+            GithubCollector::new(ORG, &server.uri(), &token, retry, 8).expect("a collector");
         let syncer = Syncer::new(MemoryBus::new());
         let started = Instant::now();
         let report = syncer.sync(&collector).await.expect("the sync completes");
@@ -170,8 +232,14 @@ fn main() {
         let naive = naive_requests();
         println!("fixture: {REPOS} repositories, {USERS} users, {TEAMS} teams");
         println!("observations published: {}", report.total());
-        println!("requests: {} (naive one-per-repository-per-relationship: {naive})", stats.requests);
-        println!("ratio: {:.3} (target <= 0.200)", stats.requests as f64 / naive as f64);
+        println!(
+            "requests: {} (naive one-per-repository-per-relationship: {naive})",
+            stats.requests
+        );
+        println!(
+            "ratio: {:.3} (target <= 0.200)",
+            stats.requests as f64 / naive as f64
+        );
         println!("wall time: {:.2?} against the in-process server", wall);
     });
 }

@@ -59,7 +59,10 @@ impl Default for RetrySettings {
 pub enum Verdict {
     Ok,
     /// Wait, then send the same request again.
-    Retry { wait: Duration, why: RetryReason },
+    Retry {
+        wait: Duration,
+        why: RetryReason,
+    },
     Fail(GithubError),
 }
 
@@ -90,7 +93,14 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 
 /// Decides what a response means. `attempt` counts 5xx answers so far for
 /// this request (1 on the first); `now_secs` is Unix time, for resets.
-pub fn classify(status: StatusCode, headers: &HeaderMap, path: &str, attempt: u32, now_secs: u64, settings: &RetrySettings) -> Verdict {
+pub fn classify(
+    status: StatusCode,
+    headers: &HeaderMap,
+    path: &str,
+    attempt: u32,
+    now_secs: u64,
+    settings: &RetrySettings,
+) -> Verdict {
     let path = path.to_owned();
     if status.is_success() {
         return Verdict::Ok;
@@ -101,10 +111,18 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, path: &str, attempt: u3
         404 => Verdict::Fail(GithubError::NotFound { path }),
         s if status.is_server_error() => {
             if attempt < settings.server_attempts {
-                let wait = infragraph_telemetry::Backoff::new(settings.backoff, MAX_SERVER_BACKOFF).wait(attempt);
-                Verdict::Retry { wait, why: RetryReason::ServerError }
+                let wait = infragraph_telemetry::Backoff::new(settings.backoff, MAX_SERVER_BACKOFF)
+                    .wait(attempt);
+                Verdict::Retry {
+                    wait,
+                    why: RetryReason::ServerError,
+                }
             } else {
-                Verdict::Fail(GithubError::Server { status: s, path, attempts: attempt })
+                Verdict::Fail(GithubError::Server {
+                    status: s,
+                    path,
+                    attempts: attempt,
+                })
             }
         }
         s => Verdict::Fail(GithubError::Status { status: s, path }),
@@ -116,13 +134,22 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, path: &str, attempt: u3
 /// `x-ratelimit-reset`; a 429 with neither waits a minute.
 fn rate_limit(status: StatusCode, headers: &HeaderMap, path: String, now_secs: u64) -> Verdict {
     if let Some(secs) = header_u64(headers, "retry-after") {
-        return Verdict::Retry { wait: Duration::from_secs(secs), why: RetryReason::SecondaryRateLimit };
+        return Verdict::Retry {
+            wait: Duration::from_secs(secs),
+            why: RetryReason::SecondaryRateLimit,
+        };
     }
     if header_u64(headers, "x-ratelimit-remaining") == Some(0) {
-        return Verdict::Retry { wait: until_reset(headers, now_secs), why: RetryReason::PrimaryRateLimit };
+        return Verdict::Retry {
+            wait: until_reset(headers, now_secs),
+            why: RetryReason::PrimaryRateLimit,
+        };
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
-        return Verdict::Retry { wait: Duration::from_secs(60), why: RetryReason::SecondaryRateLimit };
+        return Verdict::Retry {
+            wait: Duration::from_secs(60),
+            why: RetryReason::SecondaryRateLimit,
+        };
     }
     Verdict::Fail(GithubError::Forbidden { path })
 }
@@ -140,7 +167,9 @@ pub fn next_link(headers: &HeaderMap) -> Option<String> {
     value.split(',').find_map(|entry| {
         let mut parts = entry.split(';');
         let url = parts.next()?.trim().strip_prefix('<')?.strip_suffix('>')?;
-        parts.any(|p| p.trim().replace(' ', "") == "rel=\"next\"").then(|| url.to_owned())
+        parts
+            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"")
+            .then(|| url.to_owned())
     })
 }
 
@@ -150,7 +179,9 @@ fn with_per_page(path: &str) -> String {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A successful answer kept for its ETag.
@@ -214,7 +245,11 @@ pub fn graphql_base(api_url: &str) -> String {
 enum Rest {
     Ready(Octocrab),
     /// A GitHub App, acting as its installation on `org` once that is found.
-    App { jwt: Octocrab, org: String, installed: tokio::sync::OnceCell<Octocrab> },
+    App {
+        jwt: Octocrab,
+        org: String,
+        installed: tokio::sync::OnceCell<Octocrab>,
+    },
 }
 
 /// A client for one API base URL and one set of credentials.
@@ -237,11 +272,25 @@ pub struct Api {
 
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Api").field("authority", &self.authority).field("requests", &self.requests()).finish_non_exhaustive()
+        f.debug_struct("Api")
+            .field("authority", &self.authority)
+            .field("requests", &self.requests())
+            .finish_non_exhaustive()
     }
 }
 
-fn client_builder(uri: Uri, base_url: &str) -> Result<octocrab::OctocrabBuilder<octocrab::NoSvc, octocrab::DefaultOctocrabBuilderConfig, octocrab::NoAuth, octocrab::NotLayerReady>, GithubError> {
+fn client_builder(
+    uri: Uri,
+    base_url: &str,
+) -> Result<
+    octocrab::OctocrabBuilder<
+        octocrab::NoSvc,
+        octocrab::DefaultOctocrabBuilderConfig,
+        octocrab::NoAuth,
+        octocrab::NotLayerReady,
+    >,
+    GithubError,
+> {
     Ok(Octocrab::builder()
         .base_uri(uri)
         .map_err(|e| GithubError::Config(format!("--api-url {base_url:?}: {e}")))?
@@ -268,24 +317,43 @@ async fn installation_id(jwt: &Octocrab, org: &str) -> Result<u64, GithubError> 
         id: u64,
     }
     let path = format!("/orgs/{org}/installation");
-    let response = jwt._get(path.as_str()).await.map_err(|e| app_error(org, &e))?;
+    let response = jwt
+        ._get(path.as_str())
+        .await
+        .map_err(|e| app_error(org, &e))?;
     let status = response.status();
-    let body = jwt.body_to_string(response).await.map_err(|e| app_error(org, &e))?;
+    let body = jwt
+        .body_to_string(response)
+        .await
+        .map_err(|e| app_error(org, &e))?;
     if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["message"].as_str().map(str::to_owned)).unwrap_or_default();
-        return Err(GithubError::App { org: org.to_owned(), detail: format!("GitHub answered {} on {path}: {message}", status.as_u16()) });
+        let message = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        return Err(GithubError::App {
+            org: org.to_owned(),
+            detail: format!("GitHub answered {} on {path}: {message}", status.as_u16()),
+        });
     }
-    Ok(serde_json::from_str::<Found>(&body).map_err(|source| GithubError::Decode { path, source })?.id)
+    Ok(serde_json::from_str::<Found>(&body)
+        .map_err(|source| GithubError::Decode { path, source })?
+        .id)
 }
 
 /// Why acting as the app's installation on `org` failed. octocrab's error
 /// carries GitHub's message, never the key or a token.
 fn app_error(org: &str, e: &octocrab::Error) -> GithubError {
     let detail = match e {
-        octocrab::Error::GitHub { source, .. } => format!("GitHub answered {}: {}", source.status_code, source.message),
+        octocrab::Error::GitHub { source, .. } => {
+            format!("GitHub answered {}: {}", source.status_code, source.message)
+        }
         other => other.to_string(),
     };
-    GithubError::App { org: org.to_owned(), detail }
+    GithubError::App {
+        org: org.to_owned(),
+        detail,
+    }
 }
 
 /// rustls needs one process-wide crypto provider and does not pick one when
@@ -303,24 +371,57 @@ impl Api {
     /// Enterprise Server's `https://HOST/api/v3`), reading `org` (an app
     /// acts as its installation there). Must be called within a Tokio
     /// runtime: the client spawns its connection worker there.
-    pub fn new(base_url: &str, credentials: &Credentials, org: &str, settings: RetrySettings) -> Result<Self, GithubError> {
+    pub fn new(
+        base_url: &str,
+        credentials: &Credentials,
+        org: &str,
+        settings: RetrySettings,
+    ) -> Result<Self, GithubError> {
         // octocrab panics without a runtime; an error says it plainly.
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(GithubError::Config("the GitHub client must be created within a Tokio runtime".to_owned()));
+            return Err(GithubError::Config(
+                "the GitHub client must be created within a Tokio runtime".to_owned(),
+            ));
         }
-        let uri: Uri = base_url.parse().map_err(|_| GithubError::Config(format!("--api-url {base_url:?} is not a URL")))?;
+        let uri: Uri = base_url
+            .parse()
+            .map_err(|_| GithubError::Config(format!("--api-url {base_url:?} is not a URL")))?;
         let authority = uri.authority().map(|a| a.as_str().to_owned());
         if authority.is_none() {
-            return Err(GithubError::Config(format!("--api-url {base_url:?} has no host")));
+            return Err(GithubError::Config(format!(
+                "--api-url {base_url:?} has no host"
+            )));
         }
         install_crypto_provider();
-        let graphql_uri: Uri = graphql_base(base_url).parse().map_err(|_| GithubError::Config(format!("--api-url {base_url:?} is not a URL")))?;
+        let graphql_uri: Uri = graphql_base(base_url)
+            .parse()
+            .map_err(|_| GithubError::Config(format!("--api-url {base_url:?} is not a URL")))?;
         let (rest, graphql) = match credentials {
-            Credentials::Token(token) => (Rest::Ready(octocrab(uri, base_url, Some(token))?), octocrab(graphql_uri, base_url, Some(token))?),
+            Credentials::Token(token) => (
+                Rest::Ready(octocrab(uri, base_url, Some(token))?),
+                octocrab(graphql_uri, base_url, Some(token))?,
+            ),
             Credentials::App { app_id, key } => {
-                let key = jsonwebtoken::EncodingKey::from_rsa_pem(key.pem().as_bytes()).map_err(|e| GithubError::Config(format!("the GitHub App private key is not a valid RSA PEM key: {e}")))?;
-                let jwt = client_builder(uri, base_url)?.app(octocrab::models::AppId(*app_id), key).build().map_err(|e| GithubError::Config(format!("cannot set up the HTTP client: {e}")))?;
-                (Rest::App { jwt, org: org.to_owned(), installed: tokio::sync::OnceCell::new() }, octocrab(graphql_uri, base_url, None)?)
+                let key =
+                    jsonwebtoken::EncodingKey::from_rsa_pem(key.pem().as_bytes()).map_err(|e| {
+                        GithubError::Config(format!(
+                            "the GitHub App private key is not a valid RSA PEM key: {e}"
+                        ))
+                    })?;
+                let jwt = client_builder(uri, base_url)?
+                    .app(octocrab::models::AppId(*app_id), key)
+                    .build()
+                    .map_err(|e| {
+                        GithubError::Config(format!("cannot set up the HTTP client: {e}"))
+                    })?;
+                (
+                    Rest::App {
+                        jwt,
+                        org: org.to_owned(),
+                        installed: tokio::sync::OnceCell::new(),
+                    },
+                    octocrab(graphql_uri, base_url, None)?,
+                )
             }
         };
         Ok(Api {
@@ -358,26 +459,42 @@ impl Api {
     /// One GraphQL query. Errors come back with the data (GitHub answers
     /// 200 with both) for the caller to judge, except a spent rate limit,
     /// which is waited out like a REST one.
-    pub async fn graphql<T: DeserializeOwned>(&self, query: &str, variables: serde_json::Value) -> Result<GraphqlResponse<T>, GithubError> {
+    pub async fn graphql<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<GraphqlResponse<T>, GithubError> {
         let request = serde_json::json!({ "query": query, "variables": variables });
         let mut rate_waits = 0;
         loop {
             let (headers, body) = self.fetch(Call::Graphql(&request)).await?;
-            let response: GraphqlResponse<T> = serde_json::from_str(&body).map_err(|source| GithubError::Decode { path: GRAPHQL_PATH.to_owned(), source })?;
-            if !response.errors.iter().any(|e| e.kind.as_deref() == Some("RATE_LIMITED")) {
+            let response: GraphqlResponse<T> =
+                serde_json::from_str(&body).map_err(|source| GithubError::Decode {
+                    path: GRAPHQL_PATH.to_owned(),
+                    source,
+                })?;
+            if !response
+                .errors
+                .iter()
+                .any(|e| e.kind.as_deref() == Some("RATE_LIMITED"))
+            {
                 return Ok(response);
             }
             let wait = until_reset(&headers, now_secs());
             rate_waits += 1;
             self.check_wait(GRAPHQL_PATH, wait, rate_waits)?;
-            self.wait_for_limit(GRAPHQL_PATH, wait, RetryReason::PrimaryRateLimit).await;
+            self.wait_for_limit(GRAPHQL_PATH, wait, RetryReason::PrimaryRateLimit)
+                .await;
         }
     }
 
     /// One resource (no pagination).
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, GithubError> {
         let (_, body) = self.fetch(Call::Get(path)).await?;
-        serde_json::from_str(&body).map_err(|source| GithubError::Decode { path: path.to_owned(), source })
+        serde_json::from_str(&body).map_err(|source| GithubError::Decode {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Every item of a list, page after page as `Link: rel="next"` says.
@@ -386,22 +503,32 @@ impl Api {
         let mut next = Some(with_per_page(path));
         while let Some(page) = next.take() {
             let (headers, body) = self.fetch(Call::Get(&page)).await?;
-            let mut batch: Vec<T> = serde_json::from_str(&body).map_err(|source| GithubError::Decode { path: page.clone(), source })?;
+            let mut batch: Vec<T> =
+                serde_json::from_str(&body).map_err(|source| GithubError::Decode {
+                    path: page.clone(),
+                    source,
+                })?;
             items.append(&mut batch);
-            next = next_link(&headers).map(|url| self.relative(&url)).transpose()?;
+            next = next_link(&headers)
+                .map(|url| self.relative(&url))
+                .transpose()?;
         }
         Ok(items)
     }
 
     /// A `Link` URL as a path on this API's host.
     fn relative(&self, url: &str) -> Result<String, GithubError> {
-        let uri: Uri = url.parse().map_err(|_| GithubError::ForeignLink(url.to_owned()))?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| GithubError::ForeignLink(url.to_owned()))?;
         if let Some(authority) = uri.authority()
             && Some(authority.as_str()) != self.authority.as_deref()
         {
             return Err(GithubError::ForeignLink(url.to_owned()));
         }
-        Ok(uri.path_and_query().map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned()))
+        Ok(uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned()))
     }
 
     /// One request, retried on 5xx and rate limits; the headers and body of
@@ -416,14 +543,23 @@ impl Api {
                 Call::Get(path) => self.cached(path),
                 Call::Graphql(_) => None,
             };
-            let (status, headers, body) = self.send(call, cached.as_ref().map(|c| c.etag.as_str())).await?;
+            let (status, headers, body) = self
+                .send(call, cached.as_ref().map(|c| c.etag.as_str()))
+                .await?;
             if status == StatusCode::NOT_MODIFIED
                 && let Some(c) = cached
             {
                 self.not_modified.fetch_add(1, Ordering::Relaxed);
                 return Ok((c.headers, c.body));
             }
-            match classify(status, &headers, path, server_attempt, now_secs(), &self.settings) {
+            match classify(
+                status,
+                &headers,
+                path,
+                server_attempt,
+                now_secs(),
+                &self.settings,
+            ) {
                 Verdict::Ok => {
                     if let Call::Get(path) = call {
                         self.remember(path, &headers, &body);
@@ -431,8 +567,17 @@ impl Api {
                     return Ok((headers, body));
                 }
                 Verdict::Fail(e) => return Err(e),
-                Verdict::Retry { wait, why: RetryReason::ServerError } => {
-                    tracing::warn!(path, status = status.as_u16(), attempt = server_attempt, retry_in_ms = wait.as_millis() as u64, "GitHub server error, retrying");
+                Verdict::Retry {
+                    wait,
+                    why: RetryReason::ServerError,
+                } => {
+                    tracing::warn!(
+                        path,
+                        status = status.as_u16(),
+                        attempt = server_attempt,
+                        retry_in_ms = wait.as_millis() as u64,
+                        "GitHub server error, retrying"
+                    );
                     tokio::time::sleep(wait).await;
                     server_attempt += 1;
                 }
@@ -448,7 +593,11 @@ impl Api {
     fn check_wait(&self, path: &str, wait: Duration, waits: u32) -> Result<(), GithubError> {
         let max = self.settings.max_rate_limit_wait;
         if wait > max || waits > self.settings.rate_limit_waits {
-            return Err(GithubError::RateLimited { path: path.to_owned(), wait_secs: wait.as_secs(), max_secs: max.as_secs() });
+            return Err(GithubError::RateLimited {
+                path: path.to_owned(),
+                wait_secs: wait.as_secs(),
+                max_secs: max.as_secs(),
+            });
         }
         Ok(())
     }
@@ -460,7 +609,12 @@ impl Api {
     async fn wait_for_limit(&self, path: &str, wait: Duration, why: RetryReason) {
         let mut left = wait;
         loop {
-            tracing::info!(path, reason = why.as_str(), remaining_secs = left.as_secs(), "waiting for the GitHub rate limit");
+            tracing::info!(
+                path,
+                reason = why.as_str(),
+                remaining_secs = left.as_secs(),
+                "waiting for the GitHub rate limit"
+            );
             let step = left.min(self.settings.progress_every.max(Duration::from_secs(1)));
             tokio::time::sleep(step).await;
             left = left.saturating_sub(step);
@@ -471,15 +625,26 @@ impl Api {
     }
 
     fn cached(&self, path: &str) -> Option<Cached> {
-        self.etags.lock().unwrap_or_else(|e| e.into_inner()).get(path).cloned()
+        self.etags
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+            .cloned()
     }
 
     /// Keeps an answer that has an ETag, so the next sync can ask "changed
     /// since?" and get a 304 that costs no rate limit.
     fn remember(&self, path: &str, headers: &HeaderMap, body: &str) {
         if let Some(etag) = header(headers, "etag") {
-            let entry = Cached { etag: etag.to_owned(), headers: headers.clone(), body: body.to_owned() };
-            self.etags.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_owned(), entry);
+            let entry = Cached {
+                etag: etag.to_owned(),
+                headers: headers.clone(),
+                body: body.to_owned(),
+            };
+            self.etags
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(path.to_owned(), entry);
         }
     }
 
@@ -507,30 +672,61 @@ impl Api {
         match &self.rest {
             Rest::Ready(_) => Ok(std::borrow::Cow::Borrowed(&self.graphql)),
             Rest::App { org, .. } => {
-                let token = self.rest().await?.installation_token().await.map_err(|e| app_error(org, &e))?;
-                Ok(std::borrow::Cow::Owned(self.graphql.user_access_token(token).map_err(|e| app_error(org, &e))?))
+                let token = self
+                    .rest()
+                    .await?
+                    .installation_token()
+                    .await
+                    .map_err(|e| app_error(org, &e))?;
+                Ok(std::borrow::Cow::Owned(
+                    self.graphql
+                        .user_access_token(token)
+                        .map_err(|e| app_error(org, &e))?,
+                ))
             }
         }
     }
 
-    async fn send(&self, call: Call<'_>, etag: Option<&str>) -> Result<(StatusCode, HeaderMap, String), GithubError> {
+    async fn send(
+        &self,
+        call: Call<'_>,
+        etag: Option<&str>,
+    ) -> Result<(StatusCode, HeaderMap, String), GithubError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let path = call.path();
-        let transport = |e: octocrab::Error| GithubError::Transport { path: path.to_owned(), message: e.to_string() };
+        let transport = |e: octocrab::Error| GithubError::Transport {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
         let response = match call {
             Call::Get(path) => {
-                let conditional = etag.and_then(|e| http::HeaderValue::from_str(e).ok()).map(|v| HeaderMap::from_iter([(http::header::IF_NONE_MATCH, v)]));
-                self.rest().await?._get_with_headers(path, conditional).await
+                let conditional = etag
+                    .and_then(|e| http::HeaderValue::from_str(e).ok())
+                    .map(|v| HeaderMap::from_iter([(http::header::IF_NONE_MATCH, v)]));
+                self.rest()
+                    .await?
+                    ._get_with_headers(path, conditional)
+                    .await
             }
-            Call::Graphql(body) => self.graphql_client().await?._post(GRAPHQL_PATH, Some(body)).await,
+            Call::Graphql(body) => {
+                self.graphql_client()
+                    .await?
+                    ._post(GRAPHQL_PATH, Some(body))
+                    .await
+            }
         }
         .map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
         if let Some(left) = header_u64(&headers, "x-ratelimit-remaining") {
-            self.remaining.store(i64::try_from(left).unwrap_or(i64::MAX), Ordering::Relaxed);
+            self.remaining
+                .store(i64::try_from(left).unwrap_or(i64::MAX), Ordering::Relaxed);
         }
-        let body = self.graphql.body_to_string(response).await.map_err(transport)?;
+        let body = self
+            .graphql
+            .body_to_string(response)
+            .await
+            .map_err(transport)?;
         tracing::debug!(path, status = status.as_u16(), "GitHub request");
         Ok((status, headers, body))
     }
@@ -550,16 +746,34 @@ mod tests {
 
     #[test]
     fn graphql_lives_next_to_rest() {
-        assert_eq!(graphql_base("https://api.github.com"), "https://api.github.com");
-        assert_eq!(graphql_base("https://ghe.example.com/api/v3/"), "https://ghe.example.com/api");
-        assert_eq!(graphql_base("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(
+            graphql_base("https://api.github.com"),
+            "https://api.github.com"
+        );
+        assert_eq!(
+            graphql_base("https://ghe.example.com/api/v3/"),
+            "https://ghe.example.com/api"
+        );
+        assert_eq!(
+            graphql_base("http://127.0.0.1:9000"),
+            "http://127.0.0.1:9000"
+        );
     }
 
     #[test]
     fn next_link_is_found_among_others() {
-        let h = headers(&[("link", r#"<https://api.github.com/orgs/a/repos?page=3>; rel="last", <https://api.github.com/orgs/a/repos?page=2>; rel="next""#)]);
-        assert_eq!(next_link(&h).as_deref(), Some("https://api.github.com/orgs/a/repos?page=2"));
-        let last = headers(&[("link", r#"<https://api.github.com/orgs/a/repos?page=1>; rel="prev""#)]);
+        let h = headers(&[(
+            "link",
+            r#"<https://api.github.com/orgs/a/repos?page=3>; rel="last", <https://api.github.com/orgs/a/repos?page=2>; rel="next""#,
+        )]);
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("https://api.github.com/orgs/a/repos?page=2")
+        );
+        let last = headers(&[(
+            "link",
+            r#"<https://api.github.com/orgs/a/repos?page=1>; rel="prev""#,
+        )]);
         assert_eq!(next_link(&last), None);
     }
 
@@ -567,23 +781,50 @@ mod tests {
     fn rate_limits_wait_and_other_errors_fail() {
         let s = RetrySettings::default();
         let ok = StatusCode::FORBIDDEN;
-        let primary = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1100")]);
-        assert!(matches!(classify(ok, &primary, "/x", 1, 1000, &s), Verdict::Retry { wait, why: RetryReason::PrimaryRateLimit } if wait == Duration::from_secs(101)));
+        let primary = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "1100"),
+        ]);
+        assert!(
+            matches!(classify(ok, &primary, "/x", 1, 1000, &s), Verdict::Retry { wait, why: RetryReason::PrimaryRateLimit } if wait == Duration::from_secs(101))
+        );
         let secondary = headers(&[("retry-after", "7"), ("x-ratelimit-remaining", "10")]);
-        assert!(matches!(classify(ok, &secondary, "/x", 1, 1000, &s), Verdict::Retry { wait, why: RetryReason::SecondaryRateLimit } if wait == Duration::from_secs(7)));
+        assert!(
+            matches!(classify(ok, &secondary, "/x", 1, 1000, &s), Verdict::Retry { wait, why: RetryReason::SecondaryRateLimit } if wait == Duration::from_secs(7))
+        );
         let plain = headers(&[("x-ratelimit-remaining", "10")]);
-        assert!(matches!(classify(ok, &plain, "/x", 1, 1000, &s), Verdict::Fail(GithubError::Forbidden { .. })));
-        assert!(matches!(classify(StatusCode::UNAUTHORIZED, &plain, "/x", 1, 1000, &s), Verdict::Fail(GithubError::Unauthorized { .. })));
-        assert!(matches!(classify(StatusCode::NOT_FOUND, &plain, "/x", 1, 1000, &s), Verdict::Fail(GithubError::NotFound { .. })));
+        assert!(matches!(
+            classify(ok, &plain, "/x", 1, 1000, &s),
+            Verdict::Fail(GithubError::Forbidden { .. })
+        ));
+        assert!(matches!(
+            classify(StatusCode::UNAUTHORIZED, &plain, "/x", 1, 1000, &s),
+            Verdict::Fail(GithubError::Unauthorized { .. })
+        ));
+        assert!(matches!(
+            classify(StatusCode::NOT_FOUND, &plain, "/x", 1, 1000, &s),
+            Verdict::Fail(GithubError::NotFound { .. })
+        ));
     }
 
     #[test]
     fn server_errors_back_off_then_give_up() {
-        let s = RetrySettings { server_attempts: 3, backoff: Duration::from_millis(100), ..RetrySettings::default() };
+        let s = RetrySettings {
+            server_attempts: 3,
+            backoff: Duration::from_millis(100),
+            ..RetrySettings::default()
+        };
         let h = HeaderMap::new();
         let bad = StatusCode::BAD_GATEWAY;
-        assert!(matches!(classify(bad, &h, "/x", 1, 0, &s), Verdict::Retry { wait, why: RetryReason::ServerError } if wait == Duration::from_millis(100)));
-        assert!(matches!(classify(bad, &h, "/x", 2, 0, &s), Verdict::Retry { wait, why: RetryReason::ServerError } if wait == Duration::from_millis(200)));
-        assert!(matches!(classify(bad, &h, "/x", 3, 0, &s), Verdict::Fail(GithubError::Server { attempts: 3, .. })));
+        assert!(
+            matches!(classify(bad, &h, "/x", 1, 0, &s), Verdict::Retry { wait, why: RetryReason::ServerError } if wait == Duration::from_millis(100))
+        );
+        assert!(
+            matches!(classify(bad, &h, "/x", 2, 0, &s), Verdict::Retry { wait, why: RetryReason::ServerError } if wait == Duration::from_millis(200))
+        );
+        assert!(matches!(
+            classify(bad, &h, "/x", 3, 0, &s),
+            Verdict::Fail(GithubError::Server { attempts: 3, .. })
+        ));
     }
 }

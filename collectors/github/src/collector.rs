@@ -41,15 +41,39 @@ pub struct GithubCollector {
 }
 
 impl GithubCollector {
-    pub fn new(org: &str, api_url: &str, credentials: impl Into<Credentials>, retry: RetrySettings, concurrency: usize) -> Result<Self, GithubError> {
+    pub fn new(
+        org: &str,
+        api_url: &str,
+        credentials: impl Into<Credentials>,
+        retry: RetrySettings,
+        concurrency: usize,
+    ) -> Result<Self, GithubError> {
         let api = Api::new(api_url, &credentials.into(), org, retry)?;
-        Ok(GithubCollector { org: org.to_owned(), scope: format!("github:{org}"), api, concurrency: concurrency.max(1), last: Mutex::new(None) })
+        Ok(GithubCollector {
+            org: org.to_owned(),
+            scope: format!("github:{org}"),
+            api,
+            concurrency: concurrency.max(1),
+            last: Mutex::new(None),
+        })
     }
 
     /// One collector per org of `config`.
     pub fn for_config(config: &GithubConfig) -> Result<Vec<Self>, GithubError> {
         config.validate()?;
-        config.orgs.iter().map(|org| GithubCollector::new(org, &config.api_url, &config.credentials, config.retry, config.concurrency)).collect()
+        config
+            .orgs
+            .iter()
+            .map(|org| {
+                GithubCollector::new(
+                    org,
+                    &config.api_url,
+                    &config.credentials,
+                    config.retry,
+                    config.concurrency,
+                )
+            })
+            .collect()
     }
 
     pub fn org(&self) -> &str {
@@ -98,7 +122,12 @@ impl Collector for GithubCollector {
         self.api.take_requests();
         self.api.take_not_modified();
         let result = fetch_org(&self.api, &self.org, self.concurrency).await;
-        let mut stats = SyncStats { requests: self.api.take_requests(), not_modified: self.api.take_not_modified(), rate_limit_remaining: self.api.rate_limit_remaining(), ..SyncStats::default() };
+        let mut stats = SyncStats {
+            requests: self.api.take_requests(),
+            not_modified: self.api.take_not_modified(),
+            rate_limit_remaining: self.api.rate_limit_remaining(),
+            ..SyncStats::default()
+        };
         let snapshot = match result {
             Ok(s) => s,
             Err(e) => {
@@ -120,11 +149,17 @@ impl Collector for GithubCollector {
 /// Runs one collector per org of `config` on `bus`, all at once, as
 /// `config.schedule` says. Each org is its own scope, so one org's cleanup
 /// never touches another's data.
-pub async fn run<B: Bus>(config: GithubConfig, bus: B, shutdown: watch::Receiver<bool>) -> Result<Vec<RunStats>, GithubError> {
+pub async fn run<B: Bus>(
+    config: GithubConfig,
+    bus: B,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Vec<RunStats>, GithubError> {
     let collectors = GithubCollector::for_config(&config)?;
     tracing::info!(orgs = ?config.orgs, api_url = %config.api_url, once = config.schedule.once, "github collector starting");
     let syncer = Syncer::new(bus).with_layout(config.layout.clone());
-    let runs = collectors.iter().map(|c| infragraph_collector::run(c, &syncer, config.schedule, shutdown.clone()));
+    let runs = collectors
+        .iter()
+        .map(|c| infragraph_collector::run(c, &syncer, config.schedule, shutdown.clone()));
     let results = futures::future::join_all(runs).await;
     let mut stats = Vec::new();
     let mut failed = Vec::new();
@@ -134,5 +169,9 @@ pub async fn run<B: Bus>(config: GithubConfig, bus: B, shutdown: watch::Receiver
             Err(e) => failed.push(format!("{}: {e}", c.org())),
         }
     }
-    if failed.is_empty() { Ok(stats) } else { Err(GithubError::SyncFailed(failed.join("; "))) }
+    if failed.is_empty() {
+        Ok(stats)
+    } else {
+        Err(GithubError::SyncFailed(failed.join("; ")))
+    }
 }

@@ -32,13 +32,26 @@ impl Token {
     pub fn resolve(file: Option<&std::path::Path>) -> Result<Self, GithubError> {
         if let Some(file) = file {
             // The error names the file, never its content.
-            let text = std::fs::read_to_string(file).map_err(|e| GithubError::Config(format!("cannot read the GitHub token file {}: {e}", file.display())))?;
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                GithubError::Config(format!(
+                    "cannot read the GitHub token file {}: {e}",
+                    file.display()
+                ))
+            })?;
             return Token::new(text);
         }
         TOKEN_ENV
             .iter()
             .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
-            .map_or_else(|| Err(GithubError::Config(format!("no GitHub token: name a token file or set {}", TOKEN_ENV.join(" or ")))), Token::new)
+            .map_or_else(
+                || {
+                    Err(GithubError::Config(format!(
+                        "no GitHub token: name a token file or set {}",
+                        TOKEN_ENV.join(" or ")
+                    )))
+                },
+                Token::new,
+            )
     }
 
     pub(crate) fn secret(&self) -> SecretString {
@@ -65,9 +78,17 @@ impl AppKey {
     /// Reads the PEM file GitHub gave when the key was generated.
     pub fn read(file: &std::path::Path) -> Result<Self, GithubError> {
         // The error names the file, never its content.
-        let pem = std::fs::read_to_string(file).map_err(|e| GithubError::Config(format!("cannot read the GitHub App private key file {}: {e}", file.display())))?;
+        let pem = std::fs::read_to_string(file).map_err(|e| {
+            GithubError::Config(format!(
+                "cannot read the GitHub App private key file {}: {e}",
+                file.display()
+            ))
+        })?;
         if !pem.contains("PRIVATE KEY-----") {
-            return Err(GithubError::Config(format!("the GitHub App private key file {} holds no PEM private key", file.display())));
+            return Err(GithubError::Config(format!(
+                "the GitHub App private key file {} holds no PEM private key",
+                file.display()
+            )));
         }
         Ok(AppKey(SecretString::from(pem)))
     }
@@ -97,9 +118,15 @@ pub enum Credentials {
 impl Credentials {
     /// A GitHub App's (its id and private key file) if given, else a token:
     /// from `token_file`, else from the environment ([`TOKEN_ENV`]).
-    pub fn read(token_file: Option<&std::path::Path>, app: Option<(u64, &std::path::Path)>) -> Result<Self, GithubError> {
+    pub fn read(
+        token_file: Option<&std::path::Path>,
+        app: Option<(u64, &std::path::Path)>,
+    ) -> Result<Self, GithubError> {
         match app {
-            Some((app_id, key)) => Ok(Credentials::App { app_id, key: AppKey::read(key)? }),
+            Some((app_id, key)) => Ok(Credentials::App {
+                app_id,
+                key: AppKey::read(key)?,
+            }),
             None => Ok(Credentials::Token(Token::resolve(token_file)?)),
         }
     }
@@ -147,14 +174,23 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
 
 impl GithubConfig {
     /// A config for `orgs` on `api_url`, with the defaults for the rest.
-    pub fn new(orgs: Vec<String>, api_url: impl Into<String>, credentials: impl Into<Credentials>) -> Self {
+    pub fn new(
+        orgs: Vec<String>,
+        api_url: impl Into<String>,
+        credentials: impl Into<Credentials>,
+    ) -> Self {
         GithubConfig {
             orgs,
             api_url: api_url.into(),
             credentials: credentials.into(),
             concurrency: 8,
             retry: RetrySettings::default(),
-            schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: Duration::from_secs(60), reconcile_interval: infragraph_collector::DEFAULT_RECONCILE_INTERVAL },
+            schedule: Schedule {
+                once: false,
+                interval: DEFAULT_INTERVAL,
+                jitter: Duration::from_secs(60),
+                reconcile_interval: infragraph_collector::DEFAULT_RECONCILE_INTERVAL,
+            },
             layout: TopicLayout::default(),
         }
     }
@@ -163,11 +199,19 @@ impl GithubConfig {
     /// (they are put into URL paths as they are).
     pub fn validate(&self) -> Result<(), GithubError> {
         if self.orgs.is_empty() {
-            return Err(GithubError::Config("no organisation: pass --org NAME (repeatable)".to_owned()));
+            return Err(GithubError::Config(
+                "no organisation: pass --org NAME (repeatable)".to_owned(),
+            ));
         }
         for org in &self.orgs {
-            if org.is_empty() || !org.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(GithubError::Config(format!("{org:?} is not a GitHub organisation login")));
+            if org.is_empty()
+                || !org
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(GithubError::Config(format!(
+                    "{org:?} is not a GitHub organisation login"
+                )));
             }
         }
         Ok(())
@@ -180,7 +224,13 @@ impl GithubConfig {
 pub struct GithubArgs {
     /// An organisation to map, repeatable; each is its own scope. In the
     /// environment, separate several with commas.
-    #[arg(long = "org", env = "INFRAGRAPH_GITHUB_ORGS", value_name = "LOGIN", value_delimiter = ',', required = true)]
+    #[arg(
+        long = "org",
+        env = "INFRAGRAPH_GITHUB_ORGS",
+        value_name = "LOGIN",
+        value_delimiter = ',',
+        required = true
+    )]
     pub orgs: Vec<String>,
 
     /// A file holding the token (default: INFRAGRAPH_GITHUB_TOKEN, then
@@ -190,11 +240,19 @@ pub struct GithubArgs {
 
     /// Authenticate as this GitHub App instead of with a token; it must be
     /// installed on every --org. Needs --app-private-key-file.
-    #[arg(long, env = "INFRAGRAPH_GITHUB_APP_ID", requires = "app_private_key_file")]
+    #[arg(
+        long,
+        env = "INFRAGRAPH_GITHUB_APP_ID",
+        requires = "app_private_key_file"
+    )]
     pub app_id: Option<u64>,
 
     /// The GitHub App's private key, the PEM file GitHub generated.
-    #[arg(long, env = "INFRAGRAPH_GITHUB_APP_PRIVATE_KEY_FILE", requires = "app_id")]
+    #[arg(
+        long,
+        env = "INFRAGRAPH_GITHUB_APP_PRIVATE_KEY_FILE",
+        requires = "app_id"
+    )]
     pub app_private_key_file: Option<PathBuf>,
 
     /// The REST API base URL; for GitHub Enterprise Server,
@@ -236,7 +294,12 @@ impl GithubArgs {
         let mut config = GithubConfig::new(self.orgs.clone(), self.api_url.clone(), credentials);
         config.concurrency = self.concurrency.max(1);
         config.retry.max_rate_limit_wait = self.max_rate_limit_wait;
-        config.schedule = Schedule { once: self.once, interval: self.interval, jitter: self.jitter, reconcile_interval: self.reconcile.reconcile_interval };
+        config.schedule = Schedule {
+            once: self.once,
+            interval: self.interval,
+            jitter: self.jitter,
+            reconcile_interval: self.reconcile.reconcile_interval,
+        };
         config.layout = layout;
         config.validate()?;
         Ok(config)
@@ -278,25 +341,68 @@ mod tests {
 
     #[test]
     fn app_flags_go_together_and_exclude_a_token_file() {
-        let err = parse(&["--org", "acme", "--app-id", "7"]).expect_err("a key is needed").to_string();
+        let err = parse(&["--org", "acme", "--app-id", "7"])
+            .expect_err("a key is needed")
+            .to_string();
         assert!(err.contains("--app-private-key-file"), "{err}");
-        let err = parse(&["--org", "acme", "--app-id", "7", "--app-private-key-file", "k.pem", "--token-file", "t"]).expect_err("one or the other").to_string();
-        assert!(err.contains("--token-file") && err.contains("--app-id"), "{err}");
+        let err = parse(&[
+            "--org",
+            "acme",
+            "--app-id",
+            "7",
+            "--app-private-key-file",
+            "k.pem",
+            "--token-file",
+            "t",
+        ])
+        .expect_err("one or the other")
+        .to_string();
+        assert!(
+            err.contains("--token-file") && err.contains("--app-id"),
+            "{err}"
+        );
 
-        let key = std::env::temp_dir().join(format!("infragraph-gh-app-{}.pem", std::process::id()));
-        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n").expect("write the key");
-        let args = parse(&["--org", "acme", "--app-id", "7", "--app-private-key-file", key.to_str().expect("UTF-8")]).expect("valid flags");
+        let key =
+            std::env::temp_dir().join(format!("infragraph-gh-app-{}.pem", std::process::id()));
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n",
+        )
+        .expect("write the key");
+        let args = parse(&[
+            "--org",
+            "acme",
+            "--app-id",
+            "7",
+            "--app-private-key-file",
+            key.to_str().expect("UTF-8"),
+        ])
+        .expect("valid flags");
         let config = args.config(TopicLayout::default());
         let _ = std::fs::remove_file(&key);
-        assert!(matches!(config.expect("a config").credentials, Credentials::App { app_id: 7, .. }));
+        assert!(matches!(
+            config.expect("a config").credentials,
+            Credentials::App { app_id: 7, .. }
+        ));
     }
 
     #[test]
     fn bad_org_logins_are_refused() {
         let token = Token::new("t").expect("a token");
-        assert!(GithubConfig::new(vec!["a/b".into()], DEFAULT_API_URL, token.clone()).validate().is_err());
-        assert!(GithubConfig::new(vec![], DEFAULT_API_URL, token.clone()).validate().is_err());
-        assert!(GithubConfig::new(vec!["acme-inc".into()], DEFAULT_API_URL, token).validate().is_ok());
+        assert!(
+            GithubConfig::new(vec!["a/b".into()], DEFAULT_API_URL, token.clone())
+                .validate()
+                .is_err()
+        );
+        assert!(
+            GithubConfig::new(vec![], DEFAULT_API_URL, token.clone())
+                .validate()
+                .is_err()
+        );
+        assert!(
+            GithubConfig::new(vec!["acme-inc".into()], DEFAULT_API_URL, token)
+                .validate()
+                .is_ok()
+        );
     }
-
 }

@@ -25,7 +25,10 @@ const QUERY: &str = "query($ids: [ID!]!) {
 /// What one batch said about one repository.
 #[derive(Debug)]
 pub enum Details {
-    Read { languages: Languages, collaborators: Vec<User> },
+    Read {
+        languages: Languages,
+        collaborators: Vec<User>,
+    },
     /// Deleted or transferred since it was listed.
     Gone(String),
     /// Not (fully) readable here: ask REST.
@@ -85,7 +88,11 @@ struct Collaborator {
 
 /// The details of `repos` (at most [`BATCH`]), in their order.
 pub async fn read_batch(api: &Api, repos: &[Repo]) -> Result<Vec<Details>, GithubError> {
-    let asked: Vec<(usize, &str)> = repos.iter().enumerate().filter_map(|(i, r)| Some((i, r.node_id.as_deref()?))).collect();
+    let asked: Vec<(usize, &str)> = repos
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| Some((i, r.node_id.as_deref()?)))
+        .collect();
     let mut out: Vec<Details> = repos.iter().map(|_| Details::Rest).collect();
     if asked.is_empty() {
         return Ok(out);
@@ -95,7 +102,9 @@ pub async fn read_batch(api: &Api, repos: &[Repo]) -> Result<Vec<Details>, Githu
     let mut gone = vec![None; ids.len()];
     for e in &response.errors {
         match node_index(e) {
-            Some(n) if n < gone.len() && e.kind.as_deref() == Some("NOT_FOUND") => gone[n] = Some(e.message.clone()),
+            Some(n) if n < gone.len() && e.kind.as_deref() == Some("NOT_FOUND") => {
+                gone[n] = Some(e.message.clone())
+            }
             _ => return Err(GithubError::Graphql(e.message.clone())),
         }
     }
@@ -113,18 +122,26 @@ pub async fn read_batch(api: &Api, repos: &[Repo]) -> Result<Vec<Details>, Githu
 /// The index `i` of an error at `nodes[i]`.
 fn node_index(e: &GraphqlError) -> Option<usize> {
     match e.path.as_slice() {
-        [Value::String(field), Value::Number(i)] if field == "nodes" => i.as_u64().and_then(|i| usize::try_from(i).ok()),
+        [Value::String(field), Value::Number(i)] if field == "nodes" => {
+            i.as_u64().and_then(|i| usize::try_from(i).ok())
+        }
         _ => None,
     }
 }
 
 fn details(node: &RepoNode) -> Details {
-    let (Some(languages), Some(collaborators)) = (&node.languages, &node.collaborators) else { return Details::Rest };
+    let (Some(languages), Some(collaborators)) = (&node.languages, &node.collaborators) else {
+        return Details::Rest;
+    };
     if !languages.complete() || !collaborators.complete() {
         return Details::Rest;
     }
     Details::Read {
-        languages: languages.edges.iter().map(|e| (e.node.name.clone(), e.size)).collect(),
+        languages: languages
+            .edges
+            .iter()
+            .map(|e| (e.node.name.clone(), e.size))
+            .collect(),
         collaborators: collaborators
             .edges
             .iter()

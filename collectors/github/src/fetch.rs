@@ -12,9 +12,9 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::api::Api;
 use crate::details::{BATCH, Details, read_batch};
-use crate::people::{self, TeamPeople};
 use crate::error::GithubError;
 use crate::model::{Languages, Org, Repo, Team, TeamRepo, User};
+use crate::people::{self, TeamPeople};
 
 /// GraphQL requests in flight at once: GitHub's secondary limits punish
 /// concurrency on GraphQL more than on REST.
@@ -61,17 +61,35 @@ pub struct Skipped {
 }
 
 /// Reads `org` through `api`, `concurrency` repositories or teams at a time.
-pub async fn fetch_org(api: &Api, org: &str, concurrency: usize) -> Result<OrgSnapshot, GithubError> {
+pub async fn fetch_org(
+    api: &Api,
+    org: &str,
+    concurrency: usize,
+) -> Result<OrgSnapshot, GithubError> {
     let org_info: Org = api.get(&format!("/orgs/{org}")).await?;
     let (admins, members) = people::members(api, org).await?;
-    let outside_collaborators = api.get_all(&format!("/orgs/{org}/outside_collaborators")).await?;
+    let outside_collaborators = api
+        .get_all(&format!("/orgs/{org}/outside_collaborators"))
+        .await?;
     let teams = fetch_teams(api, org, concurrency).await?;
     let repos: Vec<Repo> = api.get_all(&format!("/orgs/{org}/repos?type=all")).await?;
     let (repos, skipped) = fetch_repos(api, repos, concurrency).await?;
-    Ok(OrgSnapshot { org: org_info, repos, admins, members, outside_collaborators, teams, skipped })
+    Ok(OrgSnapshot {
+        org: org_info,
+        repos,
+        admins,
+        members,
+        outside_collaborators,
+        teams,
+        skipped,
+    })
 }
 
-async fn fetch_teams(api: &Api, org: &str, concurrency: usize) -> Result<Vec<TeamSnapshot>, GithubError> {
+async fn fetch_teams(
+    api: &Api,
+    org: &str,
+    concurrency: usize,
+) -> Result<Vec<TeamSnapshot>, GithubError> {
     let teams: Vec<Team> = api.get_all(&format!("/orgs/{org}/teams")).await?;
     let mut people = people::team_members(api, org).await?;
     let with_people: Vec<(Team, TeamPeople)> = teams
@@ -81,33 +99,67 @@ async fn fetch_teams(api: &Api, org: &str, concurrency: usize) -> Result<Vec<Tea
             (t, p)
         })
         .collect();
-    stream::iter(with_people).map(|(team, people)| fetch_team(api, org, team, people)).buffered(concurrency.max(1)).try_collect().await
+    stream::iter(with_people)
+        .map(|(team, people)| fetch_team(api, org, team, people))
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await
 }
 
-async fn fetch_team(api: &Api, org: &str, team: Team, people: TeamPeople) -> Result<TeamSnapshot, GithubError> {
-    let repos = api.get_all(&format!("/orgs/{org}/teams/{}/repos", team.slug)).await?;
-    Ok(TeamSnapshot { team, maintainers: people.maintainers, members: people.members, repos })
+async fn fetch_team(
+    api: &Api,
+    org: &str,
+    team: Team,
+    people: TeamPeople,
+) -> Result<TeamSnapshot, GithubError> {
+    let repos = api
+        .get_all(&format!("/orgs/{org}/teams/{}/repos", team.slug))
+        .await?;
+    Ok(TeamSnapshot {
+        team,
+        maintainers: people.maintainers,
+        members: people.members,
+        repos,
+    })
 }
 
 /// Languages and collaborators of every repository; one that is gone
 /// (deleted or transferred mid-sync) is skipped, any other error fails.
-async fn fetch_repos(api: &Api, repos: Vec<Repo>, concurrency: usize) -> Result<(Vec<RepoSnapshot>, Vec<Skipped>), GithubError> {
+async fn fetch_repos(
+    api: &Api,
+    repos: Vec<Repo>,
+    concurrency: usize,
+) -> Result<(Vec<RepoSnapshot>, Vec<Skipped>), GithubError> {
     // Owned batches: a stream of borrowed slices trips the borrow checker's
     // higher-ranked closure inference inside an `async fn` in a trait.
     let batches: Vec<Vec<Repo>> = repos.chunks(BATCH).map(<[Repo]>::to_vec).collect();
-    let batches: Vec<Vec<Details>> =
-        stream::iter(batches).map(|batch| async move { read_batch(api, &batch).await }).buffered(GRAPHQL_AT_ONCE).try_collect().await?;
+    let batches: Vec<Vec<Details>> = stream::iter(batches)
+        .map(|batch| async move { read_batch(api, &batch).await })
+        .buffered(GRAPHQL_AT_ONCE)
+        .try_collect()
+        .await?;
     let mut done = Vec::new();
     let mut skipped = Vec::new();
     let mut by_rest = Vec::new();
     for (repo, details) in repos.into_iter().zip(batches.into_iter().flatten()) {
         match details {
-            Details::Read { languages, collaborators } => done.push(RepoSnapshot { repo, languages, collaborators }),
+            Details::Read {
+                languages,
+                collaborators,
+            } => done.push(RepoSnapshot {
+                repo,
+                languages,
+                collaborators,
+            }),
             Details::Gone(reason) => skipped.push(gone(repo, reason)),
             Details::Rest => by_rest.push(repo),
         }
     }
-    let rest: Vec<Result<RepoSnapshot, Skipped>> = stream::iter(by_rest).map(|repo| fetch_repo(api, repo)).buffered(concurrency.max(1)).try_collect().await?;
+    let rest: Vec<Result<RepoSnapshot, Skipped>> = stream::iter(by_rest)
+        .map(|repo| fetch_repo(api, repo))
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
     for r in rest {
         match r {
             Ok(snapshot) => done.push(snapshot),
@@ -119,7 +171,10 @@ async fn fetch_repos(api: &Api, repos: Vec<Repo>, concurrency: usize) -> Result<
 
 fn gone(repo: Repo, reason: String) -> Skipped {
     tracing::warn!(repo = %repo.full_name, reason = %reason, "repository gone mid-sync, skipped");
-    Skipped { repo: repo.full_name, reason }
+    Skipped {
+        repo: repo.full_name,
+        reason,
+    }
 }
 
 /// One repository through REST: two requests.
@@ -127,11 +182,17 @@ async fn fetch_repo(api: &Api, repo: Repo) -> Result<Result<RepoSnapshot, Skippe
     let base = format!("/repos/{}", repo.full_name);
     let read = async {
         let languages: Languages = api.get(&format!("{base}/languages")).await?;
-        let collaborators: Vec<User> = api.get_all(&format!("{base}/collaborators?affiliation=direct")).await?;
+        let collaborators: Vec<User> = api
+            .get_all(&format!("{base}/collaborators?affiliation=direct"))
+            .await?;
         Ok::<_, GithubError>((languages, collaborators))
     };
     match read.await {
-        Ok((languages, collaborators)) => Ok(Ok(RepoSnapshot { repo, languages, collaborators })),
+        Ok((languages, collaborators)) => Ok(Ok(RepoSnapshot {
+            repo,
+            languages,
+            collaborators,
+        })),
         Err(e) if e.is_not_found() => Ok(Err(gone(repo, e.to_string()))),
         Err(e) => Err(e),
     }
@@ -140,6 +201,9 @@ async fn fetch_repo(api: &Api, repo: Repo) -> Result<Result<RepoSnapshot, Skippe
 impl OrgSnapshot {
     /// Web URLs of the repositories kept in this snapshot.
     pub fn repo_urls(&self) -> BTreeSet<&str> {
-        self.repos.iter().map(|r| r.repo.html_url.as_str()).collect()
+        self.repos
+            .iter()
+            .map(|r| r.repo.html_url.as_str())
+            .collect()
     }
 }

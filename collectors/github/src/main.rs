@@ -25,7 +25,10 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // Each cause once: anyhow's own report repeats every source.
         Err(e) => {
-            eprintln!("infragraph-collect-github: {}", infragraph_telemetry::causes(e.chain()));
+            eprintln!(
+                "infragraph-collect-github: {}",
+                infragraph_telemetry::causes(e.chain())
+            );
             std::process::ExitCode::FAILURE
         }
     }
@@ -34,7 +37,10 @@ async fn main() -> std::process::ExitCode {
 async fn stage() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _telemetry = infragraph_telemetry::init("infragraph-collect-github", &cli.telemetry)?;
-    let config = cli.github.config(TopicLayout::from(&cli.kafka)).context("invalid GitHub settings")?;
+    let config = cli
+        .github
+        .config(TopicLayout::from(&cli.kafka))
+        .context("invalid GitHub settings")?;
     let bus = KafkaBus::connect(&cli.kafka).context("cannot set up the Kafka producer")?;
     let shutdown = infragraph_telemetry::shutdown_on_signals();
     let stats = run(config, bus.clone(), shutdown).await?;

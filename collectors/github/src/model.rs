@@ -140,9 +140,15 @@ impl Permission {
         };
         named.or_else(|| {
             let p = permissions?;
-            [(p.admin, Permission::Admin), (p.maintain, Permission::Maintain), (p.push, Permission::Write), (p.triage, Permission::Triage), (p.pull, Permission::Read)]
-                .into_iter()
-                .find_map(|(set, perm)| set.then_some(perm))
+            [
+                (p.admin, Permission::Admin),
+                (p.maintain, Permission::Maintain),
+                (p.push, Permission::Write),
+                (p.triage, Permission::Triage),
+                (p.pull, Permission::Read),
+            ]
+            .into_iter()
+            .find_map(|(set, perm)| set.then_some(perm))
         })
     }
 }
@@ -153,9 +159,20 @@ mod tests {
 
     #[test]
     fn permission_prefers_built_in_role_names_then_flags() {
-        assert_eq!(Permission::of(Some("maintain"), None), Some(Permission::Maintain));
-        let flags = Permissions { push: true, pull: true, triage: true, ..Permissions::default() };
-        assert_eq!(Permission::of(Some("security-reviewer"), Some(&flags)), Some(Permission::Write));
+        assert_eq!(
+            Permission::of(Some("maintain"), None),
+            Some(Permission::Maintain)
+        );
+        let flags = Permissions {
+            push: true,
+            pull: true,
+            triage: true,
+            ..Permissions::default()
+        };
+        assert_eq!(
+            Permission::of(Some("security-reviewer"), Some(&flags)),
+            Some(Permission::Write)
+        );
         assert_eq!(Permission::of(None, Some(&Permissions::default())), None);
     }
 }

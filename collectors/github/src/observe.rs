@@ -15,11 +15,22 @@ use crate::model::{Permission, User};
 pub fn observations(snap: &OrgSnapshot, ctx: &SyncContext) -> Vec<Observation> {
     let org_id = snap.org.html_url.as_str();
     let repos = snap.repo_urls();
-    let mut out = vec![ctx.observation(ResourceKind::GitHubOrganization, org_id).with("username", snap.org.login.as_str()).with("url", org_id)];
-    out.extend(languages(snap).into_iter().map(|name| ctx.observation(ResourceKind::ProgrammingLanguage, name).with("name", name)));
+    let mut out = vec![
+        ctx.observation(ResourceKind::GitHubOrganization, org_id)
+            .with("username", snap.org.login.as_str())
+            .with("url", org_id),
+    ];
+    out.extend(languages(snap).into_iter().map(|name| {
+        ctx.observation(ResourceKind::ProgrammingLanguage, name)
+            .with("name", name)
+    }));
     out.extend(snap.repos.iter().map(|r| repo(r, org_id, ctx)));
     out.extend(snap.teams.iter().map(|t| team(t, org_id, &repos, ctx)));
-    out.extend(users(snap, &repos).into_values().map(|u| u.observation(ctx)));
+    out.extend(
+        users(snap, &repos)
+            .into_values()
+            .map(|u| u.observation(ctx)),
+    );
     out
 }
 
@@ -96,7 +107,11 @@ fn team(t: &TeamSnapshot, org_id: &str, repos: &BTreeSet<&str>, ctx: &SyncContex
     if let Some(parent) = &team.parent {
         obs = obs.relate(RelType::MemberOfTeam, parent.html_url.as_str());
     }
-    for r in t.repos.iter().filter(|r| repos.contains(r.html_url.as_str())) {
+    for r in t
+        .repos
+        .iter()
+        .filter(|r| repos.contains(r.html_url.as_str()))
+    {
         if let Some(p) = Permission::of(r.role_name.as_deref(), r.permissions.as_ref()) {
             obs = obs.relate(team_rel(p), r.html_url.as_str());
         }
@@ -147,7 +162,10 @@ fn users<'a>(snap: &'a OrgSnapshot, repos: &BTreeSet<&str>) -> BTreeMap<&'a str,
     let mut users: BTreeMap<&str, UserAcc> = BTreeMap::new();
     let org_id = snap.org.html_url.as_str();
     let mut add = |user: &'a User, rel: Option<(RelType, &'a str)>| {
-        let acc = users.entry(user.login.as_str()).or_insert_with(|| UserAcc { user, rels: BTreeSet::new() });
+        let acc = users.entry(user.login.as_str()).or_insert_with(|| UserAcc {
+            user,
+            rels: BTreeSet::new(),
+        });
         acc.rels.extend(rel);
     };
     for u in &snap.admins {
@@ -162,14 +180,28 @@ fn users<'a>(snap: &'a OrgSnapshot, repos: &BTreeSet<&str>) -> BTreeMap<&'a str,
     }
     for t in &snap.teams {
         let team_id = t.team.html_url.as_str();
-        t.maintainers.iter().for_each(|u| add(u, Some((RelType::Maintainer, team_id))));
-        t.members.iter().for_each(|u| add(u, Some((RelType::Member, team_id))));
+        t.maintainers
+            .iter()
+            .for_each(|u| add(u, Some((RelType::Maintainer, team_id))));
+        t.members
+            .iter()
+            .for_each(|u| add(u, Some((RelType::Member, team_id))));
     }
-    let outside: BTreeSet<&str> = snap.outside_collaborators.iter().map(|u| u.login.as_str()).collect();
-    for r in snap.repos.iter().filter(|r| repos.contains(r.repo.html_url.as_str())) {
+    let outside: BTreeSet<&str> = snap
+        .outside_collaborators
+        .iter()
+        .map(|u| u.login.as_str())
+        .collect();
+    for r in snap
+        .repos
+        .iter()
+        .filter(|r| repos.contains(r.repo.html_url.as_str()))
+    {
         let repo_id = r.repo.html_url.as_str();
         for u in &r.collaborators {
-            let Some(p) = Permission::of(u.role_name.as_deref(), u.permissions.as_ref()) else { continue };
+            let Some(p) = Permission::of(u.role_name.as_deref(), u.permissions.as_ref()) else {
+                continue;
+            };
             // Cartography's DIRECT affiliation includes outside
             // collaborators; OUTSIDE marks them on top.
             add(u, Some((collab_rel(p, false), repo_id)));

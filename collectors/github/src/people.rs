@@ -75,7 +75,15 @@ struct Person {
 impl Person {
     fn user(self, has_2fa_enabled: Option<bool>) -> User {
         let name = self.name.filter(|n| !n.is_empty());
-        User { login: self.login, html_url: self.url, site_admin: self.is_site_admin, name, has_2fa_enabled, permissions: None, role_name: None }
+        User {
+            login: self.login,
+            html_url: self.url,
+            site_admin: self.is_site_admin,
+            name,
+            has_2fa_enabled,
+            permissions: None,
+            role_name: None,
+        }
     }
 }
 
@@ -115,16 +123,30 @@ pub struct TeamPeople {
 /// Every edge of the connection at `at` (a JSON pointer into `data`),
 /// following `endCursor` page after page. Any GraphQL error fails: these
 /// are org-level lists, and a partial one would clean people out.
-async fn all<E: DeserializeOwned>(api: &Api, query: &str, mut variables: Value, at: &str) -> Result<Vec<E>, GithubError> {
+async fn all<E: DeserializeOwned>(
+    api: &Api,
+    query: &str,
+    mut variables: Value,
+    at: &str,
+) -> Result<Vec<E>, GithubError> {
     let mut out = Vec::new();
     loop {
         let response = api.graphql::<Value>(query, variables.clone()).await?;
         if let Some(e) = response.errors.first() {
             return Err(GithubError::Graphql(e.message.clone()));
         }
-        let connection = response.data.as_ref().and_then(|d| d.pointer(at)).filter(|c| !c.is_null());
-        let connection = connection.ok_or_else(|| GithubError::Graphql(format!("the answer has no {at}")))?;
-        let page: Page<E> = serde_json::from_value(connection.clone()).map_err(|source| GithubError::Decode { path: format!("/graphql {at}"), source })?;
+        let connection = response
+            .data
+            .as_ref()
+            .and_then(|d| d.pointer(at))
+            .filter(|c| !c.is_null());
+        let connection =
+            connection.ok_or_else(|| GithubError::Graphql(format!("the answer has no {at}")))?;
+        let page: Page<E> =
+            serde_json::from_value(connection.clone()).map_err(|source| GithubError::Decode {
+                path: format!("/graphql {at}"),
+                source,
+            })?;
         out.extend(page.edges);
         match (page.page_info.has_next_page, page.page_info.end_cursor) {
             (true, Some(cursor)) => variables["cursor"] = json!(cursor),
@@ -135,24 +157,44 @@ async fn all<E: DeserializeOwned>(api: &Api, query: &str, mut variables: Value, 
 
 /// The org's owners and plain members, with names and two-factor status.
 pub async fn members(api: &Api, org: &str) -> Result<(Vec<User>, Vec<User>), GithubError> {
-    let edges: Vec<MemberEdge> = all(api, MEMBERS, json!({ "org": org }), "/organization/membersWithRole").await?;
+    let edges: Vec<MemberEdge> = all(
+        api,
+        MEMBERS,
+        json!({ "org": org }),
+        "/organization/membersWithRole",
+    )
+    .await?;
     let (mut admins, mut members) = (Vec::new(), Vec::new());
     for e in edges {
         let admin = e.role == "ADMIN";
         let user = e.node.user(e.has_two_factor_enabled);
-        if admin { admins.push(user) } else { members.push(user) }
+        if admin {
+            admins.push(user)
+        } else {
+            members.push(user)
+        }
     }
     Ok((admins, members))
 }
 
 /// Each team's immediate members by slug. A team with more members than
 /// the nested page holds is read again on its own, page after page.
-pub async fn team_members(api: &Api, org: &str) -> Result<HashMap<String, TeamPeople>, GithubError> {
-    let teams: Vec<TeamEdge> = all(api, TEAMS, json!({ "org": org }), "/organization/teams").await?;
+pub async fn team_members(
+    api: &Api,
+    org: &str,
+) -> Result<HashMap<String, TeamPeople>, GithubError> {
+    let teams: Vec<TeamEdge> =
+        all(api, TEAMS, json!({ "org": org }), "/organization/teams").await?;
     let mut out = HashMap::new();
     for TeamEdge { node: team } in teams {
         let edges = if team.members.page_info.has_next_page {
-            all(api, TEAM_MEMBERS, json!({ "org": org, "slug": team.slug }), "/organization/team/members").await?
+            all(
+                api,
+                TEAM_MEMBERS,
+                json!({ "org": org, "slug": team.slug }),
+                "/organization/team/members",
+            )
+            .await?
         } else {
             team.members.edges
         };
@@ -160,7 +202,11 @@ pub async fn team_members(api: &Api, org: &str) -> Result<HashMap<String, TeamPe
         for e in edges {
             let maintainer = e.role == "MAINTAINER";
             let user = e.node.user(None);
-            if maintainer { people.maintainers.push(user) } else { people.members.push(user) }
+            if maintainer {
+                people.maintainers.push(user)
+            } else {
+                people.members.push(user)
+            }
         }
         out.insert(team.slug, people);
     }

@@ -19,7 +19,10 @@ use infragraph_collector_procfs::{ProcfsCollector, ProcfsConfig};
 use infragraph_schemas::{Codec, ScopeRef};
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Sleeping children, killed and reaped on drop.
@@ -56,7 +59,11 @@ fn raise_fd_limit(need: u64) {
     unsafe {
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
     }
-    assert!(lim.rlim_cur >= need, "need {need} open files, the hard limit is {}", lim.rlim_max);
+    assert!(
+        lim.rlim_cur >= need,
+        "need {need} open files, the hard limit is {}",
+        lim.rlim_max
+    );
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -72,7 +79,13 @@ fn main() {
 
     let sleepers = Sleepers(
         (0..processes)
-            .map(|_| Command::new("sleep").arg("600").stdin(Stdio::null()).spawn().expect("spawn sleep"))
+            .map(|_| {
+                Command::new("sleep")
+                    .arg("600")
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .expect("spawn sleep")
+            })
             .collect(),
     );
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -85,27 +98,46 @@ fn main() {
         sockets.push(server);
     }
 
-    let collector = ProcfsCollector::new(ProcfsConfig { host_id: Some("bench".into()), ..ProcfsConfig::default() }).expect("collector");
+    let collector = ProcfsCollector::new(ProcfsConfig {
+        host_id: Some("bench".into()),
+        ..ProcfsConfig::default()
+    })
+    .expect("collector");
     let codec = Codec::builtin();
-    let ctx = SyncContext::new(ScopeRef::new("procfs", "host:bench"), 0, std::sync::Arc::new(ManualClock::new(0)));
+    let ctx = SyncContext::new(
+        ScopeRef::new("procfs", "host:bench"),
+        0,
+        std::sync::Arc::new(ManualClock::new(0)),
+    );
     let sync = || {
         let obs = collector.collect_blocking(&ctx);
-        let bytes: usize = obs.iter().map(|o| codec.encode_observation(o).map_or(0, |b| b.len())).sum();
+        let bytes: usize = obs
+            .iter()
+            .map(|o| codec.encode_observation(o).map_or(0, |b| b.len()))
+            .sum();
         (obs.len(), bytes)
     };
     let ss = || {
-        let status = Command::new("ss").arg("-tanp").stdout(Stdio::null()).status().expect("run ss");
+        let status = Command::new("ss")
+            .arg("-tanp")
+            .stdout(Stdio::null())
+            .status()
+            .expect("run ss");
         assert!(status.success(), "ss -tanp failed");
     };
 
     let snap = collector.scan();
     println!(
         "state: {} processes, {} sockets ({} namespaces) seen by the collector; {} created here",
-        snap.stats.processes, snap.stats.sockets, snap.stats.namespaces, processes + 2 * connections + 1
+        snap.stats.processes,
+        snap.stats.sockets,
+        snap.stats.namespaces,
+        processes + 2 * connections + 1
     );
     sync();
     ss();
-    let (mut ours, mut theirs, mut our_cpu, mut their_cpu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ours, mut theirs, mut our_cpu, mut their_cpu) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut last = (0, 0);
     for _ in 0..rounds {
         let (c0, t0) = (cpu(libc::RUSAGE_SELF), Instant::now());
@@ -119,9 +151,22 @@ fn main() {
         their_cpu.push(cpu(libc::RUSAGE_CHILDREN).saturating_sub(c0));
     }
     let (o, t) = (median(ours), median(theirs));
-    println!("full sync (no publish): {:>9.2?} wall, {:>9.2?} CPU   ({} observations, {} bytes encoded)", o, median(our_cpu), last.0, last.1);
-    println!("ss -tanp:               {:>9.2?} wall, {:>9.2?} CPU", t, median(their_cpu));
-    println!("ratio (sync / ss):      {:.2}   (target <= 1.0; medians of {rounds} alternating runs)", o.as_secs_f64() / t.as_secs_f64());
+    println!(
+        "full sync (no publish): {:>9.2?} wall, {:>9.2?} CPU   ({} observations, {} bytes encoded)",
+        o,
+        median(our_cpu),
+        last.0,
+        last.1
+    );
+    println!(
+        "ss -tanp:               {:>9.2?} wall, {:>9.2?} CPU",
+        t,
+        median(their_cpu)
+    );
+    println!(
+        "ratio (sync / ss):      {:.2}   (target <= 1.0; medians of {rounds} alternating runs)",
+        o.as_secs_f64() / t.as_secs_f64()
+    );
     drop(sockets);
     drop(sleepers);
 }

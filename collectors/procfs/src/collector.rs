@@ -31,9 +31,19 @@ impl ProcfsCollector {
         if !config.proc_root.join("stat").exists() {
             return Err(ProcfsError::NotProc(config.proc_root.display().to_string()));
         }
-        let host_id = host_id(config.host_id.as_deref(), &config.machine_id_file, &config.proc_root).ok_or(ProcfsError::NoHostId)?;
+        let host_id = host_id(
+            config.host_id.as_deref(),
+            &config.machine_id_file,
+            &config.proc_root,
+        )
+        .ok_or(ProcfsError::NoHostId)?;
         let scope = format!("host:{host_id}");
-        Ok(ProcfsCollector { config, host_id, scope, redactor })
+        Ok(ProcfsCollector {
+            config,
+            host_id,
+            scope,
+            redactor,
+        })
     }
 
     pub fn host_id(&self) -> &str {
@@ -105,14 +115,20 @@ impl Collector for ProcfsCollector {
         // workers so a bus delivery or a shutdown is never held up by it.
         let this = self.clone();
         let ctx = ctx.clone();
-        tokio::task::spawn_blocking(move || this.collect_blocking(&ctx)).await.map_err(|e| ProcfsError::Scan(e.to_string()))
+        tokio::task::spawn_blocking(move || this.collect_blocking(&ctx))
+            .await
+            .map_err(|e| ProcfsError::Scan(e.to_string()))
     }
 }
 
 /// Runs the collector on `bus` as `config.schedule` says (once, or until
 /// `shutdown` turns true). The umbrella CLI calls this with a memory bus in
 /// embedded mode.
-pub async fn run<B: Bus>(config: ProcfsConfig, bus: B, shutdown: watch::Receiver<bool>) -> Result<RunStats, ProcfsError> {
+pub async fn run<B: Bus>(
+    config: ProcfsConfig,
+    bus: B,
+    shutdown: watch::Receiver<bool>,
+) -> Result<RunStats, ProcfsError> {
     let schedule = config.schedule;
     let layout = config.layout.clone();
     let collector = ProcfsCollector::new(config)?;

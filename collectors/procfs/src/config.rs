@@ -43,7 +43,12 @@ impl Default for ProcfsConfig {
             os_release_file: PathBuf::from("/etc/os-release"),
             passwd_file: PathBuf::from("/etc/passwd"),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
-            schedule: Schedule { once: false, interval: DEFAULT_INTERVAL, jitter: DEFAULT_JITTER, reconcile_interval: infragraph_collector::DEFAULT_RECONCILE_INTERVAL },
+            schedule: Schedule {
+                once: false,
+                interval: DEFAULT_INTERVAL,
+                jitter: DEFAULT_JITTER,
+                reconcile_interval: infragraph_collector::DEFAULT_RECONCILE_INTERVAL,
+            },
             layout: TopicLayout::default(),
         }
     }
@@ -81,7 +86,12 @@ pub struct ProcfsArgs {
     /// An extra redaction pattern (regular expression), repeatable; every
     /// match in a command line is replaced by <redacted>. In the
     /// environment, separate several with newlines.
-    #[arg(long = "redact", env = "INFRAGRAPH_REDACT", value_name = "REGEX", value_delimiter = '\n')]
+    #[arg(
+        long = "redact",
+        env = "INFRAGRAPH_REDACT",
+        value_name = "REGEX",
+        value_delimiter = '\n'
+    )]
     pub redact: Vec<String>,
 }
 
@@ -92,10 +102,14 @@ impl ProcfsArgs {
             host_id: self.host_id.clone(),
             proc_root: self.proc_root.clone(),
             redact: self.redact.clone(),
-            schedule: Schedule { once: self.once, interval: self.interval, jitter: self.jitter, reconcile_interval: self.reconcile.reconcile_interval },
+            schedule: Schedule {
+                once: self.once,
+                interval: self.interval,
+                jitter: self.jitter,
+                reconcile_interval: self.reconcile.reconcile_interval,
+            },
             layout,
             ..ProcfsConfig::default()
         }
     }
 }
-

@@ -46,7 +46,12 @@ impl Endpoint {
     pub fn new(proto: Proto, ip: IpAddr, port: u16, scope: &str) -> Self {
         let ip = ip.to_canonical();
         let scope = host_local(ip).then(|| scope.to_owned());
-        Endpoint { proto, ip, port, scope }
+        Endpoint {
+            proto,
+            ip,
+            port,
+            scope,
+        }
     }
 
     pub fn id(&self) -> String {
@@ -75,7 +80,14 @@ mod tests {
         assert_eq!(id("169.254.1.1", 80), "tcp://169.254.1.1:80@h1");
         assert_eq!(id("0.0.0.0", 80), "tcp://0.0.0.0:80@h1");
         assert_eq!(id("2001:db8::1", 443), "tcp://[2001:db8::1]:443");
-        assert_eq!(id("::ffff:10.0.0.5", 80), "tcp://10.0.0.5:80", "v4-mapped is v4");
-        assert_eq!(Endpoint::new(Proto::Udp, "10.0.0.5".parse().unwrap(), 53, "h1").id(), "udp://10.0.0.5:53");
+        assert_eq!(
+            id("::ffff:10.0.0.5", 80),
+            "tcp://10.0.0.5:80",
+            "v4-mapped is v4"
+        );
+        assert_eq!(
+            Endpoint::new(Proto::Udp, "10.0.0.5".parse().unwrap(), 53, "h1").id(),
+            "udp://10.0.0.5:53"
+        );
     }
 }

@@ -44,7 +44,11 @@ fn classify(ns: &NetNs, scope: &str, roles: &mut Roles) {
     let listeners: Vec<&Socket> = ns.sockets.iter().filter(|s| s.is_listener()).collect();
     let accepts = |s: &Socket| {
         let ip = s.local.ip().to_canonical();
-        listeners.iter().any(|l| l.proto == s.proto && l.local.port() == s.local.port() && (l.local.ip().is_unspecified() || l.local.ip().to_canonical() == ip))
+        listeners.iter().any(|l| {
+            l.proto == s.proto
+                && l.local.port() == s.local.port()
+                && (l.local.ip().is_unspecified() || l.local.ip().to_canonical() == ip)
+        })
     };
     for l in &listeners {
         let eps = listen_endpoints(l, &ns.addresses, scope);
@@ -53,8 +57,15 @@ fn classify(ns: &NetNs, scope: &str, roles: &mut Roles) {
             roles.listens.entry(l.inode).or_default().extend(eps);
         }
     }
-    for s in ns.sockets.iter().filter(|s| s.is_connection() && s.inode != 0 && !accepts(s)) {
-        roles.dials.insert(s.inode, Endpoint::new(s.proto, s.remote.ip(), s.remote.port(), scope));
+    for s in ns
+        .sockets
+        .iter()
+        .filter(|s| s.is_connection() && s.inode != 0 && !accepts(s))
+    {
+        roles.dials.insert(
+            s.inode,
+            Endpoint::new(s.proto, s.remote.ip(), s.remote.port(), scope),
+        );
     }
 }
 
@@ -67,7 +78,12 @@ fn listen_endpoints(l: &Socket, addresses: &[IpAddr], scope: &str) -> Vec<Endpoi
     let mut out = vec![Endpoint::new(l.proto, ip, port, scope)];
     if ip.is_unspecified() {
         let all_families = ip.is_ipv6();
-        out.extend(addresses.iter().filter(|a| all_families || a.is_ipv4()).map(|a| Endpoint::new(l.proto, *a, port, scope)));
+        out.extend(
+            addresses
+                .iter()
+                .filter(|a| all_families || a.is_ipv4())
+                .map(|a| Endpoint::new(l.proto, *a, port, scope)),
+        );
     }
     out
 }
@@ -80,14 +96,31 @@ pub fn observations(snap: &Snapshot, host_id: &str, ctx: &SyncContext) -> Vec<Ob
     for ns in &snap.namespaces {
         classify(ns, &netns_scope(host_id, ns), &mut roles);
     }
-    let mut out = Vec::with_capacity(1 + roles.listened.len() + roles.dials.len() + snap.processes.len());
+    let mut out =
+        Vec::with_capacity(1 + roles.listened.len() + roles.dials.len() + snap.processes.len());
     out.push(host_observation(snap, host_id, ctx, now));
     let dialled: BTreeSet<&Endpoint> = roles.dials.values().collect();
     let endpoints: BTreeSet<&Endpoint> = roles.listened.iter().chain(dialled).collect();
-    out.extend(endpoints.into_iter().map(|e| endpoint_observation(e, host_id, ctx, now)));
-    let start_ticks: HashMap<i32, u64> = snap.processes.iter().map(|p| (p.pid, p.stat.start_ticks)).collect();
+    out.extend(
+        endpoints
+            .into_iter()
+            .map(|e| endpoint_observation(e, host_id, ctx, now)),
+    );
+    let start_ticks: HashMap<i32, u64> = snap
+        .processes
+        .iter()
+        .map(|p| (p.pid, p.stat.start_ticks))
+        .collect();
     for p in &snap.processes {
-        out.push(process_observation(snap, p, host_id, &start_ticks, &roles, ctx, now));
+        out.push(process_observation(
+            snap,
+            p,
+            host_id,
+            &start_ticks,
+            &roles,
+            ctx,
+            now,
+        ));
     }
     out
 }
@@ -113,11 +146,23 @@ fn endpoint_observation(e: &Endpoint, host_id: &str, ctx: &SyncContext, now: i64
         .with("host_id", e.scope.as_ref().map(|_| host_id))
 }
 
-fn process_observation(snap: &Snapshot, p: &ProcessInfo, host_id: &str, start_ticks: &HashMap<i32, u64>, roles: &Roles, ctx: &SyncContext, now: i64) -> Observation {
+fn process_observation(
+    snap: &Snapshot,
+    p: &ProcessInfo,
+    host_id: &str,
+    start_ticks: &HashMap<i32, u64>,
+    roles: &Roles,
+    ctx: &SyncContext,
+    now: i64,
+) -> Observation {
     let ticks = snap.clock_ticks.max(1);
     let ms = |t: u64| (t.saturating_mul(1000) / ticks) as i64;
     let mut obs = ctx
-        .observation_at(ResourceKind::Process, process_id(host_id, p.pid, p.stat.start_ticks), now)
+        .observation_at(
+            ResourceKind::Process,
+            process_id(host_id, p.pid, p.stat.start_ticks),
+            now,
+        )
         .with("host_id", host_id)
         .with("pid", i64::from(p.pid))
         .with("ppid", i64::from(p.stat.ppid))
@@ -128,7 +173,10 @@ fn process_observation(snap: &Snapshot, p: &ProcessInfo, host_id: &str, start_ti
         .with("user", p.uid.and_then(|u| snap.users.get(&u).cloned()))
         .with("start_time", snap.boot_time_ms + ms(p.stat.start_ticks))
         .with("threads", p.stat.threads)
-        .with("rss_bytes", p.stat.rss_pages.saturating_mul(snap.page_size as i64))
+        .with(
+            "rss_bytes",
+            p.stat.rss_pages.saturating_mul(snap.page_size as i64),
+        )
         .with("cpu_time_ms", ms(p.stat.cpu_ticks))
         .with("container_id", p.container_id.clone())
         .relate(RelType::RunsOn, host_id);
@@ -138,7 +186,14 @@ fn process_observation(snap: &Snapshot, p: &ProcessInfo, host_id: &str, start_ti
     let mut listens = BTreeSet::new();
     let mut dials = BTreeSet::new();
     for inode in &p.sockets {
-        listens.extend(roles.listens.get(inode).into_iter().flatten().map(Endpoint::id));
+        listens.extend(
+            roles
+                .listens
+                .get(inode)
+                .into_iter()
+                .flatten()
+                .map(Endpoint::id),
+        );
         dials.extend(roles.dials.get(inode).map(Endpoint::id));
     }
     for id in listens {

@@ -40,7 +40,11 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
 
 /// The real uid from `/proc/PID/status`.
 pub fn parse_real_uid(status: &str) -> Option<u32> {
-    status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|rest| rest.split_ascii_whitespace().next()).and_then(|v| v.parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|rest| rest.split_ascii_whitespace().next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// A container id named by a cgroup path: the last run of 64 hex digits
@@ -55,7 +59,9 @@ pub fn container_id(cgroup: &str) -> Option<String> {
         for (i, b) in bytes.iter().enumerate() {
             if b.is_ascii_digit() || (b'a'..=b'f').contains(b) {
                 run += 1;
-                let ends = bytes.get(i + 1).is_none_or(|n| !(n.is_ascii_digit() || (b'a'..=b'f').contains(n)));
+                let ends = bytes
+                    .get(i + 1)
+                    .is_none_or(|n| !(n.is_ascii_digit() || (b'a'..=b'f').contains(n)));
                 if run == 64 && ends {
                     found = path.get(i + 1 - 64..=i).map(str::to_owned);
                 }
@@ -109,21 +115,46 @@ impl Unreadable {
 
 /// Reads process `pid` under `root`. `Err(Miss::Vanished)` when it exited
 /// before its stat could be read; facts that vanish later are just absent.
-pub fn read_process(root: &Path, pid: i32, redactor: &Redactor, buf: &mut Vec<u8>, miss: &mut Unreadable) -> Result<ProcessInfo, Miss> {
+pub fn read_process(
+    root: &Path,
+    pid: i32,
+    redactor: &Redactor,
+    buf: &mut Vec<u8>,
+    miss: &mut Unreadable,
+) -> Result<ProcessInfo, Miss> {
     let dir = root.join(pid.to_string());
     read_into(&dir.join("stat"), buf)?;
     let stat = parse_stat(&String::from_utf8_lossy(buf)).ok_or(Miss::Other)?;
-    let uid = miss.note(read_into(&dir.join("status"), buf)).and_then(|()| parse_real_uid(&String::from_utf8_lossy(buf)));
-    let cmdline = miss.note(read_into(&dir.join("cmdline"), buf)).and_then(|()| cmdline(buf, redactor));
+    let uid = miss
+        .note(read_into(&dir.join("status"), buf))
+        .and_then(|()| parse_real_uid(&String::from_utf8_lossy(buf)));
+    let cmdline = miss
+        .note(read_into(&dir.join("cmdline"), buf))
+        .and_then(|()| cmdline(buf, redactor));
     let exe = match link(&dir.join("exe")) {
         // Kernel threads have no executable: not a failure.
         Err(Miss::Vanished) => None,
         r => miss.note(r),
     };
-    let container_id = miss.note(read_into(&dir.join("cgroup"), buf)).and_then(|()| container_id(&String::from_utf8_lossy(buf)));
+    let container_id = miss
+        .note(read_into(&dir.join("cgroup"), buf))
+        .and_then(|()| container_id(&String::from_utf8_lossy(buf)));
     let sockets = miss.note(socket_inodes(&dir)).unwrap_or_default();
-    let netns = if sockets.is_empty() { None } else { miss.note(netns(&dir)).flatten() };
-    Ok(ProcessInfo { pid, stat, uid, cmdline, exe, container_id, sockets, netns })
+    let netns = if sockets.is_empty() {
+        None
+    } else {
+        miss.note(netns(&dir)).flatten()
+    };
+    Ok(ProcessInfo {
+        pid,
+        stat,
+        uid,
+        cmdline,
+        exe,
+        container_id,
+        sockets,
+        netns,
+    })
 }
 
 /// Command-line bytes read into redaction, at most: a process's arguments
@@ -152,7 +183,10 @@ fn cmdline(raw: &[u8], redactor: &Redactor) -> Option<String> {
     let mut out = redactor.redact_args(&kept);
     let dropped: usize = args[kept.len()..].iter().map(|a| a.len() + 1).sum();
     if dropped > 0 {
-        out.push_str(&format!(" {}", infragraph_collector::bound::cut_marker(dropped)));
+        out.push_str(&format!(
+            " {}",
+            infragraph_collector::bound::cut_marker(dropped)
+        ));
     }
     Some(out)
 }
@@ -184,9 +218,18 @@ pub fn socket_inodes(proc_dir: &Path) -> Result<Vec<u64>, Miss> {
         name[fd.len()] = 0;
         // SAFETY: `name` is NUL-terminated, `target` is writable for its
         // length, and the directory fd stays open for the call.
-        let n = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr().cast(), target.as_mut_ptr().cast(), target.len()) };
+        let n = unsafe {
+            libc::readlinkat(
+                dir.as_raw_fd(),
+                name.as_ptr().cast(),
+                target.as_mut_ptr().cast(),
+                target.len(),
+            )
+        };
         if n > 0
-            && let Some(inode) = std::str::from_utf8(&target[..n as usize]).ok().and_then(|t| bracketed_inode(t, "socket"))
+            && let Some(inode) = std::str::from_utf8(&target[..n as usize])
+                .ok()
+                .and_then(|t| bracketed_inode(t, "socket"))
         {
             out.push(inode);
         }
@@ -203,29 +246,61 @@ mod tests {
         let text = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 5 0 123456 1000000 250 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0";
         let s = parse_stat(text).unwrap();
         assert_eq!(s.comm, "my (odd) name");
-        assert_eq!((s.ppid, s.cpu_ticks, s.threads, s.start_ticks, s.rss_pages), (1, 10, 5, 123456, 250));
+        assert_eq!(
+            (s.ppid, s.cpu_ticks, s.threads, s.start_ticks, s.rss_pages),
+            (1, 10, 5, 123456, 250)
+        );
     }
 
     #[test]
     fn container_ids_come_from_cgroup_paths() {
         let id = "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899";
-        assert_eq!(container_id(&format!("0::/system.slice/docker-{id}.scope\n")).as_deref(), Some(id));
-        assert_eq!(container_id(&format!("0::/kubepods/besteffort/pod1234/{id}\n")).as_deref(), Some(id));
-        assert_eq!(container_id(&format!("0::/system.slice/cri-containerd-{id}.scope\n")).as_deref(), Some(id));
-        assert_eq!(container_id("0::/user.slice/user-1000.slice/session-2.scope\n"), None);
-        assert_eq!(container_id(&format!("0::/x/{id}ab\n")), None, "66 hex digits are not an id");
+        assert_eq!(
+            container_id(&format!("0::/system.slice/docker-{id}.scope\n")).as_deref(),
+            Some(id)
+        );
+        assert_eq!(
+            container_id(&format!("0::/kubepods/besteffort/pod1234/{id}\n")).as_deref(),
+            Some(id)
+        );
+        assert_eq!(
+            container_id(&format!("0::/system.slice/cri-containerd-{id}.scope\n")).as_deref(),
+            Some(id)
+        );
+        assert_eq!(
+            container_id("0::/user.slice/user-1000.slice/session-2.scope\n"),
+            None
+        );
+        assert_eq!(
+            container_id(&format!("0::/x/{id}ab\n")),
+            None,
+            "66 hex digits are not an id"
+        );
     }
 
     #[test]
     fn a_huge_command_line_is_cut_between_arguments_with_a_marker() {
         let r = Redactor::new::<&str>(&[]).unwrap();
-        let big = format!("app\0--token\0s3cr3t\0{}\0--password={}\0", "a".repeat(CMDLINE_MAX_BYTES), "b".repeat(100));
+        let big = format!(
+            "app\0--token\0s3cr3t\0{}\0--password={}\0",
+            "a".repeat(CMDLINE_MAX_BYTES),
+            "b".repeat(100)
+        );
         let out = cmdline(big.as_bytes(), &r).expect("a command line");
-        assert_eq!(out, format!("app --token <redacted> {}", infragraph_collector::bound::cut_marker(CMDLINE_MAX_BYTES + 1 + 112)));
+        assert_eq!(
+            out,
+            format!(
+                "app --token <redacted> {}",
+                infragraph_collector::bound::cut_marker(CMDLINE_MAX_BYTES + 1 + 112)
+            )
+        );
     }
 
     #[test]
     fn real_uid_is_the_first_uid_column() {
-        assert_eq!(parse_real_uid("Name:\tx\nUid:\t1000\t0\t0\t0\n"), Some(1000));
+        assert_eq!(
+            parse_real_uid("Name:\tx\nUid:\t1000\t0\t0\t0\n"),
+            Some(1000)
+        );
     }
 }

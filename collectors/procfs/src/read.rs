@@ -46,7 +46,12 @@ pub fn link(path: &Path) -> Result<String, Miss> {
 
 /// The inode in a `type:[inode]` link target (`socket:[123]`, `net:[456]`).
 pub fn bracketed_inode(target: &str, prefix: &str) -> Option<u64> {
-    target.strip_prefix(prefix)?.strip_prefix(":[")?.strip_suffix(']')?.parse().ok()
+    target
+        .strip_prefix(prefix)?
+        .strip_prefix(":[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// Clock ticks per second, for /proc times.

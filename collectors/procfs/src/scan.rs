@@ -73,10 +73,17 @@ pub fn scan(setup: &ScanSetup<'_>) -> Snapshot {
     let processes = read_processes(setup, &pids, &mut stats);
     let namespaces = read_namespaces(setup.proc_root, &processes, &mut stats);
     if let Some(ns) = namespaces.iter().find(|n| n.is_host) {
-        host.ip_addresses = ns.addresses.iter().copied().filter(|ip| !crate::endpoint::host_local(*ip)).collect();
+        host.ip_addresses = ns
+            .addresses
+            .iter()
+            .copied()
+            .filter(|ip| !crate::endpoint::host_local(*ip))
+            .collect();
     }
     stats.sockets = namespaces.iter().map(|n| n.sockets.len() as u64).sum();
-    let users = read_string(setup.passwd).map(|s| parse_passwd(&s)).unwrap_or_default();
+    let users = read_string(setup.passwd)
+        .map(|s| parse_passwd(&s))
+        .unwrap_or_default();
     Snapshot {
         boot_time_ms: host.boot_time_s.unwrap_or(0) * 1000,
         host,
@@ -90,8 +97,11 @@ pub fn scan(setup: &ScanSetup<'_>) -> Snapshot {
 }
 
 fn list_pids(root: &Path) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir(root) else { return Vec::new() };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+    let Ok(dir) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
 /// Reads processes on `setup.threads` threads, each taking every n-th pid.
@@ -99,7 +109,9 @@ fn read_processes(setup: &ScanSetup<'_>, pids: &[i32], stats: &mut ScanStats) ->
     let threads = setup.threads.clamp(1, 16).min(pids.len().max(1));
     let results: Vec<(Vec<ProcessInfo>, u64, Unreadable)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
-            .map(|t| s.spawn(move || read_some(setup, pids.iter().skip(t).step_by(threads).copied())))
+            .map(|t| {
+                s.spawn(move || read_some(setup, pids.iter().skip(t).step_by(threads).copied()))
+            })
             .collect();
         workers.into_iter().filter_map(|w| w.join().ok()).collect()
     });
@@ -115,7 +127,10 @@ fn read_processes(setup: &ScanSetup<'_>, pids: &[i32], stats: &mut ScanStats) ->
     all
 }
 
-fn read_some(setup: &ScanSetup<'_>, pids: impl Iterator<Item = i32>) -> (Vec<ProcessInfo>, u64, Unreadable) {
+fn read_some(
+    setup: &ScanSetup<'_>,
+    pids: impl Iterator<Item = i32>,
+) -> (Vec<ProcessInfo>, u64, Unreadable) {
     let mut buf = Vec::with_capacity(4096);
     let mut out = Vec::new();
     let mut vanished = 0;
@@ -134,19 +149,36 @@ fn read_some(setup: &ScanSetup<'_>, pids: impl Iterator<Item = i32>) -> (Vec<Pro
 /// The host namespace (pid 1's) and every namespace a process with sockets
 /// is in, each read once through one of its processes.
 fn read_namespaces(root: &Path, processes: &[ProcessInfo], stats: &mut ScanStats) -> Vec<NetNs> {
-    let host_ns = netns(&root.join("1")).ok().flatten().or_else(|| netns(&root.join("self")).ok().flatten());
+    let host_ns = netns(&root.join("1"))
+        .ok()
+        .flatten()
+        .or_else(|| netns(&root.join("self")).ok().flatten());
     let mut readers: BTreeMap<Option<u64>, Vec<PathBuf>> = BTreeMap::new();
     if let Some(ns) = host_ns {
-        readers.entry(Some(ns)).or_default().extend([root.join("1"), root.join("self")]);
+        readers
+            .entry(Some(ns))
+            .or_default()
+            .extend([root.join("1"), root.join("self")]);
     }
-    for p in processes.iter().filter(|p| !p.sockets.is_empty() && p.netns.is_some()) {
-        readers.entry(p.netns).or_default().push(root.join(p.pid.to_string()));
+    for p in processes
+        .iter()
+        .filter(|p| !p.sockets.is_empty() && p.netns.is_some())
+    {
+        readers
+            .entry(p.netns)
+            .or_default()
+            .push(root.join(p.pid.to_string()));
     }
     let mut out = Vec::with_capacity(readers.len());
     let mut buf = Vec::with_capacity(64 * 1024);
     for (inode, dirs) in readers {
         match dirs.iter().find_map(|d| read_netns(d, &mut buf, stats)) {
-            Some((sockets, addresses)) => out.push(NetNs { inode, is_host: inode == host_ns, sockets, addresses }),
+            Some((sockets, addresses)) => out.push(NetNs {
+                inode,
+                is_host: inode == host_ns,
+                sockets,
+                addresses,
+            }),
             None => stats.namespaces_unread += 1,
         }
     }
@@ -156,7 +188,11 @@ fn read_namespaces(root: &Path, processes: &[ProcessInfo], stats: &mut ScanStats
 
 /// The socket tables and addresses through one process; `None` if that
 /// process vanished or hid them, so the caller tries another.
-fn read_netns(proc_dir: &Path, buf: &mut Vec<u8>, stats: &mut ScanStats) -> Option<(Vec<Socket>, Vec<IpAddr>)> {
+fn read_netns(
+    proc_dir: &Path,
+    buf: &mut Vec<u8>,
+    stats: &mut ScanStats,
+) -> Option<(Vec<Socket>, Vec<IpAddr>)> {
     let net = proc_dir.join("net");
     let mut sockets = Vec::new();
     let mut any = false;
@@ -164,7 +200,8 @@ fn read_netns(proc_dir: &Path, buf: &mut Vec<u8>, stats: &mut ScanStats) -> Opti
         // A kernel without IPv6 has no tcp6/udp6: only all four missing is a miss.
         if read_into(&net.join(file), buf).is_ok() {
             any = true;
-            stats.other += parse_table(&String::from_utf8_lossy(buf), proto, v6, &mut sockets) as u64;
+            stats.other +=
+                parse_table(&String::from_utf8_lossy(buf), proto, v6, &mut sockets) as u64;
         }
     }
     if !any {

@@ -44,7 +44,12 @@ impl Socket {
 }
 
 /// The files of one namespace's tables, with their protocol and family.
-pub const TABLES: [(&str, Proto, bool); 4] = [("tcp", Proto::Tcp, false), ("tcp6", Proto::Tcp, true), ("udp", Proto::Udp, false), ("udp6", Proto::Udp, true)];
+pub const TABLES: [(&str, Proto, bool); 4] = [
+    ("tcp", Proto::Tcp, false),
+    ("tcp6", Proto::Tcp, true),
+    ("udp", Proto::Udp, false),
+    ("udp6", Proto::Udp, true),
+];
 
 /// Parses a table; malformed rows are skipped and counted in the result.
 pub fn parse_table(text: &str, proto: Proto, v6: bool, out: &mut Vec<Socket>) -> usize {
@@ -67,7 +72,13 @@ fn parse_row(line: &str, proto: Proto, v6: bool) -> Option<Socket> {
     let state = u8::from_str_radix(fields.next()?, 16).ok()?;
     // tx:rx queue, timer, retransmits, uid, timeout, then the inode.
     let inode = fields.nth(5)?.parse().ok()?;
-    Some(Socket { proto, local, remote, state, inode })
+    Some(Socket {
+        proto,
+        local,
+        remote,
+        state,
+        inode,
+    })
 }
 
 /// `0100007F:1F90`: the address as the kernel's in-memory 32-bit words
@@ -89,7 +100,9 @@ fn parse_addr(field: &str, v6: bool) -> Option<SocketAddr> {
         if ip.len() != 8 {
             return None;
         }
-        IpAddr::V4(Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.to_ne_bytes()))
+        IpAddr::V4(Ipv4Addr::from(
+            u32::from_str_radix(ip, 16).ok()?.to_ne_bytes(),
+        ))
     };
     Some(SocketAddr::new(ip, port))
 }
@@ -123,6 +136,9 @@ mod tests {
         let s = parse_row(row, Proto::Tcp, true).unwrap();
         assert_eq!(s.local, "[::1]:22".parse().unwrap());
         let mapped = "0: 0000000000000000FFFF00000100007F:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 99 1";
-        assert_eq!(parse_row(mapped, Proto::Tcp, true).unwrap().local, "[::ffff:127.0.0.1]:22".parse().unwrap());
+        assert_eq!(
+            parse_row(mapped, Proto::Tcp, true).unwrap().local,
+            "[::ffff:127.0.0.1]:22".parse().unwrap()
+        );
     }
 }

@@ -84,10 +84,15 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, SinkError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| SinkError::Config(format!("cannot create data dir {}: {e}", data_dir.display())))?;
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            SinkError::Config(format!(
+                "cannot create data dir {}: {e}",
+                data_dir.display()
+            ))
+        })?;
         let path = data_dir.join(FILE_NAME);
-        let conn = Connection::open(&path).map_err(|e| SinkError::Config(format!("cannot open {}: {e}", path.display())))?;
+        let conn = Connection::open(&path)
+            .map_err(|e| SinkError::Config(format!("cannot open {}: {e}", path.display())))?;
         Self::init(conn)
     }
 
@@ -100,11 +105,16 @@ impl SqliteStore {
         // WAL lets readers (export, the status line) run beside the writer;
         // NORMAL sync is durable across process crashes, which is what
         // at-least-once replay needs.
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(config)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(config)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(config)?;
         conn.execute_batch(SCHEMA).map_err(config)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `f` on the store's connection, for the read side

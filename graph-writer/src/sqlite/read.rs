@@ -60,14 +60,23 @@ impl SqliteStore {
     fn counts(&self, sql: &str) -> Result<BTreeMap<String, u64>, SinkError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(sql).map_err(classify)?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))).map_err(classify)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+            })
+            .map_err(classify)?;
         rows.collect::<Result<_, _>>().map_err(classify)
     }
 
     /// The rows of one read-only query of the store's tables (`nodes`,
     /// `edges`, their `*_assertions` and `syncs`), for readers whose joins
     /// the calls here do not cover (`infragraph drift`). `f` maps each row.
-    pub fn query<T>(&self, sql: &str, params: impl rusqlite::Params, f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>, SinkError> {
+    pub fn query<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, SinkError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(sql).map_err(classify)?;
         if !stmt.readonly() {
@@ -80,7 +89,10 @@ impl SqliteStore {
     /// One node, if it exists.
     pub fn node(&self, kind: ResourceKind, id: &str) -> Result<Option<StoredNode>, SinkError> {
         let sql = format!("SELECT {NODE_COLUMNS} FROM nodes n WHERE n.label = ?1 AND n.id = ?2");
-        Ok(self.nodes_where(&sql, params![kind.label(), id])?.into_iter().next())
+        Ok(self
+            .nodes_where(&sql, params![kind.label(), id])?
+            .into_iter()
+            .next())
     }
 
     /// Every node of one label, by id.
@@ -111,22 +123,35 @@ impl SqliteStore {
     /// The relationships of a node, both directions, with the node at the other end.
     pub fn neighbours(&self, kind: ResourceKind, id: &str) -> Result<Vec<Neighbour>, SinkError> {
         let conn = self.lock();
-        let sql = format!("{EDGE_SELECT} WHERE (a.label = ?1 AND a.id = ?2) OR (b.label = ?1 AND b.id = ?2) ORDER BY e.rel, a.id, b.id");
+        let sql = format!(
+            "{EDGE_SELECT} WHERE (a.label = ?1 AND a.id = ?2) OR (b.label = ?1 AND b.id = ?2) ORDER BY e.rel, a.id, b.id"
+        );
         let edges = query_edges(&conn, &sql, params![kind.label(), id])?;
         let mut out = Vec::with_capacity(edges.len());
         for edge in edges {
             let outgoing = edge.from.kind == kind && edge.from.id == id;
             let other = if outgoing { &edge.to } else { &edge.from };
-            let sql = format!("SELECT {NODE_COLUMNS} FROM nodes n WHERE n.label = ?1 AND n.id = ?2");
-            if let Some(node) = query_nodes(&conn, &sql, params![other.kind.label(), other.id])?.into_iter().next() {
-                out.push(Neighbour { edge, outgoing, node });
+            let sql =
+                format!("SELECT {NODE_COLUMNS} FROM nodes n WHERE n.label = ?1 AND n.id = ?2");
+            if let Some(node) = query_nodes(&conn, &sql, params![other.kind.label(), other.id])?
+                .into_iter()
+                .next()
+            {
+                out.push(Neighbour {
+                    edge,
+                    outgoing,
+                    node,
+                });
             }
         }
         Ok(out)
     }
 
     /// Calls `f` for every node, in label and id order, stopping at its first error.
-    pub fn for_each_node<E: From<SinkError>>(&self, mut f: impl FnMut(StoredNode) -> Result<(), E>) -> Result<(), E> {
+    pub fn for_each_node<E: From<SinkError>>(
+        &self,
+        mut f: impl FnMut(StoredNode) -> Result<(), E>,
+    ) -> Result<(), E> {
         let conn = self.lock();
         let sql = format!("SELECT {NODE_COLUMNS} FROM nodes n ORDER BY n.label, n.id");
         let mut stmt = conn.prepare(&sql).map_err(classify)?;
@@ -140,7 +165,10 @@ impl SqliteStore {
     }
 
     /// Calls `f` for every relationship, stopping at its first error.
-    pub fn for_each_edge<E: From<SinkError>>(&self, mut f: impl FnMut(StoredEdge) -> Result<(), E>) -> Result<(), E> {
+    pub fn for_each_edge<E: From<SinkError>>(
+        &self,
+        mut f: impl FnMut(StoredEdge) -> Result<(), E>,
+    ) -> Result<(), E> {
         let conn = self.lock();
         let sql = format!("{EDGE_SELECT} ORDER BY e.rel, a.id, b.id");
         let mut stmt = conn.prepare(&sql).map_err(classify)?;
@@ -153,50 +181,93 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn nodes_where(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<StoredNode>, SinkError> {
+    fn nodes_where(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+    ) -> Result<Vec<StoredNode>, SinkError> {
         query_nodes(&self.lock(), sql, p)
     }
 
     pub(super) fn snapshot_now(&self, prefix: &str) -> Result<Snapshot, SinkError> {
         let conn = self.lock();
-        let like = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let like = format!(
+            "{}%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
         let mut snap = Snapshot::default();
-        let sql = format!("SELECT {NODE_COLUMNS}, n.nid FROM nodes n WHERE n.id LIKE ?1 ESCAPE '\\'");
+        let sql =
+            format!("SELECT {NODE_COLUMNS}, n.nid FROM nodes n WHERE n.id LIKE ?1 ESCAPE '\\'");
         let mut stmt = conn.prepare(&sql).map_err(classify)?;
         let mut rows = stmt.query([&like]).map_err(classify)?;
         while let Some(row) = rows.next().map_err(classify)? {
-            let Some(node) = node_from(row).map_err(classify)? else { continue };
+            let Some(node) = node_from(row).map_err(classify)? else {
+                continue;
+            };
             let nid: i64 = row.get(5).map_err(classify)?;
             let asserted = assertions(&conn, "node_assertions", "nid", nid)?;
-            snap.nodes.insert((node.kind, node.id), state(node.firstseen, node.lastupdated, node.properties, asserted));
+            snap.nodes.insert(
+                (node.kind, node.id),
+                state(node.firstseen, node.lastupdated, node.properties, asserted),
+            );
         }
-        let sql = format!("{EDGE_SELECT} WHERE a.id LIKE ?1 ESCAPE '\\' OR b.id LIKE ?1 ESCAPE '\\'");
+        let sql =
+            format!("{EDGE_SELECT} WHERE a.id LIKE ?1 ESCAPE '\\' OR b.id LIKE ?1 ESCAPE '\\'");
         let sql = sql.replace("SELECT e.rel", "SELECT e.eid, e.rel");
         let mut stmt = conn.prepare(&sql).map_err(classify)?;
         let mut rows = stmt.query([&like]).map_err(classify)?;
         while let Some(row) = rows.next().map_err(classify)? {
             let eid: i64 = row.get(0).map_err(classify)?;
-            let Some(e) = edge_at(row, 1).map_err(classify)? else { continue };
+            let Some(e) = edge_at(row, 1).map_err(classify)? else {
+                continue;
+            };
             let asserted = assertions(&conn, "edge_assertions", "eid", eid)?;
             let key = (e.rel, (e.from.kind, e.from.id), (e.to.kind, e.to.id));
-            snap.edges.insert(key, state(e.firstseen, e.lastupdated, e.properties, asserted));
+            snap.edges.insert(
+                key,
+                state(e.firstseen, e.lastupdated, e.properties, asserted),
+            );
         }
         Ok(snap)
     }
 }
 
-fn state(firstseen: i64, lastupdated: i64, properties: Properties, asserted: BTreeMap<String, i64>) -> NodeState {
-    NodeState { firstseen: Some(firstseen), lastupdated: Some(lastupdated), properties, asserted }
+fn state(
+    firstseen: i64,
+    lastupdated: i64,
+    properties: Properties,
+    asserted: BTreeMap<String, i64>,
+) -> NodeState {
+    NodeState {
+        firstseen: Some(firstseen),
+        lastupdated: Some(lastupdated),
+        properties,
+        asserted,
+    }
 }
 
-fn assertions(conn: &Connection, table: &str, key: &str, id: i64) -> Result<BTreeMap<String, i64>, SinkError> {
+fn assertions(
+    conn: &Connection,
+    table: &str,
+    key: &str,
+    id: i64,
+) -> Result<BTreeMap<String, i64>, SinkError> {
     let sql = format!("SELECT scope, epoch FROM {table} WHERE {key} = ?1");
     let mut stmt = conn.prepare_cached(&sql).map_err(classify)?;
-    let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(classify)?;
+    let rows = stmt
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(classify)?;
     rows.collect::<Result<_, _>>().map_err(classify)
 }
 
-fn query_nodes(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<StoredNode>, SinkError> {
+fn query_nodes(
+    conn: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> Result<Vec<StoredNode>, SinkError> {
     let mut stmt = conn.prepare_cached(sql).map_err(classify)?;
     let mut rows = stmt.query(p).map_err(classify)?;
     let mut out = Vec::new();
@@ -206,7 +277,11 @@ fn query_nodes(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result
     Ok(out)
 }
 
-fn query_edges(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<StoredEdge>, SinkError> {
+fn query_edges(
+    conn: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> Result<Vec<StoredEdge>, SinkError> {
     let mut stmt = conn.prepare_cached(sql).map_err(classify)?;
     let mut rows = stmt.query(p).map_err(classify)?;
     let mut out = Vec::new();
@@ -219,7 +294,9 @@ fn query_edges(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result
 /// A node row; `None` for a label the registry no longer knows.
 fn node_from(row: &Row<'_>) -> rusqlite::Result<Option<StoredNode>> {
     let label: String = row.get(0)?;
-    let Ok(kind) = ResourceKind::from_label(&label) else { return Ok(None) };
+    let Ok(kind) = ResourceKind::from_label(&label) else {
+        return Ok(None);
+    };
     Ok(Some(StoredNode {
         kind,
         id: row.get(1)?,
@@ -235,15 +312,23 @@ fn edge_from(row: &Row<'_>) -> rusqlite::Result<Option<StoredEdge>> {
 
 fn edge_at(row: &Row<'_>, o: usize) -> rusqlite::Result<Option<StoredEdge>> {
     let names: (String, String, String) = (row.get(o)?, row.get(o + 1)?, row.get(o + 3)?);
-    let (Ok(rel), Ok(fk), Ok(tk)) =
-        (names.0.parse::<RelType>(), ResourceKind::from_label(&names.1), ResourceKind::from_label(&names.2))
-    else {
+    let (Ok(rel), Ok(fk), Ok(tk)) = (
+        names.0.parse::<RelType>(),
+        ResourceKind::from_label(&names.1),
+        ResourceKind::from_label(&names.2),
+    ) else {
         return Ok(None);
     };
     Ok(Some(StoredEdge {
         rel,
-        from: NodeRef { kind: fk, id: row.get(o + 2)? },
-        to: NodeRef { kind: tk, id: row.get(o + 4)? },
+        from: NodeRef {
+            kind: fk,
+            id: row.get(o + 2)?,
+        },
+        to: NodeRef {
+            kind: tk,
+            id: row.get(o + 4)?,
+        },
         firstseen: row.get(o + 5)?,
         lastupdated: row.get(o + 6)?,
         properties: props_from_json(&row.get::<_, String>(o + 7)?),

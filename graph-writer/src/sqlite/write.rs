@@ -3,7 +3,9 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use infragraph_schemas::{Properties, ResourceKind, ScopeRef, SyncBarrier, SyncKind, SyncStatus, Value};
+use infragraph_schemas::{
+    Properties, ResourceKind, ScopeRef, SyncBarrier, SyncKind, SyncStatus, Value,
+};
 
 use super::{SqliteStore, classify};
 use crate::error::SinkError;
@@ -50,7 +52,12 @@ impl Sink for SqliteStore {
         blocking(move || store.apply_now(&segments)).await
     }
 
-    async fn cleanup(&self, scope: &ScopeRef, epoch: i64, batch: usize) -> Result<CleanupReport, SinkError> {
+    async fn cleanup(
+        &self,
+        scope: &ScopeRef,
+        epoch: i64,
+        batch: usize,
+    ) -> Result<CleanupReport, SinkError> {
         let store = self.clone();
         let scope = scope.to_string();
         blocking(move || store.cleanup_now(&scope, epoch, batch.max(1))).await
@@ -76,8 +83,12 @@ impl Sink for SqliteStore {
 }
 
 /// Runs SQLite work off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, SinkError> + Send + 'static) -> Result<T, SinkError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| SinkError::Transient(format!("store task failed: {e}")))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SinkError> + Send + 'static,
+) -> Result<T, SinkError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SinkError::Transient(format!("store task failed: {e}")))?
 }
 
 impl SqliteStore {
@@ -90,13 +101,19 @@ impl SqliteStore {
         tx.commit().map_err(classify)
     }
 
-    fn cleanup_now(&self, scope: &str, epoch: i64, batch: usize) -> Result<CleanupReport, SinkError> {
+    fn cleanup_now(
+        &self,
+        scope: &str,
+        epoch: i64,
+        batch: usize,
+    ) -> Result<CleanupReport, SinkError> {
         let mut report = CleanupReport::default();
         for table in [Table::Edges, Table::Nodes] {
             loop {
                 let mut conn = self.lock();
                 let tx = conn.transaction().map_err(classify)?;
-                let (processed, deleted) = cleanup_step(&tx, table, scope, epoch, batch).map_err(classify)?;
+                let (processed, deleted) =
+                    cleanup_step(&tx, table, scope, epoch, batch).map_err(classify)?;
                 tx.commit().map_err(classify)?;
                 report.unasserted += processed;
                 match table {
@@ -117,7 +134,11 @@ impl SqliteStore {
         let completed = b.status == SyncStatus::Completed;
         let reconciled = completed && b.kind == SyncKind::Reconciliation;
         let conn = self.lock();
-        conn.execute("INSERT INTO syncs (scope) VALUES (?1) ON CONFLICT DO NOTHING", params![b.scope.to_string()]).map_err(classify)?;
+        conn.execute(
+            "INSERT INTO syncs (scope) VALUES (?1) ON CONFLICT DO NOTHING",
+            params![b.scope.to_string()],
+        )
+        .map_err(classify)?;
         conn.execute(
                 "UPDATE syncs SET \
                  last_completed_kind = CASE WHEN ?2 AND coalesce(last_completed, ?3) <= ?3 THEN ?4 ELSE last_completed_kind END, \
@@ -174,12 +195,21 @@ impl SqliteStore {
 
 fn apply_group(tx: &Transaction<'_>, group: &Group) -> rusqlite::Result<()> {
     match group {
-        Group::Nodes { op, kind, rows } => rows.iter().try_for_each(|r| apply_node(tx, *op, *kind, r)),
-        Group::Edges { op, shape, rows } => rows.iter().try_for_each(|r| apply_edge(tx, *op, *shape, r)),
+        Group::Nodes { op, kind, rows } => {
+            rows.iter().try_for_each(|r| apply_node(tx, *op, *kind, r))
+        }
+        Group::Edges { op, shape, rows } => {
+            rows.iter().try_for_each(|r| apply_edge(tx, *op, *shape, r))
+        }
     }
 }
 
-fn apply_node(tx: &Transaction<'_>, op: Op, kind: ResourceKind, row: &NodeRow) -> rusqlite::Result<()> {
+fn apply_node(
+    tx: &Transaction<'_>,
+    op: Op,
+    kind: ResourceKind,
+    row: &NodeRow,
+) -> rusqlite::Result<()> {
     let nid = match op {
         Op::UpsertNodes => Some(ensure_node(tx, kind, &row.id, row.epoch)?),
         _ => find_node(tx, kind, &row.id)?,
@@ -188,13 +218,24 @@ fn apply_node(tx: &Transaction<'_>, op: Op, kind: ResourceKind, row: &NodeRow) -
     match op {
         Op::DeleteNodes => unassert(tx, Table::Nodes, nid, &row.scope, row.epoch),
         _ => {
-            refresh(tx, Table::Nodes, nid, (row.epoch, row.props_at), (op == Op::UpsertNodes).then_some(&row.props))?;
+            refresh(
+                tx,
+                Table::Nodes,
+                nid,
+                (row.epoch, row.props_at),
+                (op == Op::UpsertNodes).then_some(&row.props),
+            )?;
             assert_scope(tx, Table::Nodes, nid, &row.scope, row.epoch)
         }
     }
 }
 
-fn apply_edge(tx: &Transaction<'_>, op: Op, shape: EdgeShape, row: &EdgeRow) -> rusqlite::Result<()> {
+fn apply_edge(
+    tx: &Transaction<'_>,
+    op: Op,
+    shape: EdgeShape,
+    row: &EdgeRow,
+) -> rusqlite::Result<()> {
     let eid = if op == Op::UpsertEdges {
         let src = ensure_node(tx, shape.from, &row.from, row.epoch)?;
         let dst = ensure_node(tx, shape.to, &row.to, row.epoch)?;
@@ -206,19 +247,31 @@ fn apply_edge(tx: &Transaction<'_>, op: Op, shape: EdgeShape, row: &EdgeRow) -> 
     match op {
         Op::DeleteEdges => unassert(tx, Table::Edges, eid, &row.scope, row.epoch),
         _ => {
-            refresh(tx, Table::Edges, eid, (row.epoch, row.props_at), (op == Op::UpsertEdges).then_some(&row.props))?;
+            refresh(
+                tx,
+                Table::Edges,
+                eid,
+                (row.epoch, row.props_at),
+                (op == Op::UpsertEdges).then_some(&row.props),
+            )?;
             assert_scope(tx, Table::Edges, eid, &row.scope, row.epoch)
         }
     }
 }
 
 /// MERGE of a node by label and id; a new one is a stub until properties arrive.
-fn ensure_node(tx: &Transaction<'_>, kind: ResourceKind, id: &str, epoch: i64) -> rusqlite::Result<i64> {
+fn ensure_node(
+    tx: &Transaction<'_>,
+    kind: ResourceKind,
+    id: &str,
+    epoch: i64,
+) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO nodes (label, id, firstseen, lastupdated) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (label, id) DO NOTHING",
     )?
     .execute(params![kind.label(), id, epoch])?;
-    tx.prepare_cached("SELECT nid FROM nodes WHERE label = ?1 AND id = ?2")?.query_row(params![kind.label(), id], |r| r.get(0))
+    tx.prepare_cached("SELECT nid FROM nodes WHERE label = ?1 AND id = ?2")?
+        .query_row(params![kind.label(), id], |r| r.get(0))
 }
 
 fn find_node(tx: &Transaction<'_>, kind: ResourceKind, id: &str) -> rusqlite::Result<Option<i64>> {
@@ -227,7 +280,13 @@ fn find_node(tx: &Transaction<'_>, kind: ResourceKind, id: &str) -> rusqlite::Re
         .optional()
 }
 
-fn ensure_edge(tx: &Transaction<'_>, shape: EdgeShape, src: i64, dst: i64, epoch: i64) -> rusqlite::Result<i64> {
+fn ensure_edge(
+    tx: &Transaction<'_>,
+    shape: EdgeShape,
+    src: i64,
+    dst: i64,
+    epoch: i64,
+) -> rusqlite::Result<i64> {
     tx.prepare_cached(
         "INSERT INTO edges (rel, src, dst, firstseen, lastupdated) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (src, rel, dst) DO NOTHING",
     )?
@@ -236,8 +295,18 @@ fn ensure_edge(tx: &Transaction<'_>, shape: EdgeShape, src: i64, dst: i64, epoch
         .query_row(params![src, shape.rel.as_str(), dst], |r| r.get(0))
 }
 
-fn find_edge(tx: &Transaction<'_>, shape: EdgeShape, from: &str, to: &str) -> rusqlite::Result<Option<i64>> {
-    let (Some(src), Some(dst)) = (find_node(tx, shape.from, from)?, find_node(tx, shape.to, to)?) else { return Ok(None) };
+fn find_edge(
+    tx: &Transaction<'_>,
+    shape: EdgeShape,
+    from: &str,
+    to: &str,
+) -> rusqlite::Result<Option<i64>> {
+    let (Some(src), Some(dst)) = (
+        find_node(tx, shape.from, from)?,
+        find_node(tx, shape.to, to)?,
+    ) else {
+        return Ok(None);
+    };
     tx.prepare_cached("SELECT eid FROM edges WHERE src = ?1 AND rel = ?2 AND dst = ?3")?
         .query_row(params![src, shape.rel.as_str(), dst], |r| r.get(0))
         .optional()
@@ -245,9 +314,21 @@ fn find_edge(tx: &Transaction<'_>, shape: EdgeShape, from: &str, to: &str) -> ru
 
 /// `lastupdated` only moves forward to `epoch`; properties apply only if
 /// `props_at` is not older than those held. `props` is `None` for a touch.
-fn refresh(tx: &Transaction<'_>, table: Table, key: i64, (epoch, props_at): (i64, i64), props: Option<&Properties>) -> rusqlite::Result<()> {
-    let sql = format!("SELECT props_at, props FROM {} WHERE {} = ?1", table.name(), table.key());
-    let (held_at, stored): (Option<i64>, String) = tx.prepare_cached(&sql)?.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+fn refresh(
+    tx: &Transaction<'_>,
+    table: Table,
+    key: i64,
+    (epoch, props_at): (i64, i64),
+    props: Option<&Properties>,
+) -> rusqlite::Result<()> {
+    let sql = format!(
+        "SELECT props_at, props FROM {} WHERE {} = ?1",
+        table.name(),
+        table.key()
+    );
+    let (held_at, stored): (Option<i64>, String) = tx
+        .prepare_cached(&sql)?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let fresh = held_at.is_none_or(|at| at <= props_at);
     let merged = match (fresh, props) {
         (true, Some(new)) => {
@@ -262,25 +343,47 @@ fn refresh(tx: &Transaction<'_>, table: Table, key: i64, (epoch, props_at): (i64
         table.name(),
         table.key()
     );
-    tx.prepare_cached(&sql)?.execute(params![key, merged, fresh, epoch, props_at])?;
+    tx.prepare_cached(&sql)?
+        .execute(params![key, merged, fresh, epoch, props_at])?;
     Ok(())
 }
 
-fn assert_scope(tx: &Transaction<'_>, table: Table, key: i64, scope: &str, epoch: i64) -> rusqlite::Result<()> {
+fn assert_scope(
+    tx: &Transaction<'_>,
+    table: Table,
+    key: i64,
+    scope: &str,
+    epoch: i64,
+) -> rusqlite::Result<()> {
     let sql = format!(
         "INSERT INTO {} ({}, scope, epoch) VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET epoch = max(epoch, excluded.epoch)",
         table.assertions(),
         table.key()
     );
-    tx.prepare_cached(&sql)?.execute(params![key, scope, epoch])?;
+    tx.prepare_cached(&sql)?
+        .execute(params![key, scope, epoch])?;
     Ok(())
 }
 
 /// Drops the scope's assertion unless it is newer than `epoch`; deletes the
 /// element when nobody asserts it any more.
-fn unassert(tx: &Transaction<'_>, table: Table, key: i64, scope: &str, epoch: i64) -> rusqlite::Result<()> {
-    let sql = format!("DELETE FROM {} WHERE {} = ?1 AND scope = ?2 AND epoch <= ?3", table.assertions(), table.key());
-    if tx.prepare_cached(&sql)?.execute(params![key, scope, epoch])? > 0 {
+fn unassert(
+    tx: &Transaction<'_>,
+    table: Table,
+    key: i64,
+    scope: &str,
+    epoch: i64,
+) -> rusqlite::Result<()> {
+    let sql = format!(
+        "DELETE FROM {} WHERE {} = ?1 AND scope = ?2 AND epoch <= ?3",
+        table.assertions(),
+        table.key()
+    );
+    if tx
+        .prepare_cached(&sql)?
+        .execute(params![key, scope, epoch])?
+        > 0
+    {
         delete_if_unasserted(tx, table, key)?;
     }
     Ok(())
@@ -297,11 +400,27 @@ fn delete_if_unasserted(tx: &Transaction<'_>, table: Table, key: i64) -> rusqlit
 }
 
 /// One bounded cleanup step over one table: `(processed, deleted)`.
-fn cleanup_step(tx: &Transaction<'_>, table: Table, scope: &str, epoch: i64, batch: usize) -> rusqlite::Result<(u64, u64)> {
-    let sql = format!("SELECT {} FROM {} WHERE scope = ?1 AND epoch < ?2 LIMIT ?3", table.key(), table.assertions());
-    let keys: Vec<i64> =
-        tx.prepare_cached(&sql)?.query_map(params![scope, epoch, batch as i64], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    let del = format!("DELETE FROM {} WHERE {} = ?1 AND scope = ?2", table.assertions(), table.key());
+fn cleanup_step(
+    tx: &Transaction<'_>,
+    table: Table,
+    scope: &str,
+    epoch: i64,
+    batch: usize,
+) -> rusqlite::Result<(u64, u64)> {
+    let sql = format!(
+        "SELECT {} FROM {} WHERE scope = ?1 AND epoch < ?2 LIMIT ?3",
+        table.key(),
+        table.assertions()
+    );
+    let keys: Vec<i64> = tx
+        .prepare_cached(&sql)?
+        .query_map(params![scope, epoch, batch as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let del = format!(
+        "DELETE FROM {} WHERE {} = ?1 AND scope = ?2",
+        table.assertions(),
+        table.key()
+    );
     let mut deleted = 0;
     for key in &keys {
         tx.prepare_cached(&del)?.execute(params![key, scope])?;
@@ -334,7 +453,9 @@ pub(super) fn props_from_json(text: &str) -> Properties {
     let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text) else {
         return Properties::new();
     };
-    map.into_iter().filter_map(|(k, v)| Some((k, json_value(v)?))).collect()
+    map.into_iter()
+        .filter_map(|(k, v)| Some((k, json_value(v)?)))
+        .collect()
 }
 
 fn json_value(v: serde_json::Value) -> Option<Value> {
@@ -346,7 +467,12 @@ fn json_value(v: serde_json::Value) -> Option<Value> {
             None => Value::Double(n.as_f64()?),
         },
         J::String(s) => Value::String(s),
-        J::Array(items) => Value::StringList(items.into_iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()),
+        J::Array(items) => Value::StringList(
+            items
+                .into_iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+        ),
         J::Null | J::Object(_) => return None,
     })
 }

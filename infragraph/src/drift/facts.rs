@@ -394,7 +394,14 @@ mod tests {
     #[test]
     fn the_readme_gives_the_queries_drift_runs() {
         let readme = include_str!("../../../README.md");
-        let missing: Vec<String> = Cypher::all().into_iter().filter(|q| !readme.contains(q.as_str())).collect();
-        assert!(missing.is_empty(), "README.md lacks these queries of `infragraph drift`:\n\n{}", missing.join(";\n\n"));
+        let missing: Vec<String> = Cypher::all()
+            .into_iter()
+            .filter(|q| !readme.contains(q.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "README.md lacks these queries of `infragraph drift`:\n\n{}",
+            missing.join(";\n\n")
+        );
     }
 }

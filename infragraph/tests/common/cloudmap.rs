@@ -14,7 +14,10 @@ pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
 /// moto accepts any credentials; a collector process finds these through
 /// the SDK's standard chain, as it would find real ones.
-pub const CREDENTIALS: [(&str, &str); 2] = [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")];
+pub const CREDENTIALS: [(&str, &str); 2] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+];
 
 /// An IPv4 address of this host that means the same off the host. A
 /// loopback listener is scoped to its host and could never join a Cloud Map
@@ -44,7 +47,20 @@ pub async fn client(endpoint: &str) -> Client {
 
 /// An HTTP namespace named `name`; its id.
 pub async fn namespace(sd: &Client, name: &str) -> String {
-    let op = sd.create_http_namespace().name(name).send().await.expect("CreateHttpNamespace");
-    let op = sd.get_operation().operation_id(op.operation_id.expect("an operation id")).send().await.expect("GetOperation");
-    op.operation.and_then(|o| o.targets).and_then(|t| t.get(&OperationTargetType::Namespace).cloned()).expect("the namespace id")
+    let op = sd
+        .create_http_namespace()
+        .name(name)
+        .send()
+        .await
+        .expect("CreateHttpNamespace");
+    let op = sd
+        .get_operation()
+        .operation_id(op.operation_id.expect("an operation id"))
+        .send()
+        .await
+        .expect("GetOperation");
+    op.operation
+        .and_then(|o| o.targets)
+        .and_then(|t| t.get(&OperationTargetType::Namespace).cloned())
+        .expect("the namespace id")
 }

@@ -41,7 +41,10 @@ impl Stage {
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Stage { name: name.to_owned(), child: Some(child) }
+        Stage {
+            name: name.to_owned(),
+            child: Some(child),
+        }
     }
 
     /// Fails the test if the stage exited by itself: stages run until told
@@ -161,7 +164,9 @@ pub const TCP_LISTEN: u8 = 0x0A;
 impl FakeProc {
     /// The files a proc root needs, and pid 1.
     pub fn new() -> FakeProc {
-        let fp = FakeProc { dir: TempDir::new("fake-proc") };
+        let fp = FakeProc {
+            dir: TempDir::new("fake-proc"),
+        };
         fp.write("stat", "cpu 1 1 1\ncpu0 1 1 1\nbtime 1700000000\n");
         fp.write("sys/kernel/hostname", "fakehost\n");
         fp.write("sys/kernel/osrelease", "6.1.0-fake\n");
@@ -181,11 +186,24 @@ impl FakeProc {
     }
 
     /// A process with `sockets` (inodes) among its open descriptors.
-    pub fn process(&self, pid: i32, comm: &str, ppid: i32, start_ticks: u64, argv: &[&str], sockets: &[u64]) {
-        let stat = format!("{pid} ({comm}) S {ppid} 1 1 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 {start_ticks} 1000 10 0");
+    pub fn process(
+        &self,
+        pid: i32,
+        comm: &str,
+        ppid: i32,
+        start_ticks: u64,
+        argv: &[&str],
+        sockets: &[u64],
+    ) {
+        let stat = format!(
+            "{pid} ({comm}) S {ppid} 1 1 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 {start_ticks} 1000 10 0"
+        );
         self.write(&format!("{pid}/stat"), &stat);
         self.write(&format!("{pid}/status"), "Uid:\t1000\t1000\t1000\t1000\n");
-        self.write(&format!("{pid}/cmdline"), &argv.iter().map(|a| format!("{a}\0")).collect::<String>());
+        self.write(
+            &format!("{pid}/cmdline"),
+            &argv.iter().map(|a| format!("{a}\0")).collect::<String>(),
+        );
         self.write(&format!("{pid}/cgroup"), "0::/\n");
         let dir = self.dir.path().join(pid.to_string());
         std::fs::create_dir_all(dir.join("fd")).expect("create fd dir");
@@ -193,13 +211,18 @@ impl FakeProc {
         std::os::unix::fs::symlink(NETNS, dir.join("ns/net")).expect("ns/net link");
         for (fd, inode) in sockets.iter().enumerate() {
             // The kernel's fd links read `socket:[inode]`; dangling is fine.
-            std::os::unix::fs::symlink(format!("socket:[{inode}]"), dir.join(format!("fd/{}", fd + 3))).expect("fd link");
+            std::os::unix::fs::symlink(
+                format!("socket:[{inode}]"),
+                dir.join(format!("fd/{}", fd + 3)),
+            )
+            .expect("fd link");
         }
     }
 
     /// As if the process exited: its directory is gone.
     pub fn remove_process(&self, pid: i32) {
-        std::fs::remove_dir_all(self.dir.path().join(pid.to_string())).expect("remove fake process");
+        std::fs::remove_dir_all(self.dir.path().join(pid.to_string()))
+            .expect("remove fake process");
     }
 
     /// The namespace's TCP table, read through pid 1.
@@ -252,7 +275,11 @@ pub fn store_elements(store: &SqliteStore, host: &str) -> Elements {
     store
         .for_each_edge(|e| {
             if owned_by(&e.from.id, host) || owned_by(&e.to.id, host) {
-                el.edges.insert((e.rel.as_str().to_owned(), e.from.id.clone(), e.to.id.clone()));
+                el.edges.insert((
+                    e.rel.as_str().to_owned(),
+                    e.from.id.clone(),
+                    e.to.id.clone(),
+                ));
             }
             Ok::<_, infragraph_graph_writer::SinkError>(())
         })
@@ -269,14 +296,35 @@ pub fn store_counts(store: &SqliteStore, host: &str) -> Counts {
 /// store for `host`: what the real pipeline must end with too.
 pub fn embedded_elements(proc_root: &str, host: &str) -> Elements {
     let data = TempDir::new("e2e-embedded");
-    run_ok(&strings(&["up", "--once", "--proc-root", proc_root, "--host-id", host, "--data-dir", &data.str()]), &[]);
-    store_elements(&SqliteStore::open(data.path()).expect("open the embedded store"), host)
+    run_ok(
+        &strings(&[
+            "up",
+            "--once",
+            "--proc-root",
+            proc_root,
+            "--host-id",
+            host,
+            "--data-dir",
+            &data.str(),
+        ]),
+        &[],
+    );
+    store_elements(
+        &SqliteStore::open(data.path()).expect("open the embedded store"),
+        host,
+    )
 }
 
 /// The Bolt database of the test services, or `None` to skip.
 pub fn bolt_config() -> Option<BoltConfig> {
     let t = infragraph_test_support::bolt_target()?;
-    Some(BoltConfig { uri: t.uri, user: t.user, password: t.password, database: t.database, timeout: Duration::from_secs(300) })
+    Some(BoltConfig {
+        uri: t.uri,
+        user: t.user,
+        password: t.password,
+        database: t.database,
+        timeout: Duration::from_secs(300),
+    })
 }
 
 pub fn bolt(cfg: &BoltConfig) -> BoltSink {
@@ -286,13 +334,23 @@ pub fn bolt(cfg: &BoltConfig) -> BoltSink {
 /// Flags pointing a stage at the test database; the password goes through
 /// the environment, as flags show in `ps`.
 pub fn bolt_flags(cfg: &BoltConfig) -> Vec<String> {
-    strings(&["--neo4j-uri", &cfg.uri, "--neo4j-user", &cfg.user, "--neo4j-database", &cfg.database])
+    strings(&[
+        "--neo4j-uri",
+        &cfg.uri,
+        "--neo4j-user",
+        &cfg.user,
+        "--neo4j-database",
+        &cfg.database,
+    ])
 }
 
 const MINE: &str = "(x.id = $h OR x.id STARTS WITH $hp OR x.id CONTAINS $hs)";
 
 fn host_query(text: &str, host: &str) -> neo4rs::Query {
-    neo4rs::query(text).param("h", host).param("hp", format!("{host}/")).param("hs", format!("@{host}"))
+    neo4rs::query(text)
+        .param("h", host)
+        .param("hp", format!("{host}/"))
+        .param("hs", format!("@{host}"))
 }
 
 /// `host`'s nodes (label, id) and the relationships (type, from id, to id)
@@ -318,14 +376,26 @@ impl Elements {
 }
 
 pub async fn bolt_elements(sink: &BoltSink, host: &str) -> Result<Elements, neo4rs::Error> {
-    let params = [("h", host.to_owned()), ("hp", format!("{host}/")), ("hs", format!("@{host}"))];
+    let params = [
+        ("h", host.to_owned()),
+        ("hp", format!("{host}/")),
+        ("hs", format!("@{host}")),
+    ];
     elements_where(sink, MINE, &params).await
 }
 
 /// The nodes matching `predicate` (a Cypher condition on `x`, with
 /// `params`) and every relationship with at least one end among them.
-pub async fn elements_where(sink: &BoltSink, predicate: &str, params: &[(&str, String)]) -> Result<Elements, neo4rs::Error> {
-    let query = |text: &str| params.iter().fold(neo4rs::query(text), |q, (k, v)| q.param(k, v.as_str()));
+pub async fn elements_where(
+    sink: &BoltSink,
+    predicate: &str,
+    params: &[(&str, String)],
+) -> Result<Elements, neo4rs::Error> {
+    let query = |text: &str| {
+        params
+            .iter()
+            .fold(neo4rs::query(text), |q, (k, v)| q.param(k, v.as_str()))
+    };
     let mut el = Elements::default();
     let nodes = format!("MATCH (x) WHERE {predicate} RETURN labels(x) AS labels, x.id AS id");
     let mut rows = sink.graph().execute(query(&nodes)).await?;
@@ -339,13 +409,20 @@ pub async fn elements_where(sink: &BoltSink, predicate: &str, params: &[(&str, S
     // One query per end, each anchored on an id predicate; a relationship
     // matched from both ends is one element of the set.
     for end in ["a", "b"] {
-        let q = format!("MATCH (a)-[r]->(b) WHERE {} RETURN type(r) AS rel, a.id AS a, b.id AS b", predicate.replace("x.", &format!("{end}.")));
+        let q = format!(
+            "MATCH (a)-[r]->(b) WHERE {} RETURN type(r) AS rel, a.id AS a, b.id AS b",
+            predicate.replace("x.", &format!("{end}."))
+        );
         let mut rows = sink.graph().execute(query(&q)).await?;
         while let Some(row) = rows.next().await? {
             let rel: String = row.get("rel").expect("rel");
             // The writer's index from a scope to its nodes is not the map.
             if rel != infragraph_graph_writer::querybuilder::ASSERTS {
-                el.edges.insert((rel, row.get("a").expect("a.id"), row.get("b").expect("b.id")));
+                el.edges.insert((
+                    rel,
+                    row.get("a").expect("a.id"),
+                    row.get("b").expect("b.id"),
+                ));
             }
         }
     }
@@ -378,7 +455,10 @@ pub async fn eventually<T, S: std::fmt::Debug>(
     loop {
         match probe().await {
             Ok(v) => return v,
-            Err(last) if start.elapsed() > patience => panic!("{what}: not reached within {}s; last seen: {last:?}", patience.as_secs()),
+            Err(last) if start.elapsed() > patience => panic!(
+                "{what}: not reached within {}s; last seen: {last:?}",
+                patience.as_secs()
+            ),
             Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }
@@ -409,7 +489,12 @@ impl Pipeline {
     }
 
     pub fn kafka(&self) -> Vec<String> {
-        strings(&["--kafka-brokers", &self.brokers, "--topic-namespace", &self.namespace])
+        strings(&[
+            "--kafka-brokers",
+            &self.brokers,
+            "--topic-namespace",
+            &self.namespace,
+        ])
     }
 
     /// Consumers notice a lost group member quickly, so normalizers settle
@@ -433,10 +518,20 @@ impl Pipeline {
     }
 
     pub fn writer(&self, bolt: &BoltConfig) -> Stage {
-        let mut args = strings(&["write", "--writer-group", &self.writer_group, "--batch-timeout-ms", "100"]);
+        let mut args = strings(&[
+            "write",
+            "--writer-group",
+            &self.writer_group,
+            "--batch-timeout-ms",
+            "100",
+        ]);
         args.extend(bolt_flags(bolt));
         args.extend(self.consumer());
-        Stage::spawn("writer", &args, &[("INFRAGRAPH_NEO4J_PASSWORD", &bolt.password)])
+        Stage::spawn(
+            "writer",
+            &args,
+            &[("INFRAGRAPH_NEO4J_PASSWORD", &bolt.password)],
+        )
     }
 
     /// `infragraph ARGS` running until stopped (a collector without
@@ -458,7 +553,10 @@ impl Pipeline {
     pub fn collect_failing(&self, args: &[&str], envs: &[(&str, &str)]) -> String {
         let all = self.collect_args(args);
         let out = run(&all, envs);
-        assert!(!out.status.success(), "infragraph {all:?} was expected to fail but exited 0");
+        assert!(
+            !out.status.success(),
+            "infragraph {all:?} was expected to fail but exited 0"
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
@@ -476,29 +574,54 @@ impl Pipeline {
     /// so an older barrier of the scope must not count). Everything the
     /// normalizer sent before it is then in the graph, and its cleanup (if
     /// any) is done. Returns the barrier's offset.
-    pub async fn await_barrier(&self, scope: &str, status: SyncStatus, after: Option<i64>, patience: Duration) -> i64 {
+    pub async fn await_barrier(
+        &self,
+        scope: &str,
+        status: SyncStatus,
+        after: Option<i64>,
+        patience: Duration,
+    ) -> i64 {
         let mut args = KafkaArgs::with_brokers(self.brokers.as_str());
         args.topic_namespace = self.namespace.clone();
         let bus = KafkaBus::connect(&args).expect("Kafka client");
         let names = Topics::new(&self.namespace);
         let mut barriers = Barriers::new(&bus, &names).expect("a consumer of the changes topic");
-        let offset = eventually(&format!("a {status:?} barrier of {scope} on the changes topic"), patience, async || {
-            barriers.poll(Duration::from_secs(1)).await.map_err(|e| e.to_string())?;
-            let newer = barriers.at.iter().filter(|((s, _), (st, o))| s.scope == scope && *st == status && after.is_none_or(|a| *o > a));
-            newer.map(|(_, (_, o))| *o).max().ok_or_else(|| format!("barriers so far: {:?}", barriers.at))
-        })
+        let offset = eventually(
+            &format!("a {status:?} barrier of {scope} on the changes topic"),
+            patience,
+            async || {
+                barriers
+                    .poll(Duration::from_secs(1))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let newer = barriers.at.iter().filter(|((s, _), (st, o))| {
+                    s.scope == scope && *st == status && after.is_none_or(|a| *o > a)
+                });
+                newer
+                    .map(|(_, (_, o))| *o)
+                    .max()
+                    .ok_or_else(|| format!("barriers so far: {:?}", barriers.at))
+            },
+        )
         .await;
-        eventually("the writer applies the barrier", patience, async || match applied(&bus, &names, &self.writer_group, offset).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(format!("not yet past offset {offset}")),
-            Err(e) => Err(e.to_string()),
-        })
+        eventually(
+            "the writer applies the barrier",
+            patience,
+            async || match applied(&bus, &names, &self.writer_group, offset).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(format!("not yet past offset {offset}")),
+                Err(e) => Err(e.to_string()),
+            },
+        )
         .await;
         offset
     }
 
     /// One complete sync of `proc_root` as `host`, by the procfs collector.
     pub fn collect_procfs(&self, proc_root: &str, host: &str) {
-        self.collect(&["procfs", "--proc-root", proc_root, "--host-id", host], &[]);
+        self.collect(
+            &["procfs", "--proc-root", proc_root, "--host-id", host],
+            &[],
+        );
     }
 }

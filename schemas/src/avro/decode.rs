@@ -3,12 +3,12 @@
 
 use super::CodecError;
 use super::wire::Reader;
+use crate::properties::Properties;
 use crate::records::{
     Delete, EdgeRef, EdgeUpsert, Element, GraphChange, NodeRef, NodeUpsert, Observation,
     Relationship, ScopeRef, SyncBarrier, SyncKind, SyncMarker, SyncStatus, TopicCount, Touch,
 };
 use crate::registry::{PropertyType, RelType, ResourceDef, ResourceKind};
-use crate::properties::Properties;
 use crate::value::Value;
 
 fn scope(r: &mut Reader<'_>) -> Result<(ScopeRef, i64), CodecError> {
@@ -61,28 +61,44 @@ fn map(r: &mut Reader<'_>, field: &'static str) -> Result<Properties, CodecError
     Ok(props)
 }
 
-fn parsed<T: std::str::FromStr<Err = crate::registry::UnknownName>>(s: &str) -> Result<T, CodecError> {
+fn parsed<T: std::str::FromStr<Err = crate::registry::UnknownName>>(
+    s: &str,
+) -> Result<T, CodecError> {
     s.parse::<T>().map_err(CodecError::from)
 }
 
 fn relationship(r: &mut Reader<'_>, def: &ResourceDef) -> Result<Relationship, CodecError> {
     let rel_type: RelType = parsed(r.str("relationships.type")?)?;
     if def.relationship(rel_type).is_none() {
-        return Err(CodecError::invalid("relationships.type", format!("{} does not declare {rel_type}", def.label)));
+        return Err(CodecError::invalid(
+            "relationships.type",
+            format!("{} does not declare {rel_type}", def.label),
+        ));
     }
     let target_id = r.string("relationships.target_id")?;
     let properties = map(r, "relationships.properties")?;
-    Ok(Relationship { rel_type, target_id, properties })
+    Ok(Relationship {
+        rel_type,
+        target_id,
+        properties,
+    })
 }
 
 /// `order` lists `def`'s property indexes in name order.
-pub fn observation(r: &mut Reader<'_>, def: &ResourceDef, order: &[usize]) -> Result<Observation, CodecError> {
+pub fn observation(
+    r: &mut Reader<'_>,
+    def: &ResourceDef,
+    order: &[usize],
+) -> Result<Observation, CodecError> {
     let (scope, epoch) = scope(r)?;
     let observed_at = r.long("observed_at")?;
     let previous_epoch = optional_long(r, "previous_epoch")?;
     let kind: ResourceKind = parsed(r.str("resource_type")?)?;
     if kind != def.kind {
-        return Err(CodecError::invalid("resource_type", format!("{kind} in a {} record", def.label)));
+        return Err(CodecError::invalid(
+            "resource_type",
+            format!("{kind} in a {} record", def.label),
+        ));
     }
     let id = r.string("id")?;
     let mut found: Vec<Option<Value>> = Vec::with_capacity(def.properties.len());
@@ -104,10 +120,26 @@ pub fn observation(r: &mut Reader<'_>, def: &ResourceDef, order: &[usize]) -> Re
     let sync_kind = sync_kind(r, "sync_kind")?;
     let retracted = relationship_list(r, def, "retracted")?;
     let gone = r.bool("gone")?;
-    Ok(Observation { scope, epoch, observed_at, previous_epoch, kind, id, properties, relationships, sync_kind, retracted, gone })
+    Ok(Observation {
+        scope,
+        epoch,
+        observed_at,
+        previous_epoch,
+        kind,
+        id,
+        properties,
+        relationships,
+        sync_kind,
+        retracted,
+        gone,
+    })
 }
 
-fn relationship_list(r: &mut Reader<'_>, def: &ResourceDef, field: &'static str) -> Result<Vec<Relationship>, CodecError> {
+fn relationship_list(
+    r: &mut Reader<'_>,
+    def: &ResourceDef,
+    field: &'static str,
+) -> Result<Vec<Relationship>, CodecError> {
     let mut out = Vec::new();
     r.blocks(field, |r| {
         out.push(relationship(r, def)?);
@@ -154,17 +186,32 @@ pub fn sync_marker(r: &mut Reader<'_>) -> Result<SyncMarker, CodecError> {
     })?;
     let emitted_at = r.long("emitted_at")?;
     let kind = sync_kind(r, "kind")?;
-    Ok(SyncMarker { scope, epoch, status, reason, counts, emitted_at, kind })
+    Ok(SyncMarker {
+        scope,
+        epoch,
+        status,
+        reason,
+        counts,
+        emitted_at,
+        kind,
+    })
 }
 
 fn node_ref(r: &mut Reader<'_>) -> Result<NodeRef, CodecError> {
     let kind = ResourceKind::from_label(r.str("label")?)?;
-    Ok(NodeRef { kind, id: r.string("id")? })
+    Ok(NodeRef {
+        kind,
+        id: r.string("id")?,
+    })
 }
 
 fn edge_ref(r: &mut Reader<'_>) -> Result<EdgeRef, CodecError> {
     let rel_type = parsed(r.str("edge.type")?)?;
-    Ok(EdgeRef { rel_type, from: node_ref(r)?, to: node_ref(r)? })
+    Ok(EdgeRef {
+        rel_type,
+        from: node_ref(r)?,
+        to: node_ref(r)?,
+    })
 }
 
 fn element(r: &mut Reader<'_>) -> Result<Element, CodecError> {
@@ -182,7 +229,14 @@ pub fn graph_change(r: &mut Reader<'_>) -> Result<GraphChange, CodecError> {
             let observed_at = r.long("observed_at")?;
             let properties = map(r, "properties")?;
             let props_at = optional_long(r, "props_at")?;
-            GraphChange::NodeUpsert(NodeUpsert { node, scope, epoch, observed_at, properties, props_at })
+            GraphChange::NodeUpsert(NodeUpsert {
+                node,
+                scope,
+                epoch,
+                observed_at,
+                properties,
+                props_at,
+            })
         }
         1 => {
             let edge = edge_ref(r)?;
@@ -190,24 +244,45 @@ pub fn graph_change(r: &mut Reader<'_>) -> Result<GraphChange, CodecError> {
             let observed_at = r.long("observed_at")?;
             let properties = map(r, "properties")?;
             let props_at = optional_long(r, "props_at")?;
-            GraphChange::EdgeUpsert(EdgeUpsert { edge, scope, epoch, observed_at, properties, props_at })
+            GraphChange::EdgeUpsert(EdgeUpsert {
+                edge,
+                scope,
+                epoch,
+                observed_at,
+                properties,
+                props_at,
+            })
         }
         2 => {
             let element = element(r)?;
             let (scope, epoch) = scope(r)?;
-            GraphChange::Touch(Touch { element, scope, epoch })
+            GraphChange::Touch(Touch {
+                element,
+                scope,
+                epoch,
+            })
         }
         3 => {
             let element = element(r)?;
             let (scope, epoch) = scope(r)?;
-            GraphChange::Delete(Delete { element, scope, epoch })
+            GraphChange::Delete(Delete {
+                element,
+                scope,
+                epoch,
+            })
         }
         _ => {
             let (scope, epoch) = scope(r)?;
             let status = status(r)?;
             let reason = reason(r)?;
             let kind = sync_kind(r, "kind")?;
-            GraphChange::SyncBarrier(SyncBarrier { scope, epoch, status, reason, kind })
+            GraphChange::SyncBarrier(SyncBarrier {
+                scope,
+                epoch,
+                status,
+                reason,
+                kind,
+            })
         }
     })
 }

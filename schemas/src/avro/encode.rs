@@ -4,9 +4,11 @@
 
 use super::CodecError;
 use super::wire::{put_block, put_bool, put_double, put_long, put_str};
-use crate::records::{Element, GraphChange, Observation, Relationship, ScopeRef, SyncKind, SyncMarker, SyncStatus};
-use crate::registry::ResourceDef;
 use crate::properties::Properties;
+use crate::records::{
+    Element, GraphChange, Observation, Relationship, ScopeRef, SyncKind, SyncMarker, SyncStatus,
+};
+use crate::registry::ResourceDef;
 use crate::value::Value;
 
 fn put_scope(buf: &mut Vec<u8>, scope: &ScopeRef, epoch: i64) {
@@ -59,12 +61,18 @@ fn put_optional_long(buf: &mut Vec<u8>, v: Option<i64>) {
 }
 
 fn put_status(buf: &mut Vec<u8>, status: SyncStatus) {
-    let i = SyncStatus::ALL.iter().position(|s| *s == status).unwrap_or_default();
+    let i = SyncStatus::ALL
+        .iter()
+        .position(|s| *s == status)
+        .unwrap_or_default();
     put_long(buf, i as i64);
 }
 
 fn put_kind(buf: &mut Vec<u8>, kind: SyncKind) {
-    let i = SyncKind::ALL.iter().position(|k| *k == kind).unwrap_or_default();
+    let i = SyncKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or_default();
     put_long(buf, i as i64);
 }
 
@@ -88,8 +96,16 @@ fn put_reason(buf: &mut Vec<u8>, reason: Option<&str>) {
 
 /// Names the property of `obs` that `def` does not declare.
 fn undeclared(obs: &Observation, def: &ResourceDef) -> CodecError {
-    let name = obs.properties.keys().find(|n| def.property(n).is_none()).cloned().unwrap_or_default();
-    CodecError::Encode { field: name, reason: format!("not a property of {}", def.label) }
+    let name = obs
+        .properties
+        .keys()
+        .find(|n| def.property(n).is_none())
+        .cloned()
+        .unwrap_or_default();
+    CodecError::Encode {
+        field: name,
+        reason: format!("not a property of {}", def.label),
+    }
 }
 
 /// Checks every relationship against `def`, so nothing undeclared leaves a
@@ -107,7 +123,12 @@ fn check_relationships(obs: &Observation, def: &ResourceDef) -> Result<(), Codec
 }
 
 /// `by_name` lists `def`'s property indexes in name order (see `Codec`).
-pub fn observation(buf: &mut Vec<u8>, obs: &Observation, def: &ResourceDef, by_name: &[usize]) -> Result<(), CodecError> {
+pub fn observation(
+    buf: &mut Vec<u8>,
+    obs: &Observation,
+    def: &ResourceDef,
+    by_name: &[usize],
+) -> Result<(), CodecError> {
     check_relationships(obs, def)?;
     put_scope(buf, &obs.scope, obs.epoch);
     put_long(buf, obs.observed_at);
@@ -133,7 +154,10 @@ pub fn observation(buf: &mut Vec<u8>, obs: &Observation, def: &ResourceDef, by_n
             }
             Some((v, Some(_))) => {
                 let reason = format!("expected {}, got {}", p.ty.avro_name(), v.type_name());
-                return Err(CodecError::Encode { field: p.name.to_owned(), reason });
+                return Err(CodecError::Encode {
+                    field: p.name.to_owned(),
+                    reason,
+                });
             }
         }
     }
@@ -147,11 +171,18 @@ pub fn observation(buf: &mut Vec<u8>, obs: &Observation, def: &ResourceDef, by_n
 /// Puts each of the observation's properties into its declared slot, by
 /// walking the name-sorted properties beside the name-sorted declaration
 /// once: a map lookup per declared property cost most of the encoding.
-fn place<'a>(obs: &'a Observation, def: &ResourceDef, by_name: &[usize], slots: &mut [Option<&'a Value>]) -> Result<(), CodecError> {
+fn place<'a>(
+    obs: &'a Observation,
+    def: &ResourceDef,
+    by_name: &[usize],
+    slots: &mut [Option<&'a Value>],
+) -> Result<(), CodecError> {
     let mut props = obs.properties.iter().peekable();
     for &i in by_name {
         let declared = def.properties[i].name;
-        let Some((name, value)) = props.peek() else { break };
+        let Some((name, value)) = props.peek() else {
+            break;
+        };
         match name.as_str().cmp(declared) {
             // Between the previous declared name and this one: undeclared.
             std::cmp::Ordering::Less => return Err(undeclared(obs, def)),

@@ -32,10 +32,15 @@ pub enum CodecError {
     TooShort { len: usize },
     #[error("bad magic bytes {found:02x?}: not an Avro single-object message (expected [c3, 01])")]
     BadMagic { found: [u8; 2] },
-    #[error("unknown writer schema fingerprint {0:016x}: register it from the infragraph.schemas topic")]
+    #[error(
+        "unknown writer schema fingerprint {0:016x}: register it from the infragraph.schemas topic"
+    )]
     UnknownFingerprint(u64),
     #[error("expected {expected}, found a {found} message")]
-    WrongRecord { expected: &'static str, found: String },
+    WrongRecord {
+        expected: &'static str,
+        found: String,
+    },
     #[error("message truncated while reading {field}")]
     Truncated { field: &'static str },
     #[error("invalid {field}: {reason}")]
@@ -54,7 +59,10 @@ pub enum CodecError {
 
 impl CodecError {
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        CodecError::Invalid { field, reason: reason.into() }
+        CodecError::Invalid {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -125,7 +133,8 @@ impl Codec {
     /// A codec for every resource type in the registry.
     pub fn builtin() -> Self {
         // Our own generated schemas always parse; the registry tests prove it.
-        Codec::new(ResourceKind::ALL.iter().map(|k| k.def())).expect("registry schemas are valid Avro")
+        Codec::new(ResourceKind::ALL.iter().map(|k| k.def()))
+            .expect("registry schemas are valid Avro")
     }
 
     /// A codec whose reader schemas come from `defs` (tests use this to act
@@ -155,24 +164,39 @@ impl Codec {
     }
 
     fn add_own(&mut self, kind: RecordKind, json: serde_json::Value) -> Result<(), CodecError> {
-        let json = serde_json::to_string_pretty(&json).map_err(|e| CodecError::Schema(e.to_string()))?;
+        let json =
+            serde_json::to_string_pretty(&json).map_err(|e| CodecError::Schema(e.to_string()))?;
         let parsed = parse(&json)?;
         let fingerprint = fingerprint(&parsed);
         self.by_fingerprint.insert(fingerprint, kind);
-        self.own.insert(kind, Own { kind, fingerprint, json, parsed });
+        self.own.insert(
+            kind,
+            Own {
+                kind,
+                fingerprint,
+                json,
+                parsed,
+            },
+        );
         Ok(())
     }
 
     /// The reader's own schemas as `(kind, fingerprint, JSON)`, for
     /// publishing to the schemas topic and writing `.avsc` files.
     pub fn schemas(&self) -> impl Iterator<Item = (RecordKind, u64, &str)> {
-        self.own.values().map(|o| (o.kind, o.fingerprint, o.json.as_str()))
+        self.own
+            .values()
+            .map(|o| (o.kind, o.fingerprint, o.json.as_str()))
     }
 
     /// Whether messages written with schema `fingerprint` can be decoded.
     pub fn knows(&self, fingerprint: u64) -> bool {
         self.by_fingerprint.contains_key(&fingerprint)
-            || self.foreign.read().unwrap_or_else(|e| e.into_inner()).contains_key(&fingerprint)
+            || self
+                .foreign
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&fingerprint)
     }
 
     pub fn fingerprint(&self, kind: RecordKind) -> Option<u64> {
@@ -202,14 +226,18 @@ impl Codec {
                 let label = other
                     .strip_prefix(schema::OBSERVATION_NAMESPACE)
                     .and_then(|l| l.strip_prefix('.'))
-                    .ok_or_else(|| CodecError::Schema(format!("{other:?} is not an infragraph record")))?;
+                    .ok_or_else(|| {
+                        CodecError::Schema(format!("{other:?} is not an infragraph record"))
+                    })?;
                 RecordKind::Observation(ResourceKind::from_label(label)?)
             }
         };
         if self.own.contains_key(&kind) {
             Ok(kind)
         } else {
-            Err(CodecError::Schema(format!("this reader has no {kind} schema")))
+            Err(CodecError::Schema(format!(
+                "this reader has no {kind} schema"
+            )))
         }
     }
 
@@ -221,19 +249,30 @@ impl Codec {
 
     /// The single-object header: magic, then `kind`'s fingerprint.
     fn put_header(&self, kind: RecordKind, buf: &mut Vec<u8>) -> Result<(), CodecError> {
-        let fp = self.fingerprint(kind).ok_or_else(|| CodecError::Schema(format!("this codec has no {kind} schema")))?;
+        let fp = self
+            .fingerprint(kind)
+            .ok_or_else(|| CodecError::Schema(format!("this codec has no {kind} schema")))?;
         buf.extend_from_slice(&MAGIC);
         buf.extend_from_slice(&fp.to_le_bytes());
         Ok(())
     }
 
     pub fn encode_observation(&self, obs: &Observation) -> Result<Vec<u8>, CodecError> {
-        let def = self.defs.get(&obs.kind).ok_or_else(|| CodecError::Schema(format!("this codec has no {} schema", obs.kind)))?;
-        let hint = self.observation_hint.load(std::sync::atomic::Ordering::Relaxed);
+        let def = self
+            .defs
+            .get(&obs.kind)
+            .ok_or_else(|| CodecError::Schema(format!("this codec has no {} schema", obs.kind)))?;
+        let hint = self
+            .observation_hint
+            .load(std::sync::atomic::Ordering::Relaxed);
         let mut buf = self.frame(RecordKind::Observation(obs.kind), hint + hint / 4)?;
-        let order = self.name_order.get(&obs.kind).map_or(&[][..], Vec::as_slice);
+        let order = self
+            .name_order
+            .get(&obs.kind)
+            .map_or(&[][..], Vec::as_slice);
         encode::observation(&mut buf, obs, def, order)?;
-        self.observation_hint.store(buf.len(), std::sync::atomic::Ordering::Relaxed);
+        self.observation_hint
+            .store(buf.len(), std::sync::atomic::Ordering::Relaxed);
         Ok(buf)
     }
 
@@ -251,7 +290,11 @@ impl Codec {
 
     /// Encodes into `buf`, replacing what it held: a stage that sends every
     /// change right away reuses one buffer instead of allocating each time.
-    pub fn encode_graph_change_into(&self, change: &GraphChange, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    pub fn encode_graph_change_into(
+        &self,
+        change: &GraphChange,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
         buf.clear();
         self.put_header(RecordKind::GraphChange, buf)?;
         encode::graph_change(buf, change);
@@ -264,7 +307,9 @@ impl Codec {
             return Err(CodecError::TooShort { len: message.len() });
         }
         if message[..2] != MAGIC {
-            return Err(CodecError::BadMagic { found: [message[0], message[1]] });
+            return Err(CodecError::BadMagic {
+                found: [message[0], message[1]],
+            });
         }
         let mut fp = [0u8; 8];
         fp.copy_from_slice(&message[2..HEADER_LEN]);
@@ -336,8 +381,16 @@ fn wrong(expected: &'static str, found: &Decoded) -> CodecError {
 
 /// Avro schema resolution, writer to reader, re-encoded with the reader's
 /// schema so one decoder serves every writer version.
-fn resolve(fp: u64, writer: &apache_avro::Schema, reader: &apache_avro::Schema, body: &[u8]) -> Result<Vec<u8>, CodecError> {
-    let err = |e: apache_avro::Error| CodecError::Resolution { fingerprint: fp, reason: e.to_string() };
+fn resolve(
+    fp: u64,
+    writer: &apache_avro::Schema,
+    reader: &apache_avro::Schema,
+    body: &[u8],
+) -> Result<Vec<u8>, CodecError> {
+    let err = |e: apache_avro::Error| CodecError::Resolution {
+        fingerprint: fp,
+        reason: e.to_string(),
+    };
     let mut rest = body;
     let value = apache_avro::from_avro_datum(writer, &mut rest, Some(reader)).map_err(err)?;
     if !rest.is_empty() {

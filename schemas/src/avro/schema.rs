@@ -29,8 +29,16 @@ fn field(name: &str, ty: Json, doc: &str) -> Json {
 
 fn scope_fields() -> [Json; 3] {
     [
-        field("source", json!("string"), "Collector that asserts this (e.g. procfs)"),
-        field("scope", json!("string"), "What that collector's sync covers (e.g. host:<id>)"),
+        field(
+            "source",
+            json!("string"),
+            "Collector that asserts this (e.g. procfs)",
+        ),
+        field(
+            "scope",
+            json!("string"),
+            "What that collector's sync covers (e.g. host:<id>)",
+        ),
         field("epoch", json!("long"), "Unix ms when the sync started"),
     ]
 }
@@ -139,25 +147,74 @@ pub fn graph_change() -> Json {
     });
     let elem = json!(["infragraph.NodeRef", "infragraph.EdgeRef"]);
     let [source, scope, epoch] = scope_fields();
-    let observed_at = field("observed_at", json!("long"), "Unix ms of the newest observation merged in");
+    let observed_at = field(
+        "observed_at",
+        json!("long"),
+        "Unix ms of the newest observation merged in",
+    );
     let props = field("properties", value_map(), "Properties to set");
     let props_at = json!({"name": "props_at", "type": ["null", "long"], "default": null,
         "doc": "Newest epoch the normalizer sent for this element; the properties apply unless the graph holds newer (null: epoch)"});
-    let record = |name: &str, doc: &str, fields: Vec<Json>| {
-        json!({"type": "record", "name": name, "namespace": "infragraph", "doc": doc, "fields": fields})
-    };
+    let record = |name: &str, doc: &str, fields: Vec<Json>| json!({"type": "record", "name": name, "namespace": "infragraph", "doc": doc, "fields": fields});
     let branches = json!([
-        record("NodeUpsert", "Create or update a node", vec![
-            field("node", node_ref, "The node"), source.clone(), scope.clone(), epoch.clone(), observed_at.clone(), props.clone(), props_at.clone()]),
-        record("EdgeUpsert", "Create or update a relationship", vec![
-            field("edge", edge_ref, "The relationship"), source.clone(), scope.clone(), epoch.clone(), observed_at, props, props_at]),
-        record("Touch", "Seen unchanged in this epoch", vec![
-            field("element", elem.clone(), "Node or relationship"), source.clone(), scope.clone(), epoch.clone()]),
-        record("Delete", "No longer asserted by this scope", vec![
-            field("element", elem, "Node or relationship"), source.clone(), scope.clone(), epoch.clone()]),
-        record("SyncBarrier", "Every change of this sync precedes this record", vec![
-            source, scope, epoch, field("status", status_enum(), "Completed or failed"), optional_reason(),
-            kind_field("kind", kind_enum())]),
+        record(
+            "NodeUpsert",
+            "Create or update a node",
+            vec![
+                field("node", node_ref, "The node"),
+                source.clone(),
+                scope.clone(),
+                epoch.clone(),
+                observed_at.clone(),
+                props.clone(),
+                props_at.clone()
+            ]
+        ),
+        record(
+            "EdgeUpsert",
+            "Create or update a relationship",
+            vec![
+                field("edge", edge_ref, "The relationship"),
+                source.clone(),
+                scope.clone(),
+                epoch.clone(),
+                observed_at,
+                props,
+                props_at
+            ]
+        ),
+        record(
+            "Touch",
+            "Seen unchanged in this epoch",
+            vec![
+                field("element", elem.clone(), "Node or relationship"),
+                source.clone(),
+                scope.clone(),
+                epoch.clone()
+            ]
+        ),
+        record(
+            "Delete",
+            "No longer asserted by this scope",
+            vec![
+                field("element", elem, "Node or relationship"),
+                source.clone(),
+                scope.clone(),
+                epoch.clone()
+            ]
+        ),
+        record(
+            "SyncBarrier",
+            "Every change of this sync precedes this record",
+            vec![
+                source,
+                scope,
+                epoch,
+                field("status", status_enum(), "Completed or failed"),
+                optional_reason(),
+                kind_field("kind", kind_enum())
+            ]
+        ),
     ]);
     json!({
         "type": "record", "name": "GraphChange", "namespace": "infragraph",

@@ -23,7 +23,9 @@ pub fn rabin_fingerprint(canonical: &[u8]) -> u64 {
         }
         t
     });
-    canonical.iter().fold(EMPTY, |fp, b| (fp >> 8) ^ table[((fp ^ u64::from(*b)) & 0xff) as usize])
+    canonical.iter().fold(EMPTY, |fp, b| {
+        (fp >> 8) ^ table[((fp ^ u64::from(*b)) & 0xff) as usize]
+    })
 }
 
 pub fn put_long(buf: &mut Vec<u8>, v: i64) {
@@ -49,7 +51,11 @@ pub fn put_double(buf: &mut Vec<u8>, v: f64) {
 }
 
 /// Writes an array or map of `len` items; `item` writes one.
-pub fn put_block<T>(buf: &mut Vec<u8>, items: impl ExactSizeIterator<Item = T>, mut item: impl FnMut(&mut Vec<u8>, T)) {
+pub fn put_block<T>(
+    buf: &mut Vec<u8>,
+    items: impl ExactSizeIterator<Item = T>,
+    mut item: impl FnMut(&mut Vec<u8>, T),
+) {
     if items.len() > 0 {
         put_long(buf, items.len() as i64);
         for it in items {
@@ -111,7 +117,8 @@ impl<'a> Reader<'a> {
 
     fn len(&mut self, field: &'static str) -> Result<usize, CodecError> {
         let n = self.long(field)?;
-        let n = usize::try_from(n).map_err(|_| CodecError::invalid(field, format!("negative length {n}")))?;
+        let n = usize::try_from(n)
+            .map_err(|_| CodecError::invalid(field, format!("negative length {n}")))?;
         if n > self.remaining() {
             return Err(CodecError::Truncated { field });
         }
@@ -121,7 +128,8 @@ impl<'a> Reader<'a> {
     pub fn str(&mut self, field: &'static str) -> Result<&'a str, CodecError> {
         let n = self.len(field)?;
         let bytes = self.take(n, field)?;
-        std::str::from_utf8(bytes).map_err(|e| CodecError::invalid(field, format!("not UTF-8: {e}")))
+        std::str::from_utf8(bytes)
+            .map_err(|e| CodecError::invalid(field, format!("not UTF-8: {e}")))
     }
 
     pub fn string(&mut self, field: &'static str) -> Result<String, CodecError> {
@@ -153,7 +161,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an array or map, calling `item` once per element.
-    pub fn blocks(&mut self, field: &'static str, mut item: impl FnMut(&mut Self) -> Result<(), CodecError>) -> Result<(), CodecError> {
+    pub fn blocks(
+        &mut self,
+        field: &'static str,
+        mut item: impl FnMut(&mut Self) -> Result<(), CodecError>,
+    ) -> Result<(), CodecError> {
         loop {
             let count = self.long(field)?;
             if count == 0 {

@@ -6,8 +6,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use wiremock::matchers::{header, method, path, query_param};
 use wiremock::Mock;
+use wiremock::matchers::{header, method, path, query_param};
 pub use wiremock::{MockServer, ResponseTemplate};
 
 /// Distinctive, so a leak anywhere is found by a plain substring search.
@@ -67,7 +67,10 @@ pub const TEAMS_ETAG: &str = "\"teams-v1\"";
 
 /// GitHub's rate-limit headers on every answer.
 pub fn ok(body: Value) -> ResponseTemplate {
-    let reset = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) + 3600;
+    let reset = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        + 3600;
     ResponseTemplate::new(200)
         .set_body_json(body)
         .insert_header("x-ratelimit-limit", "5000")
@@ -78,12 +81,16 @@ pub fn ok(body: Value) -> ResponseTemplate {
 
 /// A request for `p` carrying the fixture token.
 pub fn get(p: &str) -> wiremock::MockBuilder {
-    Mock::given(method("GET")).and(path(p)).and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+    Mock::given(method("GET"))
+        .and(path(p))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
 }
 
 /// A GraphQL request (github.com's path) carrying the fixture token.
 pub fn graphql() -> wiremock::MockBuilder {
-    Mock::given(method("POST")).and(path("/graphql")).and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
 }
 
 /// Requests one sync of the fixture org costs: REST for the org, outside
@@ -95,16 +102,27 @@ pub const FIXTURE_REQUESTS: u64 = 1 + 1 + 1 + 2 + 2 + 2 + 1 + 2 + 1;
 
 /// The fixture's repositories: name, counted languages (bytes) and direct
 /// collaborators with their role.
-type RepoFixture = (&'static str, &'static [(&'static str, u64)], &'static [(&'static str, &'static str)]);
+type RepoFixture = (
+    &'static str,
+    &'static [(&'static str, u64)],
+    &'static [(&'static str, &'static str)],
+);
 
 const REPOS: [RepoFixture; 3] = [
-    ("api", &[("Rust", 120_000), ("Shell", 800)], &[("bob", "admin"), ("oscar", "write")]),
+    (
+        "api",
+        &[("Rust", 120_000), ("Shell", 800)],
+        &[("bob", "admin"), ("oscar", "write")],
+    ),
     ("web", &[("TypeScript", 50_000)], &[]),
     ("tools", &[], &[]),
 ];
 
 fn flags(role: &str) -> Value {
-    let rank = ["read", "triage", "write", "maintain", "admin"].iter().position(|r| *r == role).unwrap_or(0);
+    let rank = ["read", "triage", "write", "maintain", "admin"]
+        .iter()
+        .position(|r| *r == role)
+        .unwrap_or(0);
     json!({"pull": true, "triage": rank >= 1, "push": rank >= 2, "maintain": rank >= 3, "admin": rank >= 4})
 }
 
@@ -124,7 +142,12 @@ pub struct OrgFixture<'a> {
 
 impl Default for OrgFixture<'_> {
     fn default() -> Self {
-        OrgFixture { prefix: "", sre_members: &["carol"], gone: &[], long_collaborator_lists: &[] }
+        OrgFixture {
+            prefix: "",
+            sre_members: &["carol"],
+            gone: &[],
+            long_collaborator_lists: &[],
+        }
     }
 }
 
@@ -143,18 +166,38 @@ pub async fn mount_org(server: &MockServer, org: &str) {
 pub async fn mount(server: &MockServer, org: &str, fixture: &OrgFixture<'_>) {
     let prefix = fixture.prefix;
     let get = |p: &str| get(&format!("{prefix}{p}"));
-    get(&format!("/orgs/{org}")).respond_with(ok(json!({"login": org, "id": 1, "html_url": web(org), "type": "Organization"}))).mount(server).await;
-    get(&format!("/orgs/{org}/outside_collaborators")).respond_with(ok(json!([user("oscar")]))).mount(server).await;
+    get(&format!("/orgs/{org}"))
+        .respond_with(ok(
+            json!({"login": org, "id": 1, "html_url": web(org), "type": "Organization"}),
+        ))
+        .mount(server)
+        .await;
+    get(&format!("/orgs/{org}/outside_collaborators"))
+        .respond_with(ok(json!([user("oscar")])))
+        .mount(server)
+        .await;
     get(&format!("/orgs/{org}/teams"))
-        .respond_with(ok(json!([team(org, "platform", "Platform", None), team(org, "sre", "SRE", Some("platform"))])).insert_header("etag", TEAMS_ETAG))
+        .respond_with(
+            ok(json!([
+                team(org, "platform", "Platform", None),
+                team(org, "sre", "SRE", Some("platform"))
+            ]))
+            .insert_header("etag", TEAMS_ETAG),
+        )
         .mount(server)
         .await;
     let t = |slug: &str| format!("/orgs/{org}/teams/{slug}");
     get(&format!("{}/repos", t("platform")))
-        .respond_with(ok(json!([team_repo(org, "api", "admin", flags("admin")), team_repo(org, "web", "custom-reader", flags("read"))])))
+        .respond_with(ok(json!([
+            team_repo(org, "api", "admin", flags("admin")),
+            team_repo(org, "web", "custom-reader", flags("read"))
+        ])))
         .mount(server)
         .await;
-    get(&format!("{}/repos", t("sre"))).respond_with(ok(json!([team_repo(org, "api", "write", flags("write"))]))).mount(server).await;
+    get(&format!("{}/repos", t("sre")))
+        .respond_with(ok(json!([team_repo(org, "api", "write", flags("write"))])))
+        .mount(server)
+        .await;
     mount_repo_list(server, org, prefix).await;
     mount_repo_details(server, org, prefix).await;
     let graphql = format!("{}/graphql", prefix.strip_suffix("/v3").unwrap_or(prefix));
@@ -162,7 +205,11 @@ pub async fn mount(server: &MockServer, org: &str, fixture: &OrgFixture<'_>) {
         .and(path(graphql))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
         .and(ForOrg(org.to_owned()))
-        .respond_with(GraphqlApi { sre_members: strings(fixture.sre_members), gone: strings(fixture.gone), long: strings(fixture.long_collaborator_lists) })
+        .respond_with(GraphqlApi {
+            sre_members: strings(fixture.sre_members),
+            gone: strings(fixture.gone),
+            long: strings(fixture.long_collaborator_lists),
+        })
         .mount(server)
         .await;
 }
@@ -179,12 +226,26 @@ async fn mount_repo_list(server: &MockServer, org: &str, prefix: &str) {
     let first = format!("{base}/organizations/1/repos?type=all&per_page=100&page=1");
     get(&format!("{prefix}/orgs/{org}/repos"))
         .and(query_param("per_page", "100"))
-        .respond_with(ok(json!([repo(org, "api", Some("Rust"), &["backend", "grpc"], true), repo(org, "web", Some("TypeScript"), &[], false)])).insert_header("link", format!(r#"<{page2}>; rel="next", <{page2}>; rel="last""#).as_str()))
+        .respond_with(
+            ok(json!([
+                repo(org, "api", Some("Rust"), &["backend", "grpc"], true),
+                repo(org, "web", Some("TypeScript"), &[], false)
+            ]))
+            .insert_header(
+                "link",
+                format!(r#"<{page2}>; rel="next", <{page2}>; rel="last""#).as_str(),
+            ),
+        )
         .mount(server)
         .await;
     get(&format!("{prefix}/organizations/1/repos"))
         .and(query_param("page", "2"))
-        .respond_with(ok(json!([repo(org, "tools", Some("Python"), &["ops"], false)])).insert_header("link", format!(r#"<{first}>; rel="prev", <{first}>; rel="first""#).as_str()))
+        .respond_with(
+            ok(json!([repo(org, "tools", Some("Python"), &["ops"], false)])).insert_header(
+                "link",
+                format!(r#"<{first}>; rel="prev", <{first}>; rel="first""#).as_str(),
+            ),
+        )
         .mount(server)
         .await;
 }
@@ -193,16 +254,33 @@ async fn mount_repo_list(server: &MockServer, org: &str, prefix: &str) {
 async fn mount_repo_details(server: &MockServer, org: &str, prefix: &str) {
     for (name, languages, collaborators) in REPOS {
         let r = format!("{prefix}/repos/{org}/{name}");
-        let langs: serde_json::Map<String, Value> = languages.iter().map(|(l, n)| ((*l).to_owned(), json!(n))).collect();
-        get(&format!("{r}/languages")).respond_with(ok(Value::Object(langs))).mount(server).await;
-        let collabs: Vec<Value> = collaborators.iter().map(|(login, role)| collaborator(login, role, flags(role))).collect();
-        get(&format!("{r}/collaborators")).and(query_param("affiliation", "direct")).respond_with(ok(Value::Array(collabs))).mount(server).await;
+        let langs: serde_json::Map<String, Value> = languages
+            .iter()
+            .map(|(l, n)| ((*l).to_owned(), json!(n)))
+            .collect();
+        get(&format!("{r}/languages"))
+            .respond_with(ok(Value::Object(langs)))
+            .mount(server)
+            .await;
+        let collabs: Vec<Value> = collaborators
+            .iter()
+            .map(|(login, role)| collaborator(login, role, flags(role)))
+            .collect();
+        get(&format!("{r}/collaborators"))
+            .and(query_param("affiliation", "direct"))
+            .respond_with(ok(Value::Array(collabs)))
+            .mount(server)
+            .await;
     }
 }
 
 /// The org's people as GraphQL's `membersWithRole` has them: login, role,
 /// display name, two-factor status (only owners see it: `null` otherwise).
-const PEOPLE: [(&str, &str, &str, Option<bool>); 3] = [("alice", "ADMIN", "Alice Admin", Some(true)), ("bob", "MEMBER", "Bob Builder", Some(false)), ("carol", "MEMBER", "", None)];
+const PEOPLE: [(&str, &str, &str, Option<bool>); 3] = [
+    ("alice", "ADMIN", "Alice Admin", Some(true)),
+    ("bob", "MEMBER", "Bob Builder", Some(false)),
+    ("carol", "MEMBER", "", None),
+];
 
 /// Smaller pages than GitHub's 100, so the fixture's short lists still
 /// take several pages and the cursor is followed.
@@ -217,9 +295,14 @@ fn person(login: &str) -> Value {
 /// One page of a connection: `edges` from `after` (a cursor this mock
 /// made: the index of the next edge) and `pageInfo`.
 fn connection(edges: Vec<Value>, size: usize, after: Option<&str>) -> Value {
-    let start: usize = after.and_then(|c| c.strip_prefix("cursor:")?.parse().ok()).unwrap_or(0);
+    let start: usize = after
+        .and_then(|c| c.strip_prefix("cursor:")?.parse().ok())
+        .unwrap_or(0);
     let end = (start + size).min(edges.len());
-    let page: Vec<Value> = edges.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
+    let page: Vec<Value> = edges
+        .get(start..end)
+        .map(<[Value]>::to_vec)
+        .unwrap_or_default();
     json!({"totalCount": edges.len(), "pageInfo": {"hasNextPage": end < edges.len(), "endCursor": format!("cursor:{end}")}, "edges": page})
 }
 
@@ -232,7 +315,11 @@ impl wiremock::Match for ForOrg {
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         let vars = &body["variables"];
         let prefix = format!("R_{}/", self.0);
-        vars["org"].as_str() == Some(self.0.as_str()) || vars["ids"].as_array().is_some_and(|ids| ids.iter().any(|id| id.as_str().is_some_and(|id| id.starts_with(&prefix))))
+        vars["org"].as_str() == Some(self.0.as_str())
+            || vars["ids"].as_array().is_some_and(|ids| {
+                ids.iter()
+                    .any(|id| id.as_str().is_some_and(|id| id.starts_with(&prefix)))
+            })
     }
 }
 
@@ -248,17 +335,27 @@ struct GraphqlApi {
 impl GraphqlApi {
     /// The fixture repository a node id names (`R_<org>/<name>`).
     fn repo_name(id: &str) -> Option<&str> {
-        id.strip_prefix("R_")?.rsplit_once('/').map(|(_, name)| name)
+        id.strip_prefix("R_")?
+            .rsplit_once('/')
+            .map(|(_, name)| name)
     }
 
     fn repo_node(&self, name: &str) -> Option<Value> {
         let (_, languages, collaborators) = REPOS.iter().find(|(n, _, _)| *n == name)?;
-        let lang_edges: Vec<Value> = languages.iter().map(|(l, n)| json!({"size": n, "node": {"name": l}})).collect();
+        let lang_edges: Vec<Value> = languages
+            .iter()
+            .map(|(l, n)| json!({"size": n, "node": {"name": l}}))
+            .collect();
         let collab_edges: Vec<Value> = collaborators
             .iter()
             .map(|(login, role)| json!({"permission": role.to_uppercase(), "node": {"login": login, "url": web(login), "isSiteAdmin": false}}))
             .collect();
-        let total = collab_edges.len() + if self.long.iter().any(|l| l == name) { 100 } else { 0 };
+        let total = collab_edges.len()
+            + if self.long.iter().any(|l| l == name) {
+                100
+            } else {
+                0
+            };
         Some(json!({
             "languages": {"totalCount": lang_edges.len(), "edges": lang_edges},
             "collaborators": {"totalCount": total, "edges": collab_edges}
@@ -270,7 +367,10 @@ impl GraphqlApi {
         let mut errors = Vec::new();
         for (i, id) in ids.iter().enumerate() {
             let id = id.as_str().unwrap_or_default();
-            match Self::repo_name(id).filter(|n| !self.gone.iter().any(|g| g == n)).and_then(|n| self.repo_node(n)) {
+            match Self::repo_name(id)
+                .filter(|n| !self.gone.iter().any(|g| g == n))
+                .and_then(|n| self.repo_node(n))
+            {
                 Some(node) => nodes.push(node),
                 None => {
                     nodes.push(Value::Null);
@@ -302,15 +402,23 @@ impl GraphqlApi {
         }
         if query.contains("membersWithRole") {
             let edges = PEOPLE.iter().map(|(login, role, _, tfa)| json!({"role": role, "hasTwoFactorEnabled": tfa, "node": person(login)})).collect();
-            return Some(json!({"data": {"organization": {"membersWithRole": connection(edges, MEMBERS_PAGE, after)}}}));
+            return Some(
+                json!({"data": {"organization": {"membersWithRole": connection(edges, MEMBERS_PAGE, after)}}}),
+            );
         }
         if query.contains("team(slug:") {
-            let members = connection(self.team_edges(vars["slug"].as_str()?), TEAM_MEMBERS_PAGE, after);
+            let members = connection(
+                self.team_edges(vars["slug"].as_str()?),
+                TEAM_MEMBERS_PAGE,
+                after,
+            );
             return Some(json!({"data": {"organization": {"team": {"members": members}}}}));
         }
         if query.contains("teams(first:") {
             let teams = ["platform", "sre"].iter().map(|slug| json!({"node": {"slug": slug, "members": connection(self.team_edges(slug), TEAM_MEMBERS_PAGE, None)}})).collect();
-            return Some(json!({"data": {"organization": {"teams": connection(teams, 100, after)}}}));
+            return Some(
+                json!({"data": {"organization": {"teams": connection(teams, 100, after)}}}),
+            );
         }
         None
     }
@@ -319,9 +427,13 @@ impl GraphqlApi {
 impl wiremock::Respond for GraphqlApi {
     fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        match body["query"].as_str().and_then(|q| self.answer(q, &body["variables"])) {
+        match body["query"]
+            .as_str()
+            .and_then(|q| self.answer(q, &body["variables"]))
+        {
             Some(answer) => ok(answer).insert_header("x-ratelimit-resource", "graphql"),
-            None => ResponseTemplate::new(200).set_body_json(json!({"errors": [{"message": "Parse error on the query"}]})),
+            None => ResponseTemplate::new(200)
+                .set_body_json(json!({"errors": [{"message": "Parse error on the query"}]})),
         }
     }
 }

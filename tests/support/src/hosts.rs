@@ -8,8 +8,15 @@ use std::process::Command;
 use crate::process::Kid;
 
 fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip (apt-get install iproute2)");
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("run ip (apt-get install iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Whether this process may create namespaces. Without root, a test skips
@@ -40,7 +47,11 @@ impl TwoHosts {
         let tag = std::process::id() % 100_000;
         let names = [format!("{prefix}-a-{tag}"), format!("{prefix}-b-{tag}")];
         let (va, vb) = (format!("{prefix}va{tag}"), format!("{prefix}vb{tag}"));
-        let mut net = TwoHosts { names: [String::new(), String::new()], veth: va.clone(), subnet: subnet.to_owned() };
+        let mut net = TwoHosts {
+            names: [String::new(), String::new()],
+            veth: va.clone(),
+            subnet: subnet.to_owned(),
+        };
         for (i, n) in names.iter().enumerate() {
             ip(&["netns", "add", n]);
             // Recorded as soon as it exists, so Drop removes it even if a
@@ -50,7 +61,15 @@ impl TwoHosts {
         ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb]);
         for (i, (n, dev)) in [(&names[0], &va), (&names[1], &vb)].into_iter().enumerate() {
             ip(&["link", "set", dev, "netns", n]);
-            ip(&["-n", n, "addr", "add", &format!("{}/24", net.address(i)), "dev", dev]);
+            ip(&[
+                "-n",
+                n,
+                "addr",
+                "add",
+                &format!("{}/24", net.address(i)),
+                "dev",
+                dev,
+            ]);
             ip(&["-n", n, "link", "set", dev, "up"]);
             ip(&["-n", n, "link", "set", "lo", "up"]);
         }
@@ -67,7 +86,16 @@ impl TwoHosts {
     pub fn python(&self, i: usize, script: &str, args: &[&str]) -> Kid {
         Kid::spawn(
             Command::new("ip")
-                .args(["netns", "exec", &self.names[i], "unshare", "--pid", "--fork", "--mount-proc", "--kill-child"])
+                .args([
+                    "netns",
+                    "exec",
+                    &self.names[i],
+                    "unshare",
+                    "--pid",
+                    "--fork",
+                    "--mount-proc",
+                    "--kill-child",
+                ])
                 .args(["python3", "-c", script])
                 .args(args),
         )
@@ -81,14 +109,22 @@ impl Drop for TwoHosts {
         }
         // Only still there if setup failed before moving it into a
         // namespace; otherwise this fails quietly.
-        let _ = Command::new("ip").args(["link", "del", &self.veth]).output();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .output();
     }
 }
 
 /// The host pid of a namespace's init: the child `unshare` forked.
 pub fn ns_init(unshare_pid: i32) -> i32 {
-    let children = std::fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children")).expect("unshare's children");
-    children.split_whitespace().next().and_then(|p| p.parse().ok()).expect("unshare forked its child")
+    let children =
+        std::fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children"))
+            .expect("unshare's children");
+    children
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("unshare forked its child")
 }
 
 /// The proc of the PID namespace whose init is `init`.

@@ -33,7 +33,9 @@ pub fn in_ci() -> bool {
 pub fn service(var: &str, what: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => Some(v),
-        _ if in_ci() => panic!("{what} is required in CI but {var} is not set: scripts/test starts it"),
+        _ if in_ci() => {
+            panic!("{what} is required in CI but {var} is not set: scripts/test starts it")
+        }
         _ => {
             eprintln!("skipped: no {what} ({var} not set; scripts/test starts one)");
             None
@@ -45,29 +47,46 @@ pub fn service(var: &str, what: &str) -> Option<String> {
 #[macro_export]
 macro_rules! require {
     ($name:ident = $var:expr, $what:expr) => {
-        let Some($name) = $crate::service($var, $what) else { return };
+        let Some($name) = $crate::service($var, $what) else {
+            return;
+        };
     };
 }
 
 /// A name no other test or run on the same services uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    format!("{prefix}-{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}-{}-{nanos:x}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// librdkafka settings for test consumers: fast group membership on a
 /// broker on loopback (the broker's documented sweet spot).
-pub const KAFKA_CONSUMER_SETTINGS: [(&str, &str); 2] = [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "1000")];
+pub const KAFKA_CONSUMER_SETTINGS: [(&str, &str); 2] = [
+    ("session.timeout.ms", "6000"),
+    ("heartbeat.interval.ms", "1000"),
+];
 
 /// [`KAFKA_CONSUMER_SETTINGS`] as owned pairs, for `KafkaArgs::settings`.
 pub fn kafka_settings() -> Vec<(String, String)> {
-    KAFKA_CONSUMER_SETTINGS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    KAFKA_CONSUMER_SETTINGS
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 /// [`KAFKA_CONSUMER_SETTINGS`] as `-X key=value` flags, for stage binaries.
 pub fn kafka_flags() -> Vec<String> {
-    KAFKA_CONSUMER_SETTINGS.iter().flat_map(|(k, v)| ["-X".to_owned(), format!("{k}={v}")]).collect()
+    KAFKA_CONSUMER_SETTINGS
+        .iter()
+        .flat_map(|(k, v)| ["-X".to_owned(), format!("{k}={v}")])
+        .collect()
 }
 
 /// Where the test graph database is and how to log in.
@@ -85,6 +104,14 @@ pub fn bolt_target() -> Option<BoltTarget> {
     let uri = service(BOLT, "Bolt graph database")?;
     let auth = std::env::var(BOLT_AUTH).unwrap_or_default();
     let (user, password) = auth.split_once(':').unwrap_or(("neo4j", ""));
-    let database = std::env::var(BOLT_DATABASE).ok().filter(|d| !d.is_empty()).unwrap_or_else(|| "neo4j".to_owned());
-    Some(BoltTarget { uri, user: user.to_owned(), password: password.to_owned(), database })
+    let database = std::env::var(BOLT_DATABASE)
+        .ok()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "neo4j".to_owned());
+    Some(BoltTarget {
+        uri,
+        user: user.to_owned(),
+        password: password.to_owned(),
+        database,
+    })
 }

@@ -12,7 +12,10 @@ pub struct Kid {
 
 impl Kid {
     pub fn spawn(cmd: &mut Command) -> Kid {
-        let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn test child (is python3 installed?)");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn test child (is python3 installed?)");
         let out = BufReader::new(child.stdout.take().expect("piped stdout"));
         Kid { child, out }
     }

@@ -29,7 +29,10 @@ pub struct Server {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 /// How one kind of server is run and known to be ready.
@@ -78,7 +81,9 @@ impl Server {
         args.extend(extra);
         Some(Server {
             what: kind.what,
-            script: Path::new(env!("CARGO_MANIFEST_DIR")).join("../services").join(kind.script),
+            script: Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../services")
+                .join(kind.script),
             lib: (kind.lib.0, lib),
             ready_log: dir.join(kind.ready_log),
             marker: kind.marker,

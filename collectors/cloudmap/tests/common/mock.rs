@@ -27,12 +27,17 @@ impl Drop for MockAws {
 
 /// An AWS JSON error body, as Cloud Map sends it.
 pub fn error(status: u16, code: &str, message: &str) -> Reply {
-    (status, serde_json::json!({"__type": code, "message": message}))
+    (
+        status,
+        serde_json::json!({"__type": code, "message": message}),
+    )
 }
 
 impl MockAws {
     pub async fn start(handler: impl Fn(&str, &Value) -> Reply + Send + Sync + 'static) -> MockAws {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local port");
         let url = format!("http://{}", listener.local_addr().expect("a local address"));
         let calls = Arc::new(Mutex::new(Vec::new()));
         let handler = Arc::new(handler);
@@ -50,12 +55,21 @@ impl MockAws {
 
     /// The operations called, in order.
     pub fn operations(&self) -> Vec<String> {
-        self.calls.lock().unwrap().iter().map(|(op, _)| op.clone()).collect()
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(op, _)| op.clone())
+            .collect()
     }
 }
 
 /// Serves the requests of one connection until the client closes it.
-async fn serve(mut stream: TcpStream, handler: &(dyn Fn(&str, &Value) -> Reply + Send + Sync), seen: &Mutex<Vec<(String, Value)>>) -> std::io::Result<()> {
+async fn serve(
+    mut stream: TcpStream,
+    handler: &(dyn Fn(&str, &Value) -> Reply + Send + Sync),
+    seen: &Mutex<Vec<(String, Value)>>,
+) -> std::io::Result<()> {
     let mut buf = Vec::new();
     loop {
         let Some((head_len, target, body_len)) = parse_head(&buf) else {
@@ -75,7 +89,8 @@ async fn serve(mut stream: TcpStream, handler: &(dyn Fn(&str, &Value) -> Reply +
             }
             buf.extend_from_slice(&chunk[..n]);
         }
-        let body: Value = serde_json::from_slice(&buf[head_len..head_len + body_len]).unwrap_or(Value::Null);
+        let body: Value =
+            serde_json::from_slice(&buf[head_len..head_len + body_len]).unwrap_or(Value::Null);
         buf.drain(..head_len + body_len);
         let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
         seen.lock().unwrap().push((operation.clone(), body.clone()));
@@ -97,7 +112,10 @@ fn reply_code(status: u16, reply: &str) -> String {
     if status < 400 {
         return String::new();
     }
-    let code = serde_json::from_str::<Value>(reply).ok().and_then(|v| v["__type"].as_str().map(str::to_owned)).unwrap_or_default();
+    let code = serde_json::from_str::<Value>(reply)
+        .ok()
+        .and_then(|v| v["__type"].as_str().map(str::to_owned))
+        .unwrap_or_default();
     format!("x-amzn-errortype: {code}\r\n")
 }
 
@@ -108,7 +126,9 @@ fn parse_head(buf: &[u8]) -> Option<(usize, String, usize)> {
     let mut target = String::new();
     let mut len = 0;
     for line in head.lines().skip(1) {
-        let Some((k, v)) = line.split_once(':') else { continue };
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
         match k.trim().to_ascii_lowercase().as_str() {
             "x-amz-target" => target = v.trim().to_owned(),
             "content-length" => len = v.trim().parse().unwrap_or(0),

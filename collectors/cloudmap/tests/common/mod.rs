@@ -47,21 +47,42 @@ pub async fn sync_once(collector: &CloudMapCollector) -> Published {
     let syncer = Syncer::new(bus.clone()).with_clock(ManualClock::new(EPOCH));
     let result = syncer.sync(collector).await.map(|r| r.total());
     let codec = Codec::builtin();
-    let markers = bus.messages(SYNC_TOPIC).iter().map(|m| codec.decode_sync_marker(&m.payload).expect("a valid marker")).collect();
+    let markers = bus
+        .messages(SYNC_TOPIC)
+        .iter()
+        .map(|m| {
+            codec
+                .decode_sync_marker(&m.payload)
+                .expect("a valid marker")
+        })
+        .collect();
     let observations: Vec<Observation> = ResourceKind::ALL
         .iter()
         .flat_map(|k| bus.messages(&k.topic()))
-        .map(|m| codec.decode_observation(&m.payload).expect("a valid observation"))
+        .map(|m| {
+            codec
+                .decode_observation(&m.payload)
+                .expect("a valid observation")
+        })
         .collect();
     for o in &observations {
-        assert_eq!((o.scope.source.as_str(), o.scope.scope.as_str()), ("cloudmap", collector.scope()));
+        assert_eq!(
+            (o.scope.source.as_str(), o.scope.scope.as_str()),
+            ("cloudmap", collector.scope())
+        );
         assert_eq!(o.epoch, EPOCH);
     }
-    Published { result, markers, observations }
+    Published {
+        result,
+        markers,
+        observations,
+    }
 }
 
 pub fn find<'a>(obs: &'a [Observation], kind: ResourceKind, id: &str) -> &'a Observation {
-    obs.iter().find(|o| o.kind == kind && o.id == id).unwrap_or_else(|| panic!("no {kind} observation {id:?}"))
+    obs.iter()
+        .find(|o| o.kind == kind && o.id == id)
+        .unwrap_or_else(|| panic!("no {kind} observation {id:?}"))
 }
 
 pub fn of_kind(obs: &[Observation], kind: ResourceKind) -> Vec<&Observation> {
@@ -69,13 +90,21 @@ pub fn of_kind(obs: &[Observation], kind: ResourceKind) -> Vec<&Observation> {
 }
 
 pub fn targets(obs: &Observation, rel: RelType) -> Vec<&str> {
-    let mut t: Vec<&str> = obs.relationships.iter().filter(|r| r.rel_type == rel).map(|r| r.target_id.as_str()).collect();
+    let mut t: Vec<&str> = obs
+        .relationships
+        .iter()
+        .filter(|r| r.rel_type == rel)
+        .map(|r| r.target_id.as_str())
+        .collect();
     t.sort();
     t
 }
 
 pub fn string(obs: &Observation, name: &str) -> Option<String> {
-    obs.properties.get(name).and_then(|v| v.as_str()).map(str::to_owned)
+    obs.properties
+        .get(name)
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
 }
 
 pub fn strings(obs: &Observation, name: &str) -> Vec<String> {

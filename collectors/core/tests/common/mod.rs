@@ -26,7 +26,12 @@ pub struct FakeError;
 
 impl FakeCollector {
     pub fn new(scope: &str) -> Self {
-        FakeCollector { scope: scope.to_owned(), fail: false, invalid: false, huge: false }
+        FakeCollector {
+            scope: scope.to_owned(),
+            fail: false,
+            invalid: false,
+            huge: false,
+        }
     }
 }
 
@@ -46,7 +51,10 @@ impl Collector for FakeCollector {
             return Err(FakeError);
         }
         let host = format!("{}-host", self.scope);
-        let mut out = vec![ctx.observation(ResourceKind::Host, &host).with("hostname", "h1")];
+        let mut out = vec![
+            ctx.observation(ResourceKind::Host, &host)
+                .with("hostname", "h1"),
+        ];
         for pid in [1i64, 2] {
             let mut p = ctx
                 .observation(ResourceKind::Process, format!("{host}/{pid}/0"))
@@ -80,11 +88,17 @@ pub struct FlakyBus {
 }
 
 fn unavailable(topic: &str) -> BusError {
-    BusError::Delivery { topic: topic.to_owned(), reason: "broker transport failure".into(), retriable: true }
+    BusError::Delivery {
+        topic: topic.to_owned(),
+        reason: "broker transport failure".into(),
+        retriable: true,
+    }
 }
 
 fn take(counter: &AtomicU32) -> bool {
-    counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 impl Bus for FlakyBus {
@@ -110,7 +124,11 @@ impl Bus for FlakyBus {
         self.inner.consumer(group, topics)
     }
 
-    async fn group_committed(&self, group: &str, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {
+    async fn group_committed(
+        &self,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<Option<i64>>, BusError> {
         self.inner.group_committed(group, partitions).await
     }
 }

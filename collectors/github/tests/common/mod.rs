@@ -18,7 +18,11 @@ use wiremock::MockServer;
 
 /// Short waits so retries do not slow the tests down.
 pub fn quick_retry() -> RetrySettings {
-    RetrySettings { backoff: Duration::from_millis(10), progress_every: Duration::from_secs(1), ..RetrySettings::default() }
+    RetrySettings {
+        backoff: Duration::from_millis(10),
+        progress_every: Duration::from_secs(1),
+        ..RetrySettings::default()
+    }
 }
 
 pub fn collector(server: &MockServer, org: &str) -> GithubCollector {
@@ -33,40 +37,74 @@ pub fn syncer(bus: &MemoryBus) -> Syncer<MemoryBus> {
 /// Every observation on the bus, decoded.
 pub fn observations(bus: &MemoryBus) -> Vec<Observation> {
     let codec = Codec::builtin();
-    ResourceKind::ALL.iter().flat_map(|k| bus.messages(&k.topic())).map(|m| codec.decode_observation(&m.payload).expect("an observation")).collect()
+    ResourceKind::ALL
+        .iter()
+        .flat_map(|k| bus.messages(&k.topic()))
+        .map(|m| {
+            codec
+                .decode_observation(&m.payload)
+                .expect("an observation")
+        })
+        .collect()
 }
 
 pub fn markers(bus: &MemoryBus) -> Vec<SyncMarker> {
     let codec = Codec::builtin();
-    bus.messages(SYNC_TOPIC).iter().map(|m| codec.decode_sync_marker(&m.payload).expect("a marker")).collect()
+    bus.messages(SYNC_TOPIC)
+        .iter()
+        .map(|m| codec.decode_sync_marker(&m.payload).expect("a marker"))
+        .collect()
 }
 
 /// Every byte published on any topic, keys included.
 pub fn all_bytes(bus: &MemoryBus) -> Vec<u8> {
     let mut topics: Vec<String> = ResourceKind::ALL.iter().map(|k| k.topic()).collect();
     topics.push(SYNC_TOPIC.to_owned());
-    topics.iter().flat_map(|t| bus.messages(t)).flat_map(|m| [m.key.clone().unwrap_or_default(), m.payload.clone()].concat()).collect()
+    topics
+        .iter()
+        .flat_map(|t| bus.messages(t))
+        .flat_map(|m| [m.key.clone().unwrap_or_default(), m.payload.clone()].concat())
+        .collect()
 }
 
 pub fn find<'a>(obs: &'a [Observation], kind: ResourceKind, id: &str) -> &'a Observation {
-    obs.iter().find(|o| o.kind == kind && o.id == id).unwrap_or_else(|| panic!("no {kind} observation {id}"))
+    obs.iter()
+        .find(|o| o.kind == kind && o.id == id)
+        .unwrap_or_else(|| panic!("no {kind} observation {id}"))
 }
 
 pub fn ids(obs: &[Observation], kind: ResourceKind) -> Vec<&str> {
-    let mut v: Vec<&str> = obs.iter().filter(|o| o.kind == kind).map(|o| o.id.as_str()).collect();
+    let mut v: Vec<&str> = obs
+        .iter()
+        .filter(|o| o.kind == kind)
+        .map(|o| o.id.as_str())
+        .collect();
     v.sort_unstable();
     v
 }
 
 pub fn targets(obs: &Observation, rel: RelType) -> Vec<&str> {
-    let mut v: Vec<&str> = obs.relationships.iter().filter(|r| r.rel_type == rel).map(|r| r.target_id.as_str()).collect();
+    let mut v: Vec<&str> = obs
+        .relationships
+        .iter()
+        .filter(|r| r.rel_type == rel)
+        .map(|r| r.target_id.as_str())
+        .collect();
     v.sort_unstable();
     v
 }
 
 /// Sources of `rel` edges pointing at `target`: the graph's incoming edges.
 pub fn sources<'a>(obs: &'a [Observation], rel: RelType, target: &str) -> Vec<&'a str> {
-    let mut v: Vec<&str> = obs.iter().filter(|o| o.relationships.iter().any(|r| r.rel_type == rel && r.target_id == target)).map(|o| o.id.as_str()).collect();
+    let mut v: Vec<&str> = obs
+        .iter()
+        .filter(|o| {
+            o.relationships
+                .iter()
+                .any(|r| r.rel_type == rel && r.target_id == target)
+        })
+        .map(|o| o.id.as_str())
+        .collect();
     v.sort_unstable();
     v
 }
@@ -100,7 +138,10 @@ impl Write for ThreadSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         SINK.with(|s| {
             if let Some(logs) = s.borrow().as_ref() {
-                logs.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+                logs.0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(buf);
             }
         });
         Ok(buf.len())
@@ -115,7 +156,11 @@ impl Logs {
     pub fn capture() -> (Logs, CaptureGuard) {
         static INSTALL: std::sync::Once = std::sync::Once::new();
         INSTALL.call_once(|| {
-            let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_ansi(false).with_writer(|| ThreadSink).finish();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(|| ThreadSink)
+                .finish();
             // Another test binary's subscriber cannot be here: each is its
             // own process.
             let _ = tracing::subscriber::set_global_default(subscriber);

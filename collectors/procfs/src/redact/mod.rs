@@ -53,7 +53,10 @@ pub struct Redactor {
 }
 
 fn compile(pattern: &str) -> Result<Regex, PatternError> {
-    Regex::new(pattern).map_err(|source| PatternError { pattern: pattern.to_owned(), source })
+    Regex::new(pattern).map_err(|source| PatternError {
+        pattern: pattern.to_owned(),
+        source,
+    })
 }
 
 fn is_flag(word: &str) -> bool {
@@ -73,16 +76,32 @@ struct Armed {
 impl Armed {
     fn new(rule: Positional) -> Self {
         let (armed, skip, left) = match rule {
-            Positional::After { word: "", skip, count } => (true, skip, (count > 0).then_some(count)),
+            Positional::After {
+                word: "",
+                skip,
+                count,
+            } => (true, skip, (count > 0).then_some(count)),
             _ => (false, 0, None),
         };
-        Armed { rule, armed, skip, left }
+        Armed {
+            rule,
+            armed,
+            skip,
+            left,
+        }
     }
 
     /// Whether `word` (a bare argument) is a secret by this rule; arms the
     /// rule when `word` is its trigger.
     fn take(&mut self, word: &str) -> bool {
-        let Positional::After { word: trigger, skip, count } = self.rule else { return false };
+        let Positional::After {
+            word: trigger,
+            skip,
+            count,
+        } = self.rule
+        else {
+            return false;
+        };
         if !self.armed {
             if word.eq_ignore_ascii_case(trigger) {
                 (self.armed, self.skip, self.left) = (true, skip, (count > 0).then_some(count));
@@ -119,7 +138,11 @@ struct Scan {
 
 impl Scan {
     fn enter(&mut self, program: &'static Program) {
-        *self = Scan { program: Some(program), gated_open: program.after.is_none(), ..Scan::default() };
+        *self = Scan {
+            program: Some(program),
+            gated_open: program.after.is_none(),
+            ..Scan::default()
+        };
         self.positional = program.positional.iter().copied().map(Armed::new).collect();
     }
 }
@@ -127,8 +150,17 @@ impl Scan {
 impl Redactor {
     /// The built-in rules plus `extra` patterns, whose every match is redacted.
     pub fn new<S: AsRef<str>>(extra: &[S]) -> Result<Self, PatternError> {
-        let text = TextRules::new().map_err(|source| PatternError { pattern: "built-in".to_owned(), source })?;
-        Ok(Redactor { text, extra: extra.iter().map(|p| compile(p.as_ref())).collect::<Result<_, _>>()? })
+        let text = TextRules::new().map_err(|source| PatternError {
+            pattern: "built-in".to_owned(),
+            source,
+        })?;
+        Ok(Redactor {
+            text,
+            extra: extra
+                .iter()
+                .map(|p| compile(p.as_ref()))
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     /// Redacts a command line given as its arguments, joined by spaces.
@@ -147,7 +179,11 @@ impl Redactor {
 
     /// Redacts free text (one argument, or a whole shell command in one).
     pub fn redact_text(&self, text: &str) -> String {
-        if text.contains(char::is_whitespace) { self.redact_shell(text, 0) } else { self.finish(self.text.redact(text, REDACTED)) }
+        if text.contains(char::is_whitespace) {
+            self.redact_shell(text, 0)
+        } else {
+            self.finish(self.text.redact(text, REDACTED))
+        }
     }
 
     /// Each word redacted, `None` where it stays as it is.
@@ -202,12 +238,18 @@ impl Redactor {
                     }
                     Some(Some(value)) => {
                         let prefix = &word[..word.len() - value.len()];
-                        return Some(redact_shaped(value, flag.shape, REDACTED).map(|v| format!("{prefix}{v}")));
+                        return Some(
+                            redact_shaped(value, flag.shape, REDACTED)
+                                .map(|v| format!("{prefix}{v}")),
+                        );
                     }
                     None => {}
                 }
             }
-        } else if program.after.is_some_and(|sub| word.eq_ignore_ascii_case(sub)) {
+        } else if program
+            .after
+            .is_some_and(|sub| word.eq_ignore_ascii_case(sub))
+        {
             scan.gated_open = true;
             return Some(None);
         }
@@ -244,7 +286,10 @@ impl Redactor {
     /// its end: `--password=a b;c` loses all of `a b;c`.
     fn generic_flag(&self, word: &str, scan: &mut Scan) -> Option<Option<String>> {
         if let Some((name, _)) = word.split_once('=') {
-            let env_like = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            let env_like = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
             return (env_like && secret_key(name)).then(|| Some(format!("{name}={REDACTED}")));
         }
         if is_flag(word) && secret_key(word) {
@@ -296,24 +341,51 @@ mod tests {
 
     #[test]
     fn flags_with_values_are_redacted_both_ways() {
-        assert_eq!(r(&["app", "--password=hunter2", "--port=80"]), "app --password=<redacted> --port=80");
-        assert_eq!(r(&["app", "--token", "abc123", "--verbose"]), "app --token <redacted> --verbose");
-        assert_eq!(r(&["app", "--token", "--verbose", "x"]), "app --token --verbose x");
+        assert_eq!(
+            r(&["app", "--password=hunter2", "--port=80"]),
+            "app --password=<redacted> --port=80"
+        );
+        assert_eq!(
+            r(&["app", "--token", "abc123", "--verbose"]),
+            "app --token <redacted> --verbose"
+        );
+        assert_eq!(
+            r(&["app", "--token", "--verbose", "x"]),
+            "app --token --verbose x"
+        );
     }
 
     #[test]
     fn a_flag_means_a_password_only_to_the_programs_that_say_so() {
-        assert_eq!(r(&["mysql", "-uroot", "-phunter2", "db"]), "mysql -uroot -p<redacted> db");
+        assert_eq!(
+            r(&["mysql", "-uroot", "-phunter2", "db"]),
+            "mysql -uroot -p<redacted> db"
+        );
         assert_eq!(r(&["ssh", "-p", "2222", "host"]), "ssh -p 2222 host");
-        assert_eq!(r(&["docker", "run", "-p", "8080:80", "nginx"]), "docker run -p 8080:80 nginx");
-        assert_eq!(r(&["docker", "login", "-u", "bob", "-p", "hunter2"]), "docker login -u bob -p <redacted>");
-        assert_eq!(r(&["curl", "-u", "bob:hunter2", "https://x"]), "curl -u bob:<redacted> https://x");
+        assert_eq!(
+            r(&["docker", "run", "-p", "8080:80", "nginx"]),
+            "docker run -p 8080:80 nginx"
+        );
+        assert_eq!(
+            r(&["docker", "login", "-u", "bob", "-p", "hunter2"]),
+            "docker login -u bob -p <redacted>"
+        );
+        assert_eq!(
+            r(&["curl", "-u", "bob:hunter2", "https://x"]),
+            "curl -u bob:<redacted> https://x"
+        );
     }
 
     #[test]
     fn shell_commands_in_one_argument_are_redacted_word_by_word() {
-        assert_eq!(r(&["sh", "-c", "mysql -uroot -p'hunter 2' db"]), "sh -c mysql -uroot -p<redacted> db");
-        assert_eq!(r(&["sh", "-c", "curl -H 'Authorization: Bearer abc' https://x"]), "sh -c curl -H 'Authorization: <redacted>' https://x");
+        assert_eq!(
+            r(&["sh", "-c", "mysql -uroot -p'hunter 2' db"]),
+            "sh -c mysql -uroot -p<redacted> db"
+        );
+        assert_eq!(
+            r(&["sh", "-c", "curl -H 'Authorization: Bearer abc' https://x"]),
+            "sh -c curl -H 'Authorization: <redacted>' https://x"
+        );
         assert_eq!(r(&["nginx", "-g", "daemon off;"]), "nginx -g daemon off;");
     }
 }
