@@ -3,6 +3,7 @@
 //! whose members split the partitions and rebalance as members come and go,
 //! and committed offsets that a new member resumes from.
 
+use infragraph_telemetry::now_ms;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -226,12 +227,6 @@ impl Bus for MemoryBus {
             next_pick: 0,
         })
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Partitions of the subscribed topics dealt round-robin to members in id

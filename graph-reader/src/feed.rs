@@ -5,6 +5,7 @@
 //! (counts by label and type, newest sync record) at an interval and
 //! announces when it moved.
 
+use infragraph_telemetry::now_ms;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,12 +78,6 @@ impl ChangeFeed {
             elements,
         });
     }
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A sink that announces what it applied on a [`ChangeFeed`].

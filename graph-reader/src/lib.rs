@@ -8,6 +8,8 @@
 //! - [`request`]: topology requests, parsed and validated (limits, filters).
 //! - [`topology`]: the views (processes, hosts, Cloud Map, GitHub) built
 //!   from bounded reads, then filtered, aggregated and limited.
+//! - [`drift`]: declared against observed dependencies between Cloud Map
+//!   services, for `infragraph drift` and the Cloud Map view.
 //! - [`details`]: one node, its properties and neighbours.
 //! - [`feed`]: change events: from the in-process writer's sink, or by
 //!   polling the counts of a graph another process writes.
@@ -18,6 +20,7 @@
 
 pub mod api;
 pub mod details;
+pub mod drift;
 pub mod dump;
 pub mod error;
 pub mod feed;

@@ -2,6 +2,9 @@
 //! node details, the event stream delivering a change, and bad input
 //! answered with a 4xx and a reason.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

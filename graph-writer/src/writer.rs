@@ -368,9 +368,7 @@ impl<B: Bus, S: Sink> Writer<B, S> {
             .iter()
             .filter_map(|i| i.message.timestamp_ms)
             .max();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now = infragraph_telemetry::now_ms();
         if let Some(ts) = newest {
             self.metrics.lag(&self.changes_topic, (now - ts).max(0));
         }

@@ -10,8 +10,13 @@
 //!
 //! web's `repository` tag joins it to the GitHub repository, so a query
 //! walks from web's process to the teams that can write its code; db's
-//! names a repository nobody collected, which stays a stub. Every case runs
-//! on the embedded store and on Neo4j.
+//! names a repository nobody collected, which stays a stub. The live view
+//! (`infragraph ui` over the same store) draws the three sets as styled
+//! service edges, read from its API and, in a real browser, from the page.
+//! Every case runs on the embedded store and on Neo4j.
+
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -22,6 +27,7 @@ use std::process::{ChildStdin, Command, Stdio};
 use aws_sdk_servicediscovery::Client;
 use aws_sdk_servicediscovery::types::Tag;
 use common::cloudmap::{ACCOUNT, CREDENTIALS, REGION, namespace, routable_ipv4};
+use common::view::{Serving, browser, browser_modules};
 use common::*;
 use infragraph_graph_writer::{BoltConfig, SqliteStore};
 use infragraph_test_support::github::{self as gh, MockServer};
@@ -273,9 +279,87 @@ impl World {
         )
     }
 
+    /// `infragraph ui` over this world's store.
+    fn view(&self) -> Serving {
+        let mut args = strings(&["ui", "--ui-listen", "127.0.0.1:0"]);
+        args.extend(self.store.flags());
+        tokio::task::block_in_place(|| Serving::start_with(&args, &self.store.env()))
+    }
+
+    /// The service edges the Cloud Map view draws from web: (to, rel,
+    /// drift set), by name.
+    fn drawn_from_web(&self, view: &Serving) -> Vec<(String, String, String)> {
+        let topology = tokio::task::block_in_place(|| view.json("/api/topology/cloudmap"));
+        let name = |v: &Value| {
+            let id = v.as_str().unwrap_or("?");
+            let at = self
+                .ids
+                .iter()
+                .position(|i| format!("CloudMapService:{i}") == id);
+            at.map_or(id.to_owned(), |i| {
+                ["web", "db", "cache", "search"][i].to_owned()
+            })
+        };
+        let mut out: Vec<_> = topology["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| name(&e["source"]) == "web" && e.get("drift").is_some())
+            .map(|e| (name(&e["target"]), text(&e["rel"]), text(&e["drift"])))
+            .collect();
+        out.sort();
+        out
+    }
+
     fn repo(&self, name: &str) -> String {
         gh::web(&format!("{}/{name}", self.org))
     }
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or("?").to_owned()
+}
+
+fn edge(to: &str, rel: &str, set: &str) -> (String, String, String) {
+    (to.to_owned(), rel.to_owned(), set.to_owned())
+}
+
+/// The page draws web's three edges, each in its set's own style, with a
+/// legend saying which is which.
+fn browser_draws_the_sets(w: &World, view: &Serving, modules: &str) {
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-drift.png");
+    let out = tokio::task::block_in_place(|| {
+        let shot = shot.to_str().expect("UTF-8 path");
+        browser(modules, &["drift", &view.url, &w.ids[0], "3", shot])
+    });
+    let drawn: Value = out
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("the browser script prints JSON");
+    assert_eq!(
+        drawn["legend"], true,
+        "a legend explains the styles: {drawn}"
+    );
+    let style = |set: &str| {
+        let e = drawn["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["drift"] == set)
+            .unwrap_or_else(|| panic!("a {set} edge is drawn: {drawn}"));
+        (text(&e["line_style"]), text(&e["line_color"]))
+    };
+    let (confirmed, stale, undeclared) = (style("confirmed"), style("stale"), style("undeclared"));
+    assert_eq!(
+        [&confirmed.0, &stale.0, &undeclared.0],
+        ["solid", "dashed", "dotted"],
+        "{drawn}"
+    );
+    assert!(
+        confirmed.1 != stale.1 && stale.1 != undeclared.1 && confirmed.1 != undeclared.1,
+        "each set has its own colour: {drawn}"
+    );
 }
 
 /// `(from, to)` service names of one set of the report.
@@ -475,6 +559,20 @@ async fn scenario(store: Store, aws: String, github: &MockServer) -> World {
         "db's repository was never collected: a stub"
     );
 
+    let view = w.view();
+    assert_eq!(
+        w.drawn_from_web(&view),
+        [
+            edge("cache", "DEPENDS_ON", "stale"),
+            edge("db", "DEPENDS_ON", "confirmed"),
+            edge("search", "CALLS", "undeclared"),
+        ],
+        "the Cloud Map view draws the report's rows"
+    );
+    if let Some(modules) = browser_modules() {
+        browser_draws_the_sets(&w, &view, &modules);
+    }
+
     w.web.hang_up("search");
     w.up();
     let (report, drifted) = w.drift();
@@ -489,6 +587,25 @@ async fn scenario(store: Store, aws: String, github: &MockServer) -> World {
         [pair("web", "db")],
         "{report}"
     );
+    // Neo4j is shared: another test's map of this machine may still hold
+    // the connection under its own host, and the view does not filter by
+    // host. The embedded store holds this test's map alone. `ui` learns of
+    // the change at its next poll of the counts (--poll-interval-ms).
+    if matches!(w.store, Store::Embedded(_)) {
+        let want = [
+            edge("cache", "DEPENDS_ON", "stale"),
+            edge("db", "DEPENDS_ON", "confirmed"),
+        ];
+        eventually(
+            "the closed connection's edge leaves the view",
+            std::time::Duration::from_secs(30),
+            async || {
+                let drawn = w.drawn_from_web(&view);
+                if drawn == want { Ok(()) } else { Err(drawn) }
+            },
+        )
+        .await;
+    }
     w
 }
 

@@ -6,75 +6,22 @@
 //! it, `infragraph ui` serves the same API over a store `up` wrote, and
 //! `up` refuses to expose the view beyond loopback unless told to.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
+use common::view::{Serving, browser, browser_modules, get};
 use common::*;
-
-/// `infragraph ARGS` serving the view; killed when dropped.
-struct Serving {
-    child: Child,
-    url: String,
-}
-
-impl Serving {
-    /// Starts `infragraph ARGS` and waits (bounded) for the address it prints.
-    fn start(args: &[String]) -> Serving {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env("INFRAGRAPH_LOG", "warn,librdkafka=error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start infragraph");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().expect("piped stderr");
-        // Keeps draining stderr (the status line) so the child never blocks.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("infragraph: {line}");
-                if let Some(url) = line.split("live view on ").nth(1) {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!("infragraph {args:?} printed no view address within 60 s")
-            });
-        Serving { child, url }
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 #[test]
 fn the_page_draws_a_new_connection_live_and_shows_the_servers_listener() {
-    let Some(modules) = infragraph_test_support::service(
-        "INFRAGRAPH_TEST_BROWSER_MODULES",
-        "playwright-core (scripts/test installs it)",
-    ) else {
+    let Some(modules) = browser_modules() else {
         return;
     };
-    let chromium = std::env::var("INFRAGRAPH_TEST_CHROMIUM")
-        .unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
     let host = infragraph_test_support::unique("ui-browser");
     let data = TempDir::new("ui-browser-data");
     let up = Serving::start(&strings(&[
@@ -87,22 +34,8 @@ fn the_page_draws_a_new_connection_live_and_shows_the_servers_listener() {
         "127.0.0.1:0",
     ]));
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-live.png");
-    let out = Command::new("node")
-        .arg(repo_root().join("tests/browser/live.cjs"))
-        .args(["test", &up.url, &host])
-        .arg(&screenshot)
-        .env("NODE_PATH", &modules)
-        .env("INFRAGRAPH_CHROMIUM", &chromium)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run node (is node installed?)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "the browser test failed ({}); see its output above",
-        out.status
-    );
+    let shot = screenshot.to_str().expect("UTF-8 path");
+    let stdout = browser(&modules, &["test", &up.url, &host, shot]);
     assert!(
         stdout.contains("without a reload") && stdout.contains("LISTENS_ON 127.0.0.1:"),
         "{stdout}"
@@ -113,29 +46,6 @@ fn the_page_draws_a_new_connection_live_and_shows_the_servers_listener() {
         screenshot.display()
     );
     drop(up);
-}
-
-/// `GET url+path` over plain HTTP/1.1: the status and the body.
-fn get(url: &str, path: &str) -> (u16, String) {
-    let address = url.trim_start_matches("http://");
-    let mut s = TcpStream::connect(address).expect("connect to the view");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("a read timeout");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read the answer");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a header block");
-    (
-        head.split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .expect("a status"),
-        body.to_owned(),
-    )
 }
 
 #[test]

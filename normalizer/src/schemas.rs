@@ -46,9 +46,7 @@ pub fn follow<B: Bus>(
 }
 
 fn unique_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
+    infragraph_telemetry::clock::since_epoch().as_nanos()
 }
 
 fn register(codec: &Codec, payload: &[u8], metrics: &StageMetrics) {

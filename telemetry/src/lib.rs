@@ -4,6 +4,7 @@
 //! - this file: [`init`] installs the `tracing` subscriber (human or JSON)
 //!   and, when the standard `OTEL_*` variables ask for it, an OTLP metrics
 //!   exporter; [`Telemetry`] flushes on shutdown.
+//! - [`clock`]: [`now_ms`], the one reading of the wall clock.
 //! - [`lifecycle`]: a shutdown signal on SIGINT or SIGTERM.
 //! - [`backoff`]: the one retry backoff, its pauses cut short by shutdown.
 //! - [`health`]: `/livez` and `/readyz` over HTTP, from dependency probes.
@@ -17,16 +18,10 @@
 //! variables (headers, timeout) and `OTEL_METRIC_EXPORT_INTERVAL`.
 
 pub mod backoff;
+pub mod clock;
 pub mod health;
 pub mod lifecycle;
 pub mod stage;
-
-/// Every binary links this crate, so the allocator is chosen once, here.
-/// The stages allocate on one thread and free on another (tokio workers,
-/// librdkafka's delivery callbacks); glibc's malloc spent a third of the
-/// normalizer's time consolidating and unlinking chunks under that pattern.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use opentelemetry::global;
 use opentelemetry_sdk::Resource;
@@ -35,6 +30,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
 pub use backoff::{Backoff, Paused, pause, stop_signal};
+pub use clock::{now_ms, now_secs};
 pub use health::{Health, HealthArgs};
 pub use lifecycle::{shutdown_on_signals, stopped};
 pub use stage::StageMetrics;

@@ -4,6 +4,8 @@
 //   node live.cjs test URL HOST SCREENSHOT   the browser test (exit 1 on failure)
 //   node live.cjs latency URL HOST N         connection → edge drawn, N times; prints JSON
 //   node live.cjs tti URL N                  time to interactive, N fresh loads; prints JSON
+//   node live.cjs drift URL SERVICE N SHOT   the Cloud Map view's edges from SERVICE (an id),
+//                                            once N are drawn; prints them and their style as JSON
 //
 // HOST is the host id `up` maps (its --host-id). The test starts a server
 // and a client of its own, sees the client → server edge appear without a
@@ -136,6 +138,27 @@ async function test(url, host, screenshot) {
   }
 }
 
+/// The drift edges leaving one Cloud Map service, as drawn: their set, and
+/// the style the page gave them.
+async function drift(url, service, n, screenshot) {
+  const { context, close } = await launch();
+  try {
+    const page = await open(context, `${url}/?topology=cloudmap`);
+    const source = `CloudMapService:${service}`;
+    await page.waitForFunction(([s, k]) => window.infragraph.cy.edges(`[drift]`).filter((e) => e.source().id() === s).length >= k,
+      [source, n], { timeout: PATIENCE_MS, polling: 'raf' });
+    const edges = await page.evaluate((s) => window.infragraph.cy.edges('[drift]').filter((e) => e.source().id() === s).map((e) => ({
+      target: e.target().id(), rel: e.data('rel'), drift: e.data('drift'),
+      line_style: e.style('line-style'), line_color: e.style('line-color'), label: e.style('label'),
+    })), source);
+    const legend = await page.isVisible('#legend');
+    await page.screenshot({ path: screenshot });
+    console.log(JSON.stringify({ edges, legend }));
+  } finally {
+    await close();
+  }
+}
+
 function summary(samples) {
   const sorted = [...samples].sort((a, b) => a - b);
   const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
@@ -182,7 +205,8 @@ async function main() {
   if (mode === 'test' && args.length === 3) return test(...args);
   if (mode === 'latency' && args.length === 3) return latency(args[0], args[1], Number(args[2]));
   if (mode === 'tti' && args.length === 2) return tti(args[0], Number(args[1]));
-  throw new Error('usage: live.cjs test URL HOST SCREENSHOT | latency URL HOST N | tti URL N');
+  if (mode === 'drift' && args.length === 4) return drift(args[0], args[1], Number(args[2]), args[3]);
+  throw new Error('usage: live.cjs test URL HOST SCREENSHOT | latency URL HOST N | tti URL N | drift URL SERVICE N SCREENSHOT');
 }
 
 main().then(() => process.exit(0), (e) => { console.error(`browser test failed: ${e.stack || e}`); process.exit(1); });

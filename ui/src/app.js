@@ -29,6 +29,8 @@ const COLOURS = {
   GitHubUser: '#8250df', ProgrammingLanguage: '#cf222e',
 };
 
+const DRIFT = { confirmed: '#2da44e', stale: '#bf8700', undeclared: '#cf222e' };
+
 const cy = cytoscape({
   container: $('graph'),
   wheelSensitivity: 0.3,
@@ -54,6 +56,17 @@ const cy = cytoscape({
     { selector: 'edge', style: {
       width: (e) => Math.min(6, 1 + Math.log2(e.data('count') || 1)), 'line-color': '#8f9bb3',
       'target-arrow-color': '#8f9bb3', 'target-arrow-shape': 'triangle', 'curve-style': 'bezier', 'arrow-scale': 0.8,
+    } },
+    // Dependencies between Cloud Map services, by drift set: traffic
+    // confirms it, nothing uses it, or nobody declared it.
+    { selector: 'edge[drift]', style: {
+      label: 'data(drift)', 'font-size': 9, color: '#5b6478', 'text-background-color': '#fff',
+      'text-background-opacity': 0.8, 'text-rotation': 'autorotate', width: 2.5,
+    } },
+    { selector: 'edge[drift = "confirmed"]', style: { 'line-color': DRIFT.confirmed, 'target-arrow-color': DRIFT.confirmed } },
+    { selector: 'edge[drift = "stale"]', style: { 'line-color': DRIFT.stale, 'target-arrow-color': DRIFT.stale, 'line-style': 'dashed' } },
+    { selector: 'edge[drift = "undeclared"]', style: {
+      'line-color': DRIFT.undeclared, 'target-arrow-color': DRIFT.undeclared, 'line-style': 'dotted', width: 3,
     } },
     { selector: 'node:selected', style: { 'border-width': 3, 'border-color': '#ff8a00' } },
     { selector: '.fresh', style: { 'line-color': '#39d98a', 'target-arrow-color': '#39d98a' } },
@@ -141,8 +154,10 @@ function apply(view, fresh) {
     }
     for (const e of view.edges) {
       const existing = cy.getElementById(e.id);
-      if (existing.nonempty()) { existing.data('count', e.count); continue; }
-      cy.add({ group: 'edges', data: { id: e.id, source: e.source, target: e.target, rel: e.rel, count: e.count } });
+      if (existing.nonempty()) { existing.data({ count: e.count, drift: e.drift }); continue; }
+      const data = { id: e.id, source: e.source, target: e.target, rel: e.rel, count: e.count };
+      if (e.drift) data.drift = e.drift;
+      cy.add({ group: 'edges', data });
       if (!fresh) {
         const added = cy.getElementById(e.id).addClass('fresh');
         setTimeout(() => added.removeClass('fresh'), 3000);
@@ -150,6 +165,7 @@ function apply(view, fresh) {
     }
   });
   if (fresh) cy.fit(undefined, 30);
+  $('legend').hidden = !view.edges.some((e) => e.drift);
   probe.applied++;
   probe.lastView = { nodes: view.nodes.length, edges: view.edges.length, at: performance.now() };
   notice(view);

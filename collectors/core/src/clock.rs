@@ -14,11 +14,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        // A clock before 1970 is a broken host; 0 keeps the sync going and
-        // the epoch visibly wrong rather than crashing the collector.
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
+        infragraph_telemetry::now_ms()
     }
 }
 

@@ -10,6 +10,7 @@ use infragraph_schemas::{NodeRef, RelType, ResourceKind};
 use rusqlite::{Connection, Row, params};
 
 use super::{Counts, EdgeRow, EdgeScan, NeighbourRow, NodeRow, NodeScan, Props, bookkeeping};
+use crate::drift::{self, Facts};
 use crate::error::ReadError;
 use crate::names::HOST_ID;
 
@@ -52,6 +53,11 @@ impl Embedded {
         tokio::task::spawn_blocking(move || store.with_connection(f))
             .await
             .map_err(|e| ReadError::Unavailable(format!("read task failed: {e}")))?
+    }
+
+    pub async fn drift_facts(&self, namespace: Option<String>) -> Result<Facts, ReadError> {
+        self.read(move |c| drift::facts::from_embedded(c, namespace.as_deref()))
+            .await
     }
 
     pub async fn counts(&self) -> Result<Counts, ReadError> {

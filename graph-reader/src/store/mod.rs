@@ -17,6 +17,7 @@ use std::path::Path;
 use infragraph_schemas::{NodeRef, RelType, ResourceKind};
 use serde::Serialize;
 
+use crate::drift::Facts;
 use crate::error::ReadError;
 
 pub use embedded::Embedded;
@@ -152,6 +153,15 @@ impl GraphStore {
         match self {
             GraphStore::Embedded(s) => s.node(kind, id).await,
             GraphStore::Neo4j(s) => s.node(kind, id).await,
+        }
+    }
+
+    /// What the drift report is built from, for the services of
+    /// `namespace` (name or id), or every service.
+    pub async fn drift_facts(&self, namespace: Option<&str>) -> Result<Facts, ReadError> {
+        match self {
+            GraphStore::Embedded(s) => s.drift_facts(namespace.map(str::to_owned)).await,
+            GraphStore::Neo4j(s) => s.drift_facts(namespace).await,
         }
     }
 

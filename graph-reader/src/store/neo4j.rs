@@ -8,6 +8,7 @@ use infragraph_schemas::{NodeRef, RelType, ResourceKind};
 use neo4rs::{BoltMap, BoltType, Graph, Query, Row};
 
 use super::{Counts, EdgeRow, EdgeScan, NeighbourRow, NodeRow, NodeScan, Props, bookkeeping};
+use crate::drift::{self, Facts};
 use crate::error::ReadError;
 use crate::names::HOST_ID;
 
@@ -29,6 +30,10 @@ impl Neo4j {
             out.push(row);
         }
         Ok(out)
+    }
+
+    pub async fn drift_facts(&self, namespace: Option<&str>) -> Result<Facts, ReadError> {
+        drift::facts::from_neo4j(&self.graph, namespace).await
     }
 
     /// One statement: a count-store lookup per label and relationship type

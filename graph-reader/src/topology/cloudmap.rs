@@ -1,18 +1,26 @@
 //! Cloud Map: namespaces hold their services, services their instances,
 //! and an instance registered at an `ip:port` is joined to the process
 //! listening there (`HAS_ENDPOINT` meets `LISTENS_ON` at one Endpoint), so
-//! what is registered and what really serves it are one picture.
+//! what is registered and what really serves it are one picture. Service
+//! to service edges are the drift report's rows: each declared dependency
+//! says whether traffic confirms it, and traffic nobody declared is drawn
+//! too.
 
 use std::collections::{BTreeMap, HashSet};
 
 use infragraph_schemas::{RelType, ResourceKind as K};
 
 use super::{Reads, View, ViewEdge, graph_node, listeners, view_id};
+use crate::drift::{self, Drift};
 use crate::error::ReadError;
 use crate::names::{HOST_ID, PID};
 
 /// What an instance-to-process edge means.
 pub const SERVED_BY: &str = "SERVED_BY";
+
+/// What a service-to-service edge nothing declares means: a process
+/// serving the source connects to an endpoint of the target.
+pub const CALLS: &str = "CALLS";
 
 pub(super) async fn cloudmap(reads: &Reads<'_>) -> Result<View, ReadError> {
     let mut view = View::default();
@@ -28,18 +36,32 @@ pub(super) async fn cloudmap(reads: &Reads<'_>) -> Result<View, ReadError> {
             view.nodes.push(n);
         }
     }
-    for e in reads
-        .edges(RelType::DependsOn, K::CloudMapService, K::CloudMapService)
-        .await?
-    {
-        view.edges.push(ViewEdge::new(
-            RelType::DependsOn.as_str(),
-            view_id(e.from.kind, &e.from.id),
-            view_id(e.to.kind, &e.to.id),
-        ));
-    }
+    dependencies(reads, &mut view).await?;
     serving(reads, &mut view).await?;
     Ok(view)
+}
+
+/// One edge per row of the drift report: `DEPENDS_ON` when declared
+/// (confirmed or stale), [`CALLS`] when only observed; an observed edge
+/// counts the connections that show it.
+async fn dependencies(reads: &Reads<'_>, view: &mut View) -> Result<(), ReadError> {
+    let report = drift::report(reads.store, None, infragraph_telemetry::now_ms()).await?;
+    for (set, row) in report.rows() {
+        let rel = match set {
+            Drift::Undeclared => CALLS,
+            Drift::Confirmed | Drift::Stale => RelType::DependsOn.as_str(),
+        };
+        let (from, to) = (&row.from.id, &row.to.id);
+        let mut edge = ViewEdge::new(
+            rel,
+            view_id(K::CloudMapService, from),
+            view_id(K::CloudMapService, to),
+        );
+        edge.count = row.connections.len().max(1);
+        edge.drift = Some(set);
+        view.edges.push(edge);
+    }
+    Ok(())
 }
 
 /// Service → namespace and instance → service, as view ids.

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use infragraph_schemas::{NodeRef, RelType, ResourceKind};
 use serde::Serialize;
 
+use crate::drift::Drift;
 use crate::error::ReadError;
 use crate::names::display_property;
 use crate::request::{Topology, TopologyRequest};
@@ -88,6 +89,10 @@ pub struct ViewEdge {
     pub rel: &'static str,
     /// Relationships this edge stands for (connections between two groups).
     pub count: usize,
+    /// For a dependency between services: which set of the drift report
+    /// it is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
 }
 
 impl ViewEdge {
@@ -98,6 +103,7 @@ impl ViewEdge {
             target,
             rel,
             count: 1,
+            drift: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use infragraph_schemas::ResourceKind;
 
 use super::{View, ViewEdge, ViewNode};
+use crate::drift::Drift;
 use crate::request::{AGGREGATE_ABOVE, Aggregate, TopologyRequest};
 
 /// The kind of an aggregate node.
@@ -152,18 +153,20 @@ fn group(view: &mut View, key: impl Fn(&ViewNode) -> GroupKey) {
             node: None,
         });
     }
-    let mut edges: BTreeMap<(String, String, &'static str), usize> = BTreeMap::new();
+    type EdgeKey = (String, String, &'static str, Option<Drift>);
+    let mut edges: BTreeMap<EdgeKey, usize> = BTreeMap::new();
     for e in view.edges.drain(..) {
         let a = member_of.get(&e.source).cloned().unwrap_or(e.source);
         let b = member_of.get(&e.target).cloned().unwrap_or(e.target);
         if a != b {
-            *edges.entry((a, b, e.rel)).or_insert(0) += e.count;
+            *edges.entry((a, b, e.rel, e.drift)).or_insert(0) += e.count;
         }
     }
     view.edges = edges
         .into_iter()
-        .map(|((a, b, rel), count)| ViewEdge {
+        .map(|((a, b, rel, drift), count)| ViewEdge {
             count,
+            drift,
             ..ViewEdge::new(rel, a, b)
         })
         .collect();

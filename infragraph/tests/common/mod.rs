@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod cloudmap;
+pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

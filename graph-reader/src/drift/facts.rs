@@ -7,13 +7,15 @@
 
 use std::collections::BTreeMap;
 
-use infragraph_graph_writer::{BoltSink, SinkError, SqliteStore};
 use infragraph_schemas::RelType::{
     ConnectsTo, DependsOn, HasEndpoint, InNamespace, ListensOn, RegisteredTo,
 };
 use infragraph_schemas::ResourceKind::{
     CloudMapInstance, CloudMapNamespace, CloudMapService, Endpoint, Process,
 };
+use rusqlite::Connection;
+
+use crate::error::ReadError;
 
 /// A Cloud Map service as the report names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -170,16 +172,11 @@ fn name_targets(facts: &mut Facts, all: &[Listed]) {
     }
 }
 
-type NeoResult<T> = Result<T, neo4rs::Error>;
-
 /// Reads the facts over Bolt.
-pub async fn from_neo4j(sink: &BoltSink, namespace: Option<&str>) -> Result<Facts, SinkError> {
-    neo4j(sink.graph(), namespace)
-        .await
-        .map_err(|e| SinkError::Transient(format!("reading the drift facts from Neo4j: {e}")))
-}
-
-async fn neo4j(graph: &neo4rs::Graph, namespace: Option<&str>) -> NeoResult<Facts> {
+pub(crate) async fn from_neo4j(
+    graph: &neo4rs::Graph,
+    namespace: Option<&str>,
+) -> Result<Facts, ReadError> {
     let all = rows(graph, neo4rs::query(&Cypher::services()), |r| {
         Ok((
             Service {
@@ -247,11 +244,11 @@ async fn rows<T>(
     graph: &neo4rs::Graph,
     q: neo4rs::Query,
     f: impl Fn(&neo4rs::Row) -> Result<T, neo4rs::DeError>,
-) -> NeoResult<Vec<T>> {
+) -> Result<Vec<T>, ReadError> {
     let mut stream = graph.execute(q).await?;
     let mut out = Vec::new();
     while let Some(row) = stream.next().await? {
-        out.push(f(&row)?);
+        out.push(f(&row).map_err(|e| ReadError::Store(format!("a drift row from Neo4j: {e}")))?);
     }
     Ok(out)
 }
@@ -308,8 +305,19 @@ fn sql_process(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ProcessRef>
     })
 }
 
+fn query<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, ReadError> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, f)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Reads the facts from the embedded store.
-pub fn from_embedded(store: &SqliteStore, namespace: Option<&str>) -> Result<Facts, SinkError> {
+pub(crate) fn from_embedded(c: &Connection, namespace: Option<&str>) -> Result<Facts, ReadError> {
     let (svc, inst, ep, proc) = (
         CloudMapService.label(),
         CloudMapInstance.label(),
@@ -321,7 +329,8 @@ pub fn from_embedded(store: &SqliteStore, namespace: Option<&str>) -> Result<Fac
         HasEndpoint.as_str(),
         ListensOn.as_str(),
     );
-    let all = store.query(
+    let all = query(
+        c,
         Sql::SERVICES,
         (svc, InNamespace.as_str(), CloudMapNamespace.label()),
         |r| {
@@ -336,7 +345,7 @@ pub fn from_embedded(store: &SqliteStore, namespace: Option<&str>) -> Result<Fac
         },
     )?;
     let services = in_scope(&all, namespace);
-    let declared = store.query(Sql::DECLARED, (svc, DependsOn.as_str()), |r| {
+    let declared = query(c, Sql::DECLARED, (svc, DependsOn.as_str()), |r| {
         Ok(Declared {
             from: r.get(0)?,
             to: r.get(1)?,
@@ -344,7 +353,7 @@ pub fn from_embedded(store: &SqliteStore, namespace: Option<&str>) -> Result<Fac
         })
     })?;
     let params = (svc, inst, ep, proc, joins.0, joins.1, joins.2);
-    let serving = store.query(&Sql::serving(), params, |r| {
+    let serving = query(c, &Sql::serving(), params, |r| {
         Ok(Serving {
             service: r.get(0)?,
             process: sql_process(r, 1)?,
@@ -361,7 +370,7 @@ pub fn from_embedded(store: &SqliteStore, namespace: Option<&str>) -> Result<Fac
         joins.2,
         ConnectsTo.as_str(),
     );
-    let calls = store.query(&Sql::calls(), params, |r| {
+    let calls = query(c, &Sql::calls(), params, |r| {
         Ok(Call {
             from: r.get(0)?,
             to: r.get(1)?,
