@@ -1,6 +1,7 @@
 # Real services for the test suite, on loopback: Apache Kafka (KRaft),
 # Neo4j 5 Community (Bolt, authentication on) and an AWS API server (moto),
-# and a headless chromium for the browser test.
+# a headless chromium for the browser test, and an OpenTelemetry Collector
+# for the metrics test.
 # Sourced by scripts/test, scripts/services and scripts/bench. Installs are
 # cached under $INFRAGRAPH_CACHE and reused while the version matches;
 # everything started is stopped on exit.
@@ -84,9 +85,28 @@ install_browser() {
   export INFRAGRAPH_TEST_CHROMIUM="$(command -v chromium)"
 }
 
+# The OpenTelemetry Collector the stack's config (deploy/otel-collector.yaml)
+# is tested on: tests/otelcol, built from the Go module proxy once per
+# go.sum and main.go, with Go's module and build caches in $INFRAGRAPH_CACHE.
+install_otelcol() {
+  command -v go >/dev/null || { say "the metrics test needs go (to build an OpenTelemetry Collector)"; return 1; }
+  local src dir
+  src="$SERVICES_DIR/../otelcol"
+  dir="$INFRAGRAPH_CACHE/otelcol-$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-12)"
+  if [ ! -f "$dir/.complete" ]; then
+    say "building an OpenTelemetry Collector (tests/otelcol) into $dir"
+    rm -rf "$dir" && mkdir -p "$dir" \
+      && (cd "$src" && GOMODCACHE="$INFRAGRAPH_CACHE/go/mod" GOCACHE="$INFRAGRAPH_CACHE/go/build" GOFLAGS=-mod=readonly \
+        go build -trimpath -o "$dir/otelcol" . >&2) && touch "$dir/.complete" \
+      || { say "could not build the OpenTelemetry Collector (is the Go module proxy reachable?)"; return 1; }
+  fi
+  export INFRAGRAPH_TEST_OTELCOL="$dir/otelcol"
+}
+
 install_services() {
   mkdir -p "$INFRAGRAPH_CACHE"
   install_browser
+  install_otelcol
   command -v java >/dev/null && command -v mvn >/dev/null \
     || { say "Kafka and Neo4j need java (17) and mvn on PATH"; return 1; }
   KAFKA_LIB="$(install_jars kafka)"
