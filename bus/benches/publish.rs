@@ -12,6 +12,14 @@
 //! [--messages N] [--rounds N] [--warmup N] [--partitions N]`; the broker
 //! defaults to `$INFRAGRAPH_TEST_KAFKA`.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// The allocator the binaries run with (infragraph/src/main.rs), so the
+/// figures are the deployed code's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use infragraph_bus::{Bus, KafkaArgs, KafkaBus, OutMessage, TopicSpec};

@@ -1,6 +1,9 @@
 //! One suite, both buses: every message arrives, per-key order holds across
 //! a two-member group, and a restarted member resumes from the commit.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 

@@ -18,6 +18,14 @@
 //! Runs against INFRAGRAPH_TEST_BOLT (see the writer benchmark); skips
 //! without it. `cargo bench -p infragraph-graph-writer --bench cleanup`
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// The allocator the binaries run with (infragraph/src/main.rs), so the
+/// figures are the deployed code's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use infragraph_graph_writer::plan::plan;

@@ -5,9 +5,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use infragraph_bus::KafkaArgs;
-use infragraph_telemetry::TelemetryArgs;
-
 use crate::bolt::BoltConfig;
 use crate::error::WriterError;
 
@@ -21,27 +18,6 @@ pub const DEFAULT_BATCH_TIMEOUT_MS: u64 = 500;
 pub const DEFAULT_CLEANUP_BATCH: usize = 10_000;
 /// Default consumer group.
 pub const DEFAULT_GROUP: &str = "infragraph-graph-writer";
-
-/// Flags of the `infragraph-graph-writer` binary.
-#[derive(clap::Parser, Debug, Clone)]
-#[command(
-    name = "infragraph-graph-writer",
-    about = "Applies graph changes to Neo4j or the embedded store",
-    version
-)]
-pub struct WriterArgs {
-    #[command(flatten)]
-    pub sink: SinkArgs,
-
-    #[command(flatten)]
-    pub writer: WriterConfig,
-
-    #[command(flatten)]
-    pub kafka: KafkaArgs,
-
-    #[command(flatten)]
-    pub telemetry: TelemetryArgs,
-}
 
 /// Which graph to write: Neo4j over Bolt, or the embedded store.
 #[derive(clap::Args, Debug, Clone)]
@@ -114,7 +90,7 @@ pub struct WriterConfig {
     pub cleanup_batch: usize,
 
     /// Consumer group of the writer.
-    #[arg(id = "writer_group", long = "writer-group", env = "INFRAGRAPH_WRITER_GROUP", default_value = DEFAULT_GROUP)]
+    #[arg(id = "writer_group", long = "writer-group", value_name = "GROUP", env = "INFRAGRAPH_WRITER_GROUP", default_value = DEFAULT_GROUP)]
     pub group: String,
 
     /// Longest pause, in ms, between retries of a transient failure.
@@ -227,6 +203,15 @@ impl SinkArgs {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    /// The writer's flags as `infragraph write` takes them.
+    #[derive(clap::Parser, Debug)]
+    struct WriterArgs {
+        #[command(flatten)]
+        sink: SinkArgs,
+        #[command(flatten)]
+        writer: WriterConfig,
+    }
 
     #[test]
     fn defaults_pick_the_embedded_store_and_reject_zero_batches() {

@@ -32,7 +32,7 @@ pub mod sqlite;
 pub mod writer;
 
 pub use bolt::{BoltConfig, BoltSink};
-pub use config::{SinkArgs, SinkChoice, WriterArgs, WriterConfig};
+pub use config::{SinkArgs, SinkChoice, WriterConfig};
 pub use error::{SinkError, WriterError};
 pub use sink::{CleanupReport, NodeState, SYNC_LABEL, Sink, Snapshot, SyncRecord};
 pub use sqlite::{Neighbour, SqliteStore, StoredEdge, StoredNode};

@@ -3,6 +3,9 @@
 //! while changes flow (a private Neo4j). Both must end with the graph a run
 //! without trouble makes.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::process::{Child, Command};
@@ -119,36 +122,38 @@ async fn await_graph<S: Sink>(sink: &S, prefix: &str, expected: &Snapshot, patie
 }
 
 fn spawn_writer(bolt: &BoltConfig, brokers: &str, namespace: &str, group: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_infragraph-graph-writer"))
-        .args([
-            "--neo4j-uri",
-            &bolt.uri,
-            "--neo4j-user",
-            &bolt.user,
-            "--neo4j-database",
-            &bolt.database,
-        ])
-        .args([
-            "--kafka-brokers",
-            brokers,
-            "--topic-namespace",
-            namespace,
-            "--writer-group",
-            group,
-        ])
-        .args([
-            "--batch-size",
-            "300",
-            "--batch-timeout-ms",
-            "50",
-            "--cleanup-batch",
-            "100",
-        ])
-        .args(infragraph_test_support::kafka_flags())
-        .env("INFRAGRAPH_NEO4J_PASSWORD", &bolt.password)
-        .env("INFRAGRAPH_LOG", "warn")
-        .spawn()
-        .expect("writer binary starts")
+    Command::new(infragraph_test_support::stage_binary(
+        "infragraph-graph-writer",
+    ))
+    .args([
+        "--neo4j-uri",
+        &bolt.uri,
+        "--neo4j-user",
+        &bolt.user,
+        "--neo4j-database",
+        &bolt.database,
+    ])
+    .args([
+        "--kafka-brokers",
+        brokers,
+        "--topic-namespace",
+        namespace,
+        "--writer-group",
+        group,
+    ])
+    .args([
+        "--batch-size",
+        "300",
+        "--batch-timeout-ms",
+        "50",
+        "--cleanup-batch",
+        "100",
+    ])
+    .args(infragraph_test_support::kafka_flags())
+    .env("INFRAGRAPH_NEO4J_PASSWORD", &bolt.password)
+    .env("INFRAGRAPH_LOG", "warn")
+    .spawn()
+    .expect("writer binary starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

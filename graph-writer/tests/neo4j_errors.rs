@@ -3,6 +3,9 @@
 //! that does not exist yet are retried (Transient), refused credentials are
 //! Auth. The writer's retry, split and stop paths branch on these.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

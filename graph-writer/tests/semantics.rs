@@ -1,6 +1,9 @@
 //! The writer's semantics, run through the real consumer loop against both
 //! sinks: the embedded store and a Bolt database (Neo4j in CI).
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -3,6 +3,9 @@
 //! retry transient failures without losing anything, isolate rejected
 //! changes to the dead-letter topic, dead-letter undecodable messages.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

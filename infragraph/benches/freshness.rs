@@ -9,6 +9,14 @@
 //! INFRAGRAPH_TEST_BOLT is set too), polled with a Cypher query.
 //! Run: `scripts/bench freshness` (see BENCHMARKS.md); `-- --rounds N`.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// The allocator the binaries run with (infragraph/src/main.rs), so the
+/// figures are the deployed code's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

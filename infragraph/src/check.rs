@@ -11,7 +11,7 @@ use infragraph_collector_github::{GithubArgs, GithubConfig, Token};
 use infragraph_graph_writer::SinkArgs;
 
 use crate::Command;
-use crate::stages::Collect;
+use crate::stages::{CloudMapStage, Collect, GithubStage, ProcfsStage};
 
 /// What the checked command would run, for the one line printed.
 pub fn check(command: &Command) -> anyhow::Result<String> {
@@ -22,21 +22,21 @@ pub fn check(command: &Command) -> anyhow::Result<String> {
             sink(&args.sink)?;
             Ok("up".to_owned())
         }
-        Command::Collect(Collect::Procfs {
+        Command::Collect(Collect::Procfs(ProcfsStage {
             procfs, kafka: k, ..
-        }) => {
+        })) => {
             procfs.config(kafka(k)?);
             Ok("collect procfs".to_owned())
         }
-        Command::Collect(Collect::Cloudmap {
+        Command::Collect(Collect::Cloudmap(CloudMapStage {
             cloudmap, kafka: k, ..
-        }) => {
+        })) => {
             cloudmap.config(kafka(k)?);
             Ok("collect cloudmap".to_owned())
         }
-        Command::Collect(Collect::Github {
+        Command::Collect(Collect::Github(GithubStage {
             github, kafka: k, ..
-        }) => {
+        })) => {
             github_orgs(github, kafka(k)?)?;
             Ok("collect github".to_owned())
         }

@@ -1,47 +1,62 @@
-//! Each stage alone, over Kafka, as deployed in production. The same
-//! library entry points the stages' own binaries call.
+//! Each stage alone, over Kafka, as deployed in production: the
+//! subcommands `collect`, `normalize` and `write`, and [`standalone`], which
+//! runs the same subcommand as a binary of its own (`infragraph-normalizer`
+//! is `infragraph normalize`).
 
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use clap::{CommandFactory, FromArgMatches};
 use infragraph_bus::{Bus, KafkaArgs, KafkaBus, TopicLayout};
 use infragraph_collector_cloudmap::CloudMapArgs;
 use infragraph_collector_github::GithubArgs;
 use infragraph_collector_procfs::ProcfsArgs;
 use infragraph_graph_writer::{BoltSink, SinkArgs, SinkChoice, SqliteStore, WriterConfig};
 use infragraph_normalizer::NormalizerArgs;
+use infragraph_telemetry::TelemetryArgs;
 use infragraph_telemetry::health::{self, Health, HealthArgs};
 use tokio::sync::watch;
+
+use crate::{CheckArgs, Cli, Command};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Collect {
     /// This host's processes, sockets and connections, from /proc.
-    Procfs {
-        #[command(flatten)]
-        procfs: ProcfsArgs,
-        #[command(flatten)]
-        kafka: KafkaArgs,
-        #[command(flatten)]
-        health: HealthArgs,
-    },
+    Procfs(ProcfsStage),
     /// AWS Cloud Map namespaces, services and instances of one account and region.
-    Cloudmap {
-        #[command(flatten)]
-        cloudmap: CloudMapArgs,
-        #[command(flatten)]
-        kafka: KafkaArgs,
-        #[command(flatten)]
-        health: HealthArgs,
-    },
+    Cloudmap(CloudMapStage),
     /// GitHub organisations: repositories, people, teams and permissions.
-    Github {
-        #[command(flatten)]
-        github: GithubArgs,
-        #[command(flatten)]
-        kafka: KafkaArgs,
-        #[command(flatten)]
-        health: HealthArgs,
-    },
+    Github(GithubStage),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ProcfsStage {
+    #[command(flatten)]
+    pub procfs: ProcfsArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub health: HealthArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CloudMapStage {
+    #[command(flatten)]
+    pub cloudmap: CloudMapArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub health: HealthArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GithubStage {
+    #[command(flatten)]
+    pub github: GithubArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub health: HealthArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -64,6 +79,46 @@ pub struct WriteArgs {
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub health: HealthArgs,
+}
+
+/// A stage binary's command line: the subcommand's own flags, logging and
+/// `--check-config`, exactly as under `infragraph`.
+#[derive(clap::Parser, Debug)]
+struct Standalone<A: clap::Args> {
+    #[command(flatten)]
+    stage: A,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+/// Runs the subcommand at `path` (`["collect", "procfs"]`) as the binary
+/// `name`, with its flags, help and exit codes.
+pub fn standalone<A: clap::Args + std::fmt::Debug>(
+    name: &'static str,
+    path: &[&str],
+    into: fn(A) -> Command,
+) -> ExitCode {
+    let about = path
+        .iter()
+        .try_fold(Cli::command(), |c, sub| c.find_subcommand(sub).cloned())
+        .and_then(|c| c.get_about().cloned());
+    let mut command = Standalone::<A>::command()
+        .name(name)
+        .bin_name(name)
+        .version(env!("CARGO_PKG_VERSION"));
+    if let Some(about) = about {
+        command = command.about(about);
+    }
+    let parsed = Standalone::<A>::from_arg_matches(&command.get_matches());
+    let args = parsed.unwrap_or_else(|e| e.exit());
+    let cli = Cli {
+        command: into(args.stage),
+        telemetry: args.telemetry,
+        check: args.check,
+    };
+    crate::run(cli, name)
 }
 
 /// The bus a single stage runs on: Kafka, which it cannot do without.
@@ -104,49 +159,50 @@ async fn serve_health(
 }
 
 pub async fn collect(which: Collect, shutdown: watch::Receiver<bool>) -> anyhow::Result<ExitCode> {
-    let (failed, once) = match which {
-        Collect::Procfs {
+    let (failed, once, bus) = match which {
+        Collect::Procfs(ProcfsStage {
             procfs,
             kafka: args,
             health,
-        } => {
+        }) => {
             let config = procfs.config(TopicLayout::from(&args));
             let bus = kafka(&args)?;
             serve_health(&health, &bus, None, &shutdown).await?;
-            (
-                infragraph_collector_procfs::run(config, bus, shutdown)
-                    .await?
-                    .failed,
-                procfs.once,
-            )
+            let stats = infragraph_collector_procfs::run(config, bus.clone(), shutdown).await?;
+            (stats.failed, procfs.schedule.once, bus)
         }
-        Collect::Cloudmap {
+        Collect::Cloudmap(CloudMapStage {
             cloudmap,
             kafka: args,
             health,
-        } => {
+        }) => {
             let config = cloudmap.config(TopicLayout::from(&args));
             let bus = kafka(&args)?;
             serve_health(&health, &bus, None, &shutdown).await?;
-            (
-                infragraph_collector_cloudmap::run(config, bus, shutdown)
-                    .await?
-                    .failed,
-                cloudmap.once,
-            )
+            let stats = infragraph_collector_cloudmap::run(config, bus.clone(), shutdown).await?;
+            (stats.failed, cloudmap.schedule.once, bus)
         }
-        Collect::Github {
+        Collect::Github(GithubStage {
             github,
             kafka: args,
             health,
-        } => {
+        }) => {
             let config = github.config(TopicLayout::from(&args))?;
             let bus = kafka(&args)?;
             serve_health(&health, &bus, None, &shutdown).await?;
-            let per_org = infragraph_collector_github::run(config, bus, shutdown).await?;
-            (per_org.iter().map(|s| s.failed).sum(), github.once)
+            let per_org = infragraph_collector_github::run(config, bus.clone(), shutdown).await?;
+            (
+                per_org.iter().map(|s| s.failed).sum(),
+                github.schedule.once,
+                bus,
+            )
         }
     };
+    // Deliveries are awaited per sync; this drains what librdkafka may
+    // still hold (nothing, normally) before the process exits.
+    if let Err(e) = bus.flush(std::time::Duration::from_secs(10)) {
+        tracing::warn!(error = %e, "could not flush the producer");
+    }
     // A one-off run reports a failed sync in its exit code, for cron.
     Ok(if failed > 0 && once {
         ExitCode::FAILURE

@@ -2,6 +2,7 @@
 //! this machine into the embedded store over an in-memory bus; with
 //! `--kafka-brokers` or `--neo4j-uri` the same stages use the real parts.
 
+use infragraph_telemetry::now_ms;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use infragraph_bus::{Bus, KafkaArgs, KafkaBus, MemoryBus, TopicLayout};
-use infragraph_collector::Syncer;
+use infragraph_collector::{SyncError, Syncer};
 use infragraph_collector_procfs::{ProcfsArgs, ProcfsCollector};
 use infragraph_graph_reader::{ChangeFeed, Counts, GraphStore, Notifying, UiArgs};
 use infragraph_graph_writer::{BoltSink, Sink, SinkArgs, SinkChoice, SqliteStore, WriterConfig};
@@ -178,7 +179,7 @@ async fn run<B: Bus, S: Sink>(
     let stages = Stages::start(&bus, sink.clone(), &layout, &args);
     let collector =
         ProcfsCollector::new(args.procfs.config(layout.clone())).context("procfs collector")?;
-    let reconcile_interval = args.procfs.reconcile.reconcile_interval;
+    let reconcile_interval = args.procfs.schedule.reconcile.reconcile_interval;
     let sources = args.sources.connect(&layout, reconcile_interval).await?;
     let syncer = Syncer::new(bus.clone())
         .with_layout(layout.clone())
@@ -200,7 +201,7 @@ async fn run<B: Bus, S: Sink>(
         writer_group: &args.writer.group,
         stages: &stages,
     };
-    let outcome = if args.procfs.once {
+    let outcome = if args.procfs.schedule.once {
         once(
             &watch,
             &syncer,
@@ -219,7 +220,7 @@ async fn run<B: Bus, S: Sink>(
             &collector,
             &mut barriers,
             &reader,
-            args.procfs.interval,
+            args.procfs.schedule.interval,
             shutdown,
         )
         .await;
@@ -321,6 +322,7 @@ async fn continuous<B: Bus>(
     let mut status = Status::new();
     let mut next_sync = tokio::time::interval(interval);
     next_sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = shutdown.clone();
     loop {
         tokio::select! {
             _ = infragraph_telemetry::stopped(&mut shutdown) => break,
@@ -328,9 +330,15 @@ async fn continuous<B: Bus>(
                 if let Some(stage) = w.stages.failed() {
                     bail!("the {stage} stopped; see the log above");
                 }
-                if let Err(e) = syncer.sync(collector).await {
-                    status.sync_errors += 1;
-                    tracing::warn!(error = %e, "sync failed");
+                // Ctrl-C during a sync ends it at once (FAILED, deleting
+                // nothing) rather than after it finishes.
+                match syncer.sync_until(collector, &stop).await {
+                    Ok(_) => {}
+                    Err(SyncError::Interrupted) => break,
+                    Err(e) => {
+                        status.sync_errors += 1;
+                        tracing::warn!(error = %e, "sync failed");
+                    }
                 }
                 barriers.poll(Duration::ZERO).await?;
                 status.show(barriers, &reader.counts().await?);
@@ -397,10 +405,4 @@ impl Status {
             eprintln!();
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -5,6 +5,9 @@
 //! observations of one `Endpoint` merge into one node. Deregistered, the
 //! instance and the join are gone after the next completed sync.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::{Ipv4Addr, TcpListener};

@@ -4,6 +4,9 @@
 //! everything that leaves the graph leaves it through an explicit
 //! retraction, never through the writer's cleanup.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -4,6 +4,9 @@
 //! --check-config`, the real parser. A renamed flag or a bad value then
 //! fails here, not in a deployment.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -4,6 +4,9 @@
 //! schema run unchanged. A team membership removed on GitHub is gone after
 //! the next completed sync; a sync cut short by a 401 removes nothing.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

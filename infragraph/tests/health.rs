@@ -3,6 +3,9 @@
 //! pointed at a graph database that is not there is alive but not ready,
 //! and says why; a normalizer without a broker likewise.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{Read, Write};

@@ -5,6 +5,9 @@
 //! graph must hold. Then: a process that exited is removed by the next
 //! sync (epoch cleanup), and a sync that died half way removes nothing.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -4,6 +4,9 @@
 //! mapped in that Neo4j and in the view's API; `down` stops every process
 //! it started and frees every port.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

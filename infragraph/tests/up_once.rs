@@ -4,6 +4,9 @@
 //! export format of that graph parses, and `cypher-shell -f` loads the
 //! Cypher export into Neo4j with the same counts.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;

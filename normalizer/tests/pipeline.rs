@@ -2,6 +2,9 @@
 //! in-memory bus and on the Kafka broker. Tests on a shared broker keep
 //! apart by giving every run its own scope and ids.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
@@ -889,7 +892,7 @@ async fn kafka_a_killed_process_loses_nothing() {
     args.settings = support::kafka_settings();
     let bus = KafkaBus::connect(&args).unwrap();
     a_killed_instance_loses_nothing(bus, move |layout, group| {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_infragraph-normalizer"))
+        let child = std::process::Command::new(support::stage_binary("infragraph-normalizer"))
             .args([
                 "--kafka-brokers",
                 &brokers,

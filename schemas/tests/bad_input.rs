@@ -1,5 +1,8 @@
 //! Bad bytes give a typed error that names what is wrong, never a panic.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use infragraph_schemas::*;

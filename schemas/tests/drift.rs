@@ -2,6 +2,9 @@
 //! registry; these tests fail when either drifts. Regenerate with
 //! `INFRAGRAPH_BLESS=1 cargo test -p infragraph-schemas --test drift`.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
 use infragraph_schemas::avro::RecordKind;

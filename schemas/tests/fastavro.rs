@@ -8,6 +8,9 @@
 //! The expected values are built here from the Rust records, following the
 //! `.avsc` files field by field, independently of the encoder.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashMap;

@@ -1,6 +1,9 @@
 //! Every record survives encode → decode, and the bytes are valid Avro by
 //! apache-avro's reading of the generated schemas (not only our own).
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use infragraph_schemas::avro::HEADER_LEN;

@@ -1,5 +1,8 @@
 //! Stage metrics reach an exporter with the documented names and attributes.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use infragraph_telemetry::StageMetrics;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};

@@ -7,6 +7,14 @@
 //! `INFRAGRAPH_TEST_AWS=http://host:port` set:
 //! `cargo bench -p infragraph-collector-cloudmap --bench requests`.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// The allocator the binaries run with (infragraph/src/main.rs), so the
+/// figures are the deployed code's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

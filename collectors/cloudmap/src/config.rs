@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use infragraph_collector::{Schedule, TopicLayout, parse_duration};
+use infragraph_collector::{Schedule, ScheduleArgs, ScheduleDefaults, TopicLayout};
 
 /// The tag keys read for declared dependencies by default. The second is the
 /// key the common "Cloud Map + Neo4j" approach tags services with, so
@@ -76,24 +76,21 @@ impl Default for CloudMapConfig {
     }
 }
 
+/// Every five minutes: registrations change with deployments, and AWS
+/// bills and throttles the API calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Every;
+
+impl ScheduleDefaults for Every {
+    const INTERVAL: &'static str = "5m";
+    const JITTER: &'static str = "30s";
+}
+
 /// The collector's own flags; the binary adds the bus and telemetry ones.
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
 pub struct CloudMapArgs {
-    /// Run one sync and exit (non-zero if it failed), cron style.
-    #[arg(long, env = "INFRAGRAPH_ONCE")]
-    pub once: bool,
-
-    /// Time between sync starts.
-    #[arg(long, env = "INFRAGRAPH_INTERVAL", default_value = "5m", value_parser = parse_duration)]
-    pub interval: Duration,
-
-    /// Up to this much random extra wait per interval, so collectors started
-    /// together do not call AWS in lockstep.
-    #[arg(long, env = "INFRAGRAPH_JITTER", default_value = "30s", value_parser = parse_duration)]
-    pub jitter: Duration,
-
     #[command(flatten)]
-    pub reconcile: infragraph_collector::ReconcileArgs,
+    pub schedule: ScheduleArgs<Every>,
 
     /// AWS API endpoint, for a local AWS API such as moto.
     #[arg(long, env = "INFRAGRAPH_AWS_ENDPOINT_URL")]
@@ -170,12 +167,7 @@ impl CloudMapArgs {
             repository_base_url: self.repository_base_url.clone(),
             best_effort: self.best_effort,
             max_attempts: self.max_attempts.max(1),
-            schedule: Schedule {
-                once: self.once,
-                interval: self.interval,
-                jitter: self.jitter,
-                reconcile_interval: self.reconcile.reconcile_interval,
-            },
+            schedule: self.schedule.schedule(),
             layout,
         }
     }

@@ -2,6 +2,9 @@
 //! ListNamespaces and ListServices (moto returns one page), access denied
 //! (moto allows everything), and an unreachable endpoint.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::mock::{MockAws, Reply, error};

@@ -2,6 +2,9 @@
 //! created through the SDK, synced through the real sync runner, and every
 //! resource, property and relationship checked in what was published.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use aws_sdk_servicediscovery::Client;

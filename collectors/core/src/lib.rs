@@ -35,7 +35,9 @@ pub use delta::DEFAULT_RECONCILE_INTERVAL;
 pub use error::{SetupError, SyncError};
 pub use infragraph_bus::TopicLayout;
 pub use retry::RetryPolicy;
-pub use schedule::{ReconcileArgs, RunStats, Schedule, parse_duration, run};
+pub use schedule::{
+    ReconcileArgs, RunStats, Schedule, ScheduleArgs, ScheduleDefaults, parse_duration, run,
+};
 pub use setup::prepare;
 pub use sync::{SyncReport, Syncer};
 

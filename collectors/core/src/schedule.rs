@@ -25,6 +25,47 @@ pub struct Schedule {
     pub reconcile_interval: Duration,
 }
 
+/// A collector's defaults for the schedule flags, as duration strings.
+pub trait ScheduleDefaults {
+    const INTERVAL: &'static str;
+    const JITTER: &'static str;
+}
+
+/// When a collector syncs: the flags every collector takes, each with the
+/// collector's own defaults (`D`).
+#[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleArgs<D: ScheduleDefaults + Send + Sync + 'static> {
+    /// Run one sync and exit, non-zero if it failed (cron style).
+    #[arg(long, env = "INFRAGRAPH_ONCE")]
+    pub once: bool,
+
+    /// Time between sync starts.
+    #[arg(long, env = "INFRAGRAPH_INTERVAL", default_value = D::INTERVAL, value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// Up to this much random extra wait per interval, so collectors started
+    /// together do not sync (or call their API) in lockstep.
+    #[arg(long, env = "INFRAGRAPH_JITTER", default_value = D::JITTER, value_parser = parse_duration)]
+    pub jitter: Duration,
+
+    #[command(flatten)]
+    pub reconcile: ReconcileArgs,
+
+    #[arg(skip)]
+    pub defaults: std::marker::PhantomData<D>,
+}
+
+impl<D: ScheduleDefaults + Send + Sync + 'static> ScheduleArgs<D> {
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            once: self.once,
+            interval: self.interval,
+            jitter: self.jitter,
+            reconcile_interval: self.reconcile.reconcile_interval,
+        }
+    }
+}
+
 /// The flag every collector shares for when a sync re-asserts everything.
 #[derive(clap::Args, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReconcileArgs {

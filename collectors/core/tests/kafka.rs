@@ -1,5 +1,8 @@
 //! The sync runner against a real Kafka broker.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! The sync runner on the in-memory bus: markers, counts, failures, retries
 //! and the continuous schedule.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;

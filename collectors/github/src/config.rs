@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use infragraph_collector::{Schedule, TopicLayout, parse_duration};
+use infragraph_collector::{Schedule, ScheduleArgs, ScheduleDefaults, TopicLayout, parse_duration};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::api::RetrySettings;
@@ -218,6 +218,16 @@ impl GithubConfig {
     }
 }
 
+/// Hourly: an organisation's repositories, teams and permissions change
+/// slowly, and the REST API allows 5,000 requests an hour per token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hourly;
+
+impl ScheduleDefaults for Hourly {
+    const INTERVAL: &'static str = "1h";
+    const JITTER: &'static str = "1m";
+}
+
 /// The collector's own flags; the binary adds the bus and telemetry ones.
 /// The token has no flag of its own so it never shows in `ps` or `--help`.
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
@@ -269,20 +279,8 @@ pub struct GithubArgs {
     #[arg(long, env = "INFRAGRAPH_GITHUB_MAX_RATE_LIMIT_WAIT", default_value = "62m", value_parser = parse_duration)]
     pub max_rate_limit_wait: Duration,
 
-    /// Run one sync per org and exit (non-zero if any failed).
-    #[arg(long, env = "INFRAGRAPH_ONCE")]
-    pub once: bool,
-
-    /// Time between sync starts.
-    #[arg(long, env = "INFRAGRAPH_INTERVAL", default_value = "1h", value_parser = parse_duration)]
-    pub interval: Duration,
-
-    /// Up to this much random extra wait per interval.
-    #[arg(long, env = "INFRAGRAPH_JITTER", default_value = "1m", value_parser = parse_duration)]
-    pub jitter: Duration,
-
     #[command(flatten)]
-    pub reconcile: infragraph_collector::ReconcileArgs,
+    pub schedule: ScheduleArgs<Hourly>,
 }
 
 impl GithubArgs {
@@ -294,12 +292,7 @@ impl GithubArgs {
         let mut config = GithubConfig::new(self.orgs.clone(), self.api_url.clone(), credentials);
         config.concurrency = self.concurrency.max(1);
         config.retry.max_rate_limit_wait = self.max_rate_limit_wait;
-        config.schedule = Schedule {
-            once: self.once,
-            interval: self.interval,
-            jitter: self.jitter,
-            reconcile_interval: self.reconcile.reconcile_interval,
-        };
+        config.schedule = self.schedule.schedule();
         config.layout = layout;
         config.validate()?;
         Ok(config)

@@ -3,6 +3,9 @@
 //! 0 within 5 s, the bound an operator's `docker stop` or systemd allows by
 //! default before it kills. Real Kafka; GitHub is an in-process mock.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -15,7 +18,9 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const BIN: &str = env!("CARGO_BIN_EXE_infragraph-collect-github");
+fn bin() -> std::path::PathBuf {
+    support::stage_binary("infragraph-collect-github")
+}
 /// The bound from SIGTERM to a FAILED marker and exit. Our own path
 /// takes a few ms (drop the wait, publish one marker); the rest is slack for
 /// a loaded two-core machine.
@@ -59,7 +64,7 @@ fn spawn(
     namespace: &str,
     once: bool,
 ) -> (Collector, mpsc::Receiver<String>) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.args([
         "--org",
         "acme",

@@ -10,6 +10,14 @@
 //! `cargo bench -p infragraph-collector-procfs --bench scan`
 //! (`BENCH_PROCESSES`, `BENCH_CONNECTIONS`, `BENCH_ROUNDS` override sizes).
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// The allocator the binaries run with (infragraph/src/main.rs), so the
+/// figures are the deployed code's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

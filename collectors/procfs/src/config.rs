@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use infragraph_collector::{Schedule, TopicLayout, parse_duration};
+use infragraph_collector::{Schedule, ScheduleArgs, ScheduleDefaults, TopicLayout};
 
 /// Everything the procfs collector needs; [`ProcfsArgs`] builds one from
 /// flags, the umbrella CLI may build one directly.
@@ -54,26 +54,22 @@ impl Default for ProcfsConfig {
     }
 }
 
+/// Every second: a new connection is visible in the graph within 3 s end
+/// to end while a scan costs a few percent of one core; hosts with very
+/// many processes raise it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Every;
+
+impl ScheduleDefaults for Every {
+    const INTERVAL: &'static str = "1s";
+    const JITTER: &'static str = "200ms";
+}
+
 /// The collector's own flags; the binary adds the bus and telemetry ones.
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
 pub struct ProcfsArgs {
-    /// Run one sync and exit (non-zero if it failed).
-    #[arg(long, env = "INFRAGRAPH_ONCE")]
-    pub once: bool,
-
-    /// Time between sync starts. The default, 1s, keeps a new connection
-    /// visible in the graph within 3 s end to end while a scan costs a few
-    /// percent of one core; raise it on hosts with very many processes.
-    #[arg(long, env = "INFRAGRAPH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
-    pub interval: Duration,
-
-    /// Up to this much random extra wait per interval, so collectors started
-    /// together do not sync in lockstep.
-    #[arg(long, env = "INFRAGRAPH_JITTER", default_value = "200ms", value_parser = parse_duration)]
-    pub jitter: Duration,
-
     #[command(flatten)]
-    pub reconcile: infragraph_collector::ReconcileArgs,
+    pub schedule: ScheduleArgs<Every>,
 
     /// The host id (default: /etc/machine-id, else the host name).
     #[arg(long, env = "INFRAGRAPH_HOST_ID")]
@@ -102,12 +98,7 @@ impl ProcfsArgs {
             host_id: self.host_id.clone(),
             proc_root: self.proc_root.clone(),
             redact: self.redact.clone(),
-            schedule: Schedule {
-                once: self.once,
-                interval: self.interval,
-                jitter: self.jitter,
-                reconcile_interval: self.reconcile.reconcile_interval,
-            },
+            schedule: self.schedule.schedule(),
             layout,
             ..ProcfsConfig::default()
         }

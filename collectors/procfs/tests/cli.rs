@@ -1,6 +1,9 @@
 //! The binary: refuses to start without a broker, and `--once` publishes a
 //! completed sync to a real one.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -9,11 +12,13 @@ use infragraph_schemas::{Codec, SYNC_TOPIC, SyncStatus};
 use infragraph_test_support::{self as support, require};
 use tokio::time::{Instant, timeout};
 
-const BIN: &str = env!("CARGO_BIN_EXE_infragraph-collect-procfs");
+fn bin() -> std::path::PathBuf {
+    support::stage_binary("infragraph-collect-procfs")
+}
 
 #[test]
 fn without_brokers_it_exits_non_zero_naming_the_flag() {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .arg("--once")
         .env_remove("INFRAGRAPH_KAFKA_BROKERS")
         .output()
@@ -30,7 +35,7 @@ fn without_brokers_it_exits_non_zero_naming_the_flag() {
 async fn once_publishes_a_completed_sync_to_the_broker() {
     require!(brokers = support::KAFKA, "Kafka broker");
     let host = support::unique("cli-host");
-    let status = Command::new(BIN)
+    let status = Command::new(bin())
         .args(["--once", "--kafka-brokers", &brokers, "--host-id", &host])
         .status()
         .unwrap();

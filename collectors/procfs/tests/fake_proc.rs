@@ -1,6 +1,9 @@
 //! Against a proc tree built by the test, where a process vanishes between
 //! the directory listing and the read.
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::fs;

@@ -5,6 +5,9 @@
 //! skips the test with a note; with `CI=true` it fails the test, so a
 //! service that did not start can never pass as green.
 
+// A helper that cannot do its job fails the test that called it, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod github;
@@ -24,6 +27,28 @@ pub const BOLT_DATABASE: &str = "INFRAGRAPH_TEST_BOLT_DATABASE";
 pub const AWS: &str = "INFRAGRAPH_TEST_AWS";
 /// A Python interpreter with fastavro installed.
 pub const PYTHON: &str = "INFRAGRAPH_TEST_PYTHON";
+
+/// A binary of the `infragraph` package (`infragraph-normalizer`,
+/// `infragraph-graph-writer`, …), for a stage crate's test that runs its
+/// stage as a process of its own. Cargo hands a test only its own
+/// package's binaries, and the stage binaries live in `infragraph`, over
+/// the same stage functions as `infragraph <stage>`. `cargo build
+/// --workspace` (which `scripts/test` runs first) or `cargo nextest run
+/// --workspace` builds them beside the test; run alone, a stage crate's
+/// test needs `cargo build -p infragraph` first.
+pub fn stage_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(|deps| deps.parent());
+    let bin = dir.map(|d| d.join(name));
+    match bin {
+        Some(bin) if bin.is_file() => bin,
+        _ => panic!(
+            "no {name} beside {}: build it first with `cargo build -p infragraph` (scripts/test builds the workspace)",
+            exe.display()
+        ),
+    }
+}
 
 pub fn in_ci() -> bool {
     matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
