@@ -19,6 +19,30 @@ use common::*;
 use infragraph_test_support::{self as support, require};
 use serde_json::Value;
 
+/// One `collect procfs --once` exporting its metrics to `endpoint`.
+fn collect_once(brokers: &str, endpoint: &str) {
+    let host = support::unique("otlp-host");
+    let ns = support::unique("otlp");
+    let args = strings(&[
+        "collect",
+        "procfs",
+        "--once",
+        "--host-id",
+        &host,
+        "--kafka-brokers",
+        brokers,
+        "--topic-namespace",
+        &ns,
+    ]);
+    run_ok(
+        &args,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
+        ],
+    );
+}
+
 fn points(file: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(file).unwrap_or_default();
     text.lines()
@@ -43,26 +67,7 @@ async fn a_collectors_counts_and_durations_arrive_over_otlp() {
     let mut receiver = Kid::spawn(Command::new("bash").arg(script).arg(&out));
     let port = receiver.line();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let host = support::unique("otlp-host");
-    let ns = support::unique("otlp");
-    let args = strings(&[
-        "collect",
-        "procfs",
-        "--once",
-        "--host-id",
-        &host,
-        "--kafka-brokers",
-        &brokers,
-        "--topic-namespace",
-        &ns,
-    ]);
-    run_ok(
-        &args,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
-        ],
-    );
+    collect_once(&brokers, &endpoint);
 
     // The exporter flushes on exit; the receiver writes as it decodes.
     let got = eventually(
@@ -223,27 +228,7 @@ async fn the_stacks_collector_config_receives_a_stages_metrics() {
     )
     .await;
 
-    let host = support::unique("otelcol-host");
-    let ns = support::unique("otelcol");
-    let args = strings(&[
-        "collect",
-        "procfs",
-        "--once",
-        "--host-id",
-        &host,
-        "--kafka-brokers",
-        &brokers,
-        "--topic-namespace",
-        &ns,
-    ]);
-    let endpoint = format!("http://127.0.0.1:{http}");
-    run_ok(
-        &args,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
-        ],
-    );
+    collect_once(&brokers, &format!("http://127.0.0.1:{http}"));
 
     let scrape = format!("http://127.0.0.1:{prometheus}");
     let published = [
