@@ -64,20 +64,20 @@ fn register(codec: &Codec, payload: &[u8], metrics: &StageMetrics) {
 
 /// How long, in all, messages of unknown schemas may hold the stage: a
 /// producer sending garbage with plausible headers, or many new
-/// fingerprints at once, must not stall everyone else's data by more. The
-/// budget refills at [`BUDGET_REFILL`]: the wait is for a schema on its
-/// way, which the schemas topic brings in milliseconds.
+/// fingerprints at once, must not stall everyone else's data by more,
+/// whatever it sends and for however long. Only a wait that ends without
+/// its schema spends the budget, and nothing refills it: a schema on its
+/// way (the schemas topic brings it in milliseconds) costs nothing, so
+/// genuine producers keep the wait while garbage exhausts it for good.
+/// Once it is spent, a message whose schema is not there yet is
+/// dead-lettered at once, with its reason, for replay.
 const STALL_BUDGET: Duration = Duration::from_secs(1);
-/// Time for a spent [`STALL_BUDGET`] to refill completely.
-const BUDGET_REFILL: Duration = Duration::from_secs(60);
 
 /// Unknown fingerprints already waited for once, and what is left of the
-/// stage's budget for waiting at all.
+/// stage's budget for waiting in vain.
 pub struct Waited {
     seen: HashSet<u64>,
     budget: Duration,
-    /// When `budget` was last brought up to date.
-    at: Instant,
 }
 
 impl Default for Waited {
@@ -85,7 +85,6 @@ impl Default for Waited {
         Waited {
             seen: HashSet::new(),
             budget: STALL_BUDGET,
-            at: Instant::now(),
         }
     }
 }
@@ -100,7 +99,7 @@ impl Waited {
         if !self.seen.insert(fingerprint) {
             return false;
         }
-        let allowed = self.available().min(WAIT_FOR_SCHEMA);
+        let allowed = self.budget.min(WAIT_FOR_SCHEMA);
         let started = Instant::now();
         let deadline = started + allowed;
         let mut known = codec.knows(fingerprint);
@@ -108,8 +107,8 @@ impl Waited {
             tokio::time::sleep(Duration::from_millis(20).min(allowed)).await;
             known = codec.knows(fingerprint);
         }
-        self.budget = self.budget.saturating_sub(started.elapsed());
         if !known {
+            self.budget = self.budget.saturating_sub(started.elapsed());
             tracing::debug!(
                 fingerprint = format!("{fingerprint:016x}"),
                 waited_ms = started.elapsed().as_millis() as u64,
@@ -118,16 +117,6 @@ impl Waited {
             );
         }
         known
-    }
-
-    /// The budget now, refilled for the time since it was last used.
-    fn available(&mut self) -> Duration {
-        let now = Instant::now();
-        let refill = STALL_BUDGET
-            .mul_f64(now.duration_since(self.at).as_secs_f64() / BUDGET_REFILL.as_secs_f64());
-        self.budget = (self.budget + refill).min(STALL_BUDGET);
-        self.at = now;
-        self.budget
     }
 }
 
@@ -151,6 +140,49 @@ mod tests {
         assert!(
             took >= STALL_BUDGET.mul_f64(0.9),
             "the first one still waited for its schema: {took:?}"
+        );
+        assert_eq!(waited.budget, Duration::ZERO, "spent, and it stays spent");
+        assert!(!waited.for_schema(&codec, 99).await);
+        assert_eq!(waited.budget, Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_schema_that_arrives_while_waited_for_costs_nothing() {
+        use infragraph_schemas::ResourceKind;
+        use infragraph_schemas::registry::{Merge, PropertyDef, PropertyType, ResourceDef};
+        // A newer collector's Host schema: one property more.
+        let mut props = ResourceKind::Host.def().properties.to_vec();
+        props.push(PropertyDef {
+            name: "rack",
+            ty: PropertyType::String,
+            required: false,
+            merge: Merge::Latest,
+            doc: "Rack",
+        });
+        let host: &'static ResourceDef = Box::leak(Box::new(ResourceDef {
+            properties: Box::leak(props.into_boxed_slice()),
+            ..*ResourceKind::Host.def()
+        }));
+        let newer = Codec::new([host]).expect("a valid schema");
+        let (_, fp, json) = newer.schemas().next().expect("its schema");
+        let (fp, json) = (fp, json.to_owned());
+
+        let codec = std::sync::Arc::new(Codec::builtin());
+        assert!(
+            !codec.knows(fp),
+            "a fingerprint this codec does not know yet"
+        );
+        let arriving = codec.clone();
+        let registered = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            arriving.register(&json)
+        });
+        let mut waited = Waited::default();
+        assert!(waited.for_schema(&codec, fp).await, "the schema arrived");
+        assert_eq!(registered.await.ok().and_then(Result::ok), Some(fp));
+        assert_eq!(
+            waited.budget, STALL_BUDGET,
+            "a wait that found its schema is free"
         );
     }
 }
