@@ -249,9 +249,9 @@ pub fn print(r: &Recorded) -> Summary {
 fn print_windows(r: &Recorded, rows: &[Row]) {
     println!();
     println!(
-        "| window | syncs | recon | obs/s | churn/s | writes/s applied (upserts+deletes+touches) | emitted/s | barrier p50 / p99 / max (s) | not applied | cleanups: n, p50 / max ms | backlog obs / changes |"
+        "| window | syncs | recon | obs/s | churn/s | writes/s applied (upserts+deletes+touches) | emitted/s | barriers applied/s | barrier p50 / p99 / max (s) | not applied | cleanups: n, p50 / max ms | backlog obs / changes |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for ((from, to), row) in r.windows().into_iter().zip(rows) {
         let s = secs(from, to);
         let w = r.applied_between(from, to);
@@ -260,7 +260,7 @@ fn print_windows(r: &Recorded, rows: &[Row]) {
         let c = sorted(row.cleanups.clone());
         let (obs_backlog, change_backlog) = r.backlogs(to);
         println!(
-            "| {:>4}–{:<4}s | {} | {} | {:.0} | {:.0} | {:.0} ({:.0}+{:.0}+{:.0}) | {:.0} | {:.2} / {:.2} / {:.2} | {} | {}, {:.0} / {:.0} | {} / {} |",
+            "| {:>4}–{:<4}s | {} | {} | {:.0} | {:.0} | {:.0} ({:.0}+{:.0}+{:.0}) | {:.0} | {:.1} | {:.2} / {:.2} / {:.2} | {} | {}, {:.0} / {:.0} | {} / {} |",
             (from - r.t0) / 1000,
             (to - r.t0) / 1000,
             row.syncs,
@@ -272,6 +272,7 @@ fn print_windows(r: &Recorded, rows: &[Row]) {
             w.deletes as f64 / s,
             w.touches as f64 / s,
             e.elements() as f64 / s,
+            w.barriers as f64 / s,
             pct(&l, 0.5),
             pct(&l, 0.99),
             l.last().copied().unwrap_or(f64::NAN),

@@ -246,7 +246,7 @@ pub async fn commits(
             progress.writer_committed.store(c, Ordering::Relaxed);
         }
         n += 1;
-        if n % 10 == 0
+        if n.is_multiple_of(10)
             && let Some(c) = committed(&bus, &normalizers.0, &normalizers.1).await
         {
             out.normalizers.push((wall_ms(), c));
