@@ -290,14 +290,15 @@ impl<B: Bus, S: Sink> Writer<B, S> {
             .await
         {
             Retried::Done(r) => {
-                self.metrics.duration("cleanup", started.elapsed());
+                let took = started.elapsed();
+                self.metrics.duration("cleanup", took);
                 self.metrics.records("cleanup", "unasserted", r.unasserted);
                 self.metrics
                     .records("cleanup", "nodes_deleted", r.nodes_deleted);
                 self.metrics
                     .records("cleanup", "edges_deleted", r.edges_deleted);
                 tracing::info!(scope = %b.scope, epoch = b.epoch, unasserted = r.unasserted, nodes_deleted = r.nodes_deleted,
-                    edges_deleted = r.edges_deleted, "cleanup done");
+                    edges_deleted = r.edges_deleted, took_ms = took.as_millis() as u64, "cleanup done");
                 Ok(Flow::Go)
             }
             Retried::Shutdown => Ok(Flow::Stop),
