@@ -21,6 +21,14 @@
 //! (2), `--partitions` (6), `--window` (30s), `--drain` (60s),
 //! `--keep-graph` (leave the run's nodes in Neo4j).
 
+// A test fails loudly where its setup or a result is not what it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// The allocator the binaries run with (infragraph/src/main.rs), so the
+/// figures are the deployed code's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod model;
 mod procs;
 mod report;
