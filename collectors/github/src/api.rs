@@ -9,10 +9,11 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, StatusCode, Uri};
+use infragraph_telemetry::backoff::{Backoff, Retry};
 use octocrab::Octocrab;
 use serde::de::DeserializeOwned;
 
@@ -41,6 +42,16 @@ pub struct RetrySettings {
     pub progress_every: Duration,
 }
 
+impl RetrySettings {
+    /// How a request answered with 5xx is retried.
+    pub fn server_retry(&self) -> Retry {
+        Retry::bounded(
+            Backoff::new(self.backoff, MAX_SERVER_BACKOFF),
+            self.server_attempts,
+        )
+    }
+}
+
 impl Default for RetrySettings {
     fn default() -> Self {
         RetrySettings {
@@ -58,7 +69,7 @@ impl Default for RetrySettings {
 #[derive(Debug)]
 pub enum Verdict {
     Ok,
-    /// Wait, then send the same request again.
+    /// A rate limit: wait, then send the same request again.
     Retry {
         wait: Duration,
         why: RetryReason,
@@ -70,7 +81,6 @@ pub enum Verdict {
 pub enum RetryReason {
     PrimaryRateLimit,
     SecondaryRateLimit,
-    ServerError,
 }
 
 impl RetryReason {
@@ -78,7 +88,6 @@ impl RetryReason {
         match self {
             RetryReason::PrimaryRateLimit => "primary rate limit",
             RetryReason::SecondaryRateLimit => "secondary rate limit",
-            RetryReason::ServerError => "server error",
         }
     }
 }
@@ -91,15 +100,16 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     header(headers, name)?.parse().ok()
 }
 
-/// Decides what a response means. `attempt` counts 5xx answers so far for
-/// this request (1 on the first); `now_secs` is Unix time, for resets.
+/// Decides what a response means. A 5xx is a [`GithubError::Server`],
+/// which [`RetrySettings::server_retry`] retries; `attempt` counts the
+/// request's attempts so far (1 on the first), for that error. `now_secs`
+/// is Unix time, for resets.
 pub fn classify(
     status: StatusCode,
     headers: &HeaderMap,
     path: &str,
     attempt: u32,
     now_secs: u64,
-    settings: &RetrySettings,
 ) -> Verdict {
     let path = path.to_owned();
     if status.is_success() {
@@ -109,22 +119,11 @@ pub fn classify(
         401 => Verdict::Fail(GithubError::Unauthorized { path }),
         403 | 429 => rate_limit(status, headers, path, now_secs),
         404 => Verdict::Fail(GithubError::NotFound { path }),
-        s if status.is_server_error() => {
-            if attempt < settings.server_attempts {
-                let wait = infragraph_telemetry::Backoff::new(settings.backoff, MAX_SERVER_BACKOFF)
-                    .wait(attempt);
-                Verdict::Retry {
-                    wait,
-                    why: RetryReason::ServerError,
-                }
-            } else {
-                Verdict::Fail(GithubError::Server {
-                    status: s,
-                    path,
-                    attempts: attempt,
-                })
-            }
-        }
+        s if status.is_server_error() => Verdict::Fail(GithubError::Server {
+            status: s,
+            path,
+            attempts: attempt,
+        }),
         s => Verdict::Fail(GithubError::Status { status: s, path }),
     }
 }
@@ -535,8 +534,38 @@ impl Api {
     /// its successful answer.
     async fn fetch(&self, call: Call<'_>) -> Result<(HeaderMap, String), GithubError> {
         let path = call.path();
-        let mut server_attempt = 1;
-        let mut rate_waits = 0;
+        // Counted across the request's 5xx retries. An atomic, not a Cell:
+        // each attempt's future borrows it and must stay Send.
+        let rate_waits = AtomicU32::new(0);
+        self.settings
+            .server_retry()
+            .run_to_end(
+                |e| matches!(e, GithubError::Server { .. }),
+                |e, next| {
+                    if let GithubError::Server { status, .. } = e {
+                        tracing::warn!(
+                            path,
+                            status,
+                            attempt = next.attempt,
+                            retry_in_ms = next.wait.as_millis() as u64,
+                            "GitHub server error, retrying"
+                        );
+                    }
+                },
+                |attempt| self.attempt(call, attempt, &rate_waits),
+            )
+            .await
+    }
+
+    /// One attempt at a request, waiting out rate limits (at most
+    /// `rate_limit_waits` over the whole request).
+    async fn attempt(
+        &self,
+        call: Call<'_>,
+        attempt: u32,
+        rate_waits: &AtomicU32,
+    ) -> Result<(HeaderMap, String), GithubError> {
+        let path = call.path();
         loop {
             // Only reads are conditional: a GraphQL POST has no ETag.
             let cached = match call {
@@ -552,14 +581,7 @@ impl Api {
                 self.not_modified.fetch_add(1, Ordering::Relaxed);
                 return Ok((c.headers, c.body));
             }
-            match classify(
-                status,
-                &headers,
-                path,
-                server_attempt,
-                now_secs(),
-                &self.settings,
-            ) {
+            match classify(status, &headers, path, attempt, now_secs()) {
                 Verdict::Ok => {
                     if let Call::Get(path) = call {
                         self.remember(path, &headers, &body);
@@ -567,23 +589,9 @@ impl Api {
                     return Ok((headers, body));
                 }
                 Verdict::Fail(e) => return Err(e),
-                Verdict::Retry {
-                    wait,
-                    why: RetryReason::ServerError,
-                } => {
-                    tracing::warn!(
-                        path,
-                        status = status.as_u16(),
-                        attempt = server_attempt,
-                        retry_in_ms = wait.as_millis() as u64,
-                        "GitHub server error, retrying"
-                    );
-                    tokio::time::sleep(wait).await;
-                    server_attempt += 1;
-                }
                 Verdict::Retry { wait, why } => {
-                    rate_waits += 1;
-                    self.check_wait(path, wait, rate_waits)?;
+                    let waits = rate_waits.fetch_add(1, Ordering::Relaxed) + 1;
+                    self.check_wait(path, wait, waits)?;
                     self.wait_for_limit(path, wait, why).await;
                 }
             }
@@ -779,30 +787,29 @@ mod tests {
 
     #[test]
     fn rate_limits_wait_and_other_errors_fail() {
-        let s = RetrySettings::default();
         let ok = StatusCode::FORBIDDEN;
         let primary = headers(&[
             ("x-ratelimit-remaining", "0"),
             ("x-ratelimit-reset", "1100"),
         ]);
         assert!(
-            matches!(classify(ok, &primary, "/x", 1, 1000, &s), Verdict::Retry { wait, why: RetryReason::PrimaryRateLimit } if wait == Duration::from_secs(101))
+            matches!(classify(ok, &primary, "/x", 1, 1000), Verdict::Retry { wait, why: RetryReason::PrimaryRateLimit } if wait == Duration::from_secs(101))
         );
         let secondary = headers(&[("retry-after", "7"), ("x-ratelimit-remaining", "10")]);
         assert!(
-            matches!(classify(ok, &secondary, "/x", 1, 1000, &s), Verdict::Retry { wait, why: RetryReason::SecondaryRateLimit } if wait == Duration::from_secs(7))
+            matches!(classify(ok, &secondary, "/x", 1, 1000), Verdict::Retry { wait, why: RetryReason::SecondaryRateLimit } if wait == Duration::from_secs(7))
         );
         let plain = headers(&[("x-ratelimit-remaining", "10")]);
         assert!(matches!(
-            classify(ok, &plain, "/x", 1, 1000, &s),
+            classify(ok, &plain, "/x", 1, 1000),
             Verdict::Fail(GithubError::Forbidden { .. })
         ));
         assert!(matches!(
-            classify(StatusCode::UNAUTHORIZED, &plain, "/x", 1, 1000, &s),
+            classify(StatusCode::UNAUTHORIZED, &plain, "/x", 1, 1000),
             Verdict::Fail(GithubError::Unauthorized { .. })
         ));
         assert!(matches!(
-            classify(StatusCode::NOT_FOUND, &plain, "/x", 1, 1000, &s),
+            classify(StatusCode::NOT_FOUND, &plain, "/x", 1, 1000),
             Verdict::Fail(GithubError::NotFound { .. })
         ));
     }
@@ -814,16 +821,13 @@ mod tests {
             backoff: Duration::from_millis(100),
             ..RetrySettings::default()
         };
+        let retry = s.server_retry();
+        assert_eq!(retry.wait_after(1), Some(Duration::from_millis(100)));
+        assert_eq!(retry.wait_after(2), Some(Duration::from_millis(200)));
+        assert_eq!(retry.wait_after(3), None, "the third attempt is the last");
         let h = HeaderMap::new();
-        let bad = StatusCode::BAD_GATEWAY;
-        assert!(
-            matches!(classify(bad, &h, "/x", 1, 0, &s), Verdict::Retry { wait, why: RetryReason::ServerError } if wait == Duration::from_millis(100))
-        );
-        assert!(
-            matches!(classify(bad, &h, "/x", 2, 0, &s), Verdict::Retry { wait, why: RetryReason::ServerError } if wait == Duration::from_millis(200))
-        );
         assert!(matches!(
-            classify(bad, &h, "/x", 3, 0, &s),
+            classify(StatusCode::BAD_GATEWAY, &h, "/x", 3, 0),
             Verdict::Fail(GithubError::Server { attempts: 3, .. })
         ));
     }
