@@ -23,7 +23,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 use infragraph_bus::{Bus, KafkaArgs, KafkaBus, OutMessage, TopicSpec};
-use infragraph_schemas::{Codec, Observation, RelType, ResourceKind, ScopeRef};
+use infragraph_schemas::{Codec, Observation, RelType, ResourceKind, ScopeKind, ScopeRef};
 // Linked for its global allocator: collectors publish with it.
 use infragraph_telemetry as _;
 use rdkafka::ClientConfig;
@@ -100,7 +100,7 @@ fn process(i: usize) -> Observation {
     let start = 1_700_000_000_000 + i as i64 * 37;
     let id = format!("{host}/{pid}/{start}");
     let mut obs = Observation::new(
-        ScopeRef::new("procfs", format!("host:{host}")),
+        ScopeRef::new("procfs", ScopeKind::Host.scope(host)),
         1_700_000_100_000,
         1_700_000_100_250,
         ResourceKind::Process,

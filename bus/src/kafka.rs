@@ -1,7 +1,10 @@
 //! The bus over Kafka (librdkafka): an idempotent producer keyed by
 //! resource id, and group consumers that commit only what was processed.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
@@ -9,7 +12,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset as KOffset, TopicPartitionList};
 
 use crate::config::KafkaArgs;
@@ -52,7 +55,7 @@ fn retriable(code: RDKafkaErrorCode) -> bool {
 const PRODUCER_MAX_MESSAGE_BYTES: usize = 1_000_000;
 
 /// The group refused a commit because it rebalances or moved on without us.
-pub(crate) fn superseded(code: RDKafkaErrorCode) -> bool {
+fn superseded(code: RDKafkaErrorCode) -> bool {
     use RDKafkaErrorCode::*;
     matches!(
         code,
@@ -70,9 +73,18 @@ fn code_of(e: &KafkaError) -> Option<RDKafkaErrorCode> {
 }
 
 impl From<KafkaError> for BusError {
+    /// Sorted here, while the error's code is at hand: the bus's generic
+    /// API keeps only the verdicts.
     fn from(source: KafkaError) -> Self {
         let retriable = code_of(&source).is_some_and(retriable);
-        BusError::Kafka { source, retriable }
+        // rdkafka's own accessor: an admin operation's code never means a
+        // refused commit.
+        let superseded = source.rdkafka_error_code().is_some_and(superseded);
+        BusError::Kafka {
+            source: Box::new(source),
+            retriable,
+            superseded,
+        }
     }
 }
 
@@ -186,9 +198,21 @@ fn delivery_error(topic: &str, err: KafkaError) -> BusError {
     }
 }
 
+/// A message librdkafka has queued, until it reports the delivery; what
+/// [`PendingDelivery`] wraps, so the bus's generic API names no rdkafka type.
+pub(crate) struct Delivering(DeliveryFuture);
+
+impl Future for Delivering {
+    type Output = Result<Delivery, BusError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(delivered)
+    }
+}
+
 /// What librdkafka reported for one message, in the bus's terms. A failed
 /// message comes back whole, so the error can name its topic.
-pub(crate) fn delivered(
+fn delivered(
     report: Result<
         rdkafka::producer::future_producer::OwnedDeliveryResult,
         futures::channel::oneshot::Canceled,
@@ -219,12 +243,7 @@ impl Bus for KafkaBus {
                 .get("max.message.bytes")
                 .and_then(|e| e.value.as_deref())
                 .and_then(|v| v.parse::<usize>().ok()),
-            Some(Err(code)) => {
-                return Err(BusError::Kafka {
-                    source: KafkaError::AdminOp(code),
-                    retriable: retriable(code),
-                });
-            }
+            Some(Err(code)) => return Err(KafkaError::AdminOp(code).into()),
             None => None,
         };
         let producer_max = self.producer_max_message_bytes();
@@ -257,11 +276,7 @@ impl Bus for KafkaBus {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((name, code)) => {
-                    return Err(BusError::Kafka {
-                        source: KafkaError::AdminOp(code),
-                        retriable: retriable(code),
-                    })
-                    .inspect_err(
+                    return Err(BusError::from(KafkaError::AdminOp(code))).inspect_err(
                         |e| tracing::error!(topic = %name, error = %e, "cannot create topic"),
                     );
                 }
@@ -287,7 +302,7 @@ impl Bus for KafkaBus {
         }
         loop {
             match self.producer.send_result(record) {
-                Ok(future) => return Ok(PendingDelivery::kafka(future)),
+                Ok(future) => return Ok(PendingDelivery::kafka(Delivering(future))),
                 // The local queue is full: wait for deliveries to drain it.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
@@ -451,5 +466,51 @@ impl Consumer for KafkaConsumer {
             .iter()
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_errors_are_sorted_where_they_are_caught() {
+        let produce = |code| BusError::from(KafkaError::MessageProduction(code));
+        let timed_out = produce(RDKafkaErrorCode::MessageTimedOut);
+        assert!(timed_out.is_retriable() && !timed_out.is_commit_superseded());
+        assert!(!produce(RDKafkaErrorCode::MessageSizeTooLarge).is_retriable());
+        let refused = BusError::from(KafkaError::ConsumerCommit(
+            RDKafkaErrorCode::IllegalGeneration,
+        ));
+        assert!(refused.is_retriable() && refused.is_commit_superseded());
+        let admin = BusError::from(KafkaError::AdminOp(RDKafkaErrorCode::RebalanceInProgress));
+        assert!(
+            admin.is_retriable() && !admin.is_commit_superseded(),
+            "an admin operation's code never means a refused commit"
+        );
+        assert_eq!(
+            timed_out.to_string(),
+            format!(
+                "kafka: {}",
+                KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut)
+            )
+        );
+    }
+
+    #[test]
+    fn the_generic_api_names_no_rdkafka_type() {
+        let needle = concat!("rdkafka", "::");
+        for (file, text) in [
+            ("lib.rs", include_str!("lib.rs")),
+            ("memory.rs", include_str!("memory.rs")),
+            ("deadletter.rs", include_str!("deadletter.rs")),
+            ("layout.rs", include_str!("layout.rs")),
+            ("config.rs", include_str!("config.rs")),
+        ] {
+            assert!(
+                !text.contains(needle),
+                "{file} names an rdkafka type: keep Kafka specifics in kafka.rs"
+            );
+        }
     }
 }

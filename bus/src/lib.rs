@@ -34,11 +34,15 @@ pub use memory::MemoryBus;
 /// What went wrong on the bus.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
+    /// The Kafka client failed; `kafka.rs` sorts the error when it is
+    /// caught, so nothing here needs the client's types.
     #[error("kafka: {source}")]
     Kafka {
         #[source]
-        source: rdkafka::error::KafkaError,
+        source: Box<dyn std::error::Error + Send + Sync>,
         retriable: bool,
+        /// A commit the group refused (see [`BusError::is_commit_superseded`]).
+        superseded: bool,
     },
     #[error("delivery to {topic} failed: {reason}")]
     Delivery {
@@ -73,9 +77,7 @@ impl BusError {
     /// commit of a partition that stayed covers it.
     pub fn is_commit_superseded(&self) -> bool {
         match self {
-            BusError::Kafka { source, .. } => {
-                source.rdkafka_error_code().is_some_and(kafka::superseded)
-            }
+            BusError::Kafka { superseded, .. } => *superseded,
             BusError::Rebalancing { .. } => true,
             _ => false,
         }
@@ -120,7 +122,7 @@ pub struct PendingDelivery(Pending);
 
 enum Pending {
     Ready(Option<Result<Delivery, BusError>>),
-    Kafka(rdkafka::producer::DeliveryFuture),
+    Kafka(kafka::Delivering),
 }
 
 impl PendingDelivery {
@@ -129,8 +131,8 @@ impl PendingDelivery {
         PendingDelivery(Pending::Ready(Some(outcome)))
     }
 
-    fn kafka(future: rdkafka::producer::DeliveryFuture) -> Self {
-        PendingDelivery(Pending::Kafka(future))
+    fn kafka(delivering: kafka::Delivering) -> Self {
+        PendingDelivery(Pending::Kafka(delivering))
     }
 }
 
@@ -146,7 +148,7 @@ impl Future for PendingDelivery {
             Pending::Ready(outcome) => {
                 std::task::Poll::Ready(outcome.take().unwrap_or(Err(BusError::Closed)))
             }
-            Pending::Kafka(future) => Pin::new(future).poll(cx).map(kafka::delivered),
+            Pending::Kafka(delivering) => Pin::new(delivering).poll(cx),
         }
     }
 }

@@ -32,7 +32,7 @@ use infragraph_graph_writer::plan::plan;
 use infragraph_graph_writer::{BoltConfig, BoltSink, Sink};
 use infragraph_schemas::{
     EdgeRef, EdgeUpsert, GraphChange, NodeRef, NodeUpsert, Properties, RelType, ResourceKind,
-    ScopeRef, Value,
+    ScopeKind, ScopeRef, Value,
 };
 use neo4rs::query;
 
@@ -55,7 +55,7 @@ fn label_scan(pattern: &str, delete: &str) -> String {
 }
 
 fn scope(prefix: &str, i: usize) -> ScopeRef {
-    ScopeRef::new("bench", format!("host:{prefix}-{i}"))
+    ScopeRef::new("bench", ScopeKind::Host.scope(&format!("{prefix}-{i}")))
 }
 
 /// One host's sync at `epoch`: its processes `0..n` (each RUNS_ON the host).
@@ -238,7 +238,8 @@ async fn main() {
         mb * 1e3
     );
     println!("ratio (a)/(b): {:.1}x", ma / mb.max(1e-9));
-    for p in [prefix.clone(), format!("bench/host:{prefix}")] {
+    let scopes_prefix = ScopeRef::new("bench", ScopeKind::Host.scope(&prefix)).to_string();
+    for p in [prefix.clone(), scopes_prefix] {
         loop {
             let q = query("MATCH (v) WHERE v.id STARTS WITH $p WITH v LIMIT 10000 DETACH DELETE v RETURN count(*) AS c").param("p", p.as_str());
             let Ok(mut rows) = sink.graph().execute(q).await else {

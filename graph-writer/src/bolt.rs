@@ -13,7 +13,10 @@ use infragraph_schemas::{
 };
 
 use crate::error::SinkError;
-use crate::plan::{ASSERTED_AT, ASSERTED_BY, EdgeRow, Group, NodeRow, PROPS_AT, STUB, Segment};
+use crate::plan::{
+    ASSERTED_AT, ASSERTED_BY, EdgeRow, FIRSTSEEN, Group, ID, LASTUPDATED, NodeRow, PROPS_AT, STUB,
+    Segment,
+};
 use crate::querybuilder;
 use crate::sink::{CleanupReport, NodeState, Sink, Snapshot, SyncRecord};
 
@@ -290,7 +293,7 @@ impl Sink for BoltSink {
             let mut props: BoltMap = row
                 .get("props")
                 .map_err(|e| SinkError::Rejected(e.to_string()))?;
-            let id = take_string(&mut props, "id");
+            let id = take_string(&mut props, ID);
             if let Some(kind) = labels.iter().find_map(|l| ResourceKind::from_label(l).ok()) {
                 snap.nodes.insert((kind, id), state(props));
             }
@@ -346,8 +349,8 @@ fn take_list(props: &mut BoltMap, key: &str) -> Vec<BoltType> {
 
 /// Splits stored properties into the writer's bookkeeping and the rest.
 fn state(mut props: BoltMap) -> NodeState {
-    let firstseen = take_long(&mut props, "firstseen");
-    let lastupdated = take_long(&mut props, "lastupdated");
+    let firstseen = take_long(&mut props, FIRSTSEEN);
+    let lastupdated = take_long(&mut props, LASTUPDATED);
     props.value.remove(PROPS_AT);
     props.value.remove(STUB);
     let by = take_list(&mut props, ASSERTED_BY);

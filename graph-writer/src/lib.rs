@@ -13,7 +13,7 @@
 //! - [`bolt`]: the Bolt sink (`neo4rs`).
 //! - [`sqlite`]: the embedded store and its read API.
 //! - [`writer`]: the consumer loop ([`run`]): apply, clean up, then commit.
-//! - [`retry`]: backoff for transient failures.
+//! - [`retry`]: how transient failures are retried and reported.
 //! - [`progress`]: watching from outside which sync barriers the writer has
 //!   applied.
 //! - [`error`]: [`SinkError`] (transient vs rejected vs misconfigured) and

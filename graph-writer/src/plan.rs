@@ -15,16 +15,23 @@ use infragraph_schemas::{
     EdgeRef, Element, GraphChange, NodeRef, Properties, RelType, ResourceKind, Value,
 };
 
-/// Properties the writer owns; a change cannot set them.
+/// Properties the writer owns; a change cannot set them. Every statement
+/// and store names them through these constants.
 pub const RESERVED: &[&str] = &[
-    "id",
-    "firstseen",
-    "lastupdated",
+    ID,
+    FIRSTSEEN,
+    LASTUPDATED,
     ASSERTED_BY,
     ASSERTED_AT,
     PROPS_AT,
     STUB,
 ];
+/// The element's id, unique per label (the registry's resource id).
+pub const ID: &str = "id";
+/// Epoch of the sync that first asserted the element.
+pub const FIRSTSEEN: &str = "firstseen";
+/// Epoch of the newest sync that asserted it; only moves forward.
+pub const LASTUPDATED: &str = "lastupdated";
 /// Scope keys asserting an element, parallel to [`ASSERTED_AT`].
 pub const ASSERTED_BY: &str = "_asserted_by";
 /// The newest epoch in which each scope of [`ASSERTED_BY`] asserted it.

@@ -1,7 +1,9 @@
 //! Every Cypher statement the writer runs, generated from the registry.
 //! Labels and relationship types come only from [`ResourceKind::label`] and
 //! [`infragraph_schemas::RelType::as_str`]; every value is a parameter (`$rows`, `$scope`, …).
-//! The golden test at the bottom pins the text.
+//! The golden test at the bottom pins the text. The writer's own property
+//! names come from [`crate::plan`] ([`ASSERTED_BY`], …), never from
+//! literals here.
 //!
 //! Bookkeeping per element (see the README): `_asserted_by` lists the scopes
 //! asserting it, `_asserted_at` the newest epoch each asserted it in
@@ -17,7 +19,9 @@
 
 use infragraph_schemas::ResourceKind;
 
-use crate::plan::{EdgeShape, Op};
+use crate::plan::{
+    ASSERTED_AT, ASSERTED_BY, EdgeShape, FIRSTSEEN, LASTUPDATED, Op, PROPS_AT, STUB,
+};
 
 /// Uniqueness of `id` per label: MERGE is unique and fast only with it.
 pub fn constraint(kind: ResourceKind) -> String {
@@ -42,7 +46,7 @@ pub fn nodes(op: Op, kind: ResourceKind) -> String {
         Op::UpsertNodes => format!(
             "UNWIND $rows AS row\n\
              MERGE (v:{label} {{id: row.id}})\n\
-             ON CREATE SET v.firstseen = row.epoch\n{}",
+             ON CREATE SET v.{FIRSTSEEN} = row.epoch\n{}",
             update(Update {
                 props: true,
                 unstub: true,
@@ -74,11 +78,11 @@ pub fn edges(op: Op, shape: EdgeShape) -> String {
         Op::UpsertEdges => format!(
             "UNWIND $rows AS row\n\
              MERGE (a:{from} {{id: row.from}})\n\
-             ON CREATE SET a.firstseen = row.epoch, a.lastupdated = row.epoch, a._stub = true\n\
+             ON CREATE SET a.{FIRSTSEEN} = row.epoch, a.{LASTUPDATED} = row.epoch, a.{STUB} = true\n\
              MERGE (b:{to} {{id: row.to}})\n\
-             ON CREATE SET b.firstseen = row.epoch, b.lastupdated = row.epoch, b._stub = true\n\
+             ON CREATE SET b.{FIRSTSEEN} = row.epoch, b.{LASTUPDATED} = row.epoch, b.{STUB} = true\n\
              MERGE (a)-[v:{rel}]->(b)\n\
-             ON CREATE SET v.firstseen = row.epoch\n{}",
+             ON CREATE SET v.{FIRSTSEEN} = row.epoch\n{}",
             update(Update {
                 props: true,
                 unstub: false,
@@ -135,9 +139,9 @@ fn update(u: Update) -> String {
         ""
     };
     let unstub = if u.unstub {
-        "v._stub = null,\n    "
+        format!("v.{STUB} = null,\n    ")
     } else {
-        ""
+        String::new()
     };
     let index = if u.index {
         format!(
@@ -150,12 +154,12 @@ fn update(u: Update) -> String {
         String::new()
     };
     format!(
-        "WITH v, row, coalesce(v._props_at, row.props_at) <= row.props_at AS fresh, \
-         coalesce(v._asserted_by, []) AS ss, coalesce(v._asserted_at, []) AS es\n\
-         SET {props}{unstub}v._props_at = CASE WHEN fresh THEN row.props_at ELSE v._props_at END,\n    \
-         v.lastupdated = CASE WHEN coalesce(v.lastupdated, row.epoch) <= row.epoch THEN row.epoch ELSE v.lastupdated END,\n    \
-         v._asserted_by = CASE WHEN row.scope IN ss THEN ss ELSE ss + [row.scope] END,\n    \
-         v._asserted_at = CASE \
+        "WITH v, row, coalesce(v.{PROPS_AT}, row.props_at) <= row.props_at AS fresh, \
+         coalesce(v.{ASSERTED_BY}, []) AS ss, coalesce(v.{ASSERTED_AT}, []) AS es\n\
+         SET {props}{unstub}v.{PROPS_AT} = CASE WHEN fresh THEN row.props_at ELSE v.{PROPS_AT} END,\n    \
+         v.{LASTUPDATED} = CASE WHEN coalesce(v.{LASTUPDATED}, row.epoch) <= row.epoch THEN row.epoch ELSE v.{LASTUPDATED} END,\n    \
+         v.{ASSERTED_BY} = CASE WHEN row.scope IN ss THEN ss ELSE ss + [row.scope] END,\n    \
+         v.{ASSERTED_AT} = CASE \
          WHEN size(ss) = 1 AND ss[0] = row.scope THEN [CASE WHEN es[0] < row.epoch THEN row.epoch ELSE es[0] END] \
          WHEN NOT row.scope IN ss THEN es + [row.epoch] \
          ELSE [i IN range(0, size(es) - 1) | CASE WHEN ss[i] = row.scope AND es[i] < row.epoch THEN row.epoch ELSE es[i] END] END{index}"
@@ -179,11 +183,11 @@ fn unassert(index: bool) -> String {
         String::new()
     };
     format!(
-        "WITH v, row, coalesce(v._asserted_by, []) AS ss, coalesce(v._asserted_at, []) AS es\n\
+        "WITH v, row, coalesce(v.{ASSERTED_BY}, []) AS ss, coalesce(v.{ASSERTED_AT}, []) AS es\n\
          WITH v, row, ss, es, [i IN range(0, size(ss) - 1) WHERE ss[i] = row.scope AND es[i] <= row.epoch | i] AS at\n\
          WHERE size(at) > 0\n\
          WITH v, row, [i IN range(0, size(ss) - 1) WHERE i <> at[0] | ss[i]] AS ss, [i IN range(0, size(es) - 1) WHERE i <> at[0] | es[i]] AS es\n\
-         SET v._asserted_by = ss, v._asserted_at = es\n\
+         SET v.{ASSERTED_BY} = ss, v.{ASSERTED_AT} = es\n\
          {unlink}WITH v, ss WHERE size(ss) = 0\n"
     )
 }
@@ -219,13 +223,13 @@ fn cleanup(pattern: &str, link: Option<&str>, delete: &str) -> String {
     let keep = link.map_or_else(String::new, |l| format!(", {l}"));
     let unlink = link.map_or_else(String::new, |l| format!("DELETE {l}\n"));
     format!(
-        "{pattern} WHERE $scope IN v._asserted_by\n\
-         WITH DISTINCT v{keep}, [i IN range(0, size(v._asserted_by) - 1) WHERE v._asserted_by[i] = $scope | i][0] AS at\n\
-         WHERE v._asserted_at[at] < $epoch\n\
+        "{pattern} WHERE $scope IN v.{ASSERTED_BY}\n\
+         WITH DISTINCT v{keep}, [i IN range(0, size(v.{ASSERTED_BY}) - 1) WHERE v.{ASSERTED_BY}[i] = $scope | i][0] AS at\n\
+         WHERE v.{ASSERTED_AT}[at] < $epoch\n\
          WITH v{keep}, at LIMIT $limit\n{unlink}\
-         WITH v, [i IN range(0, size(v._asserted_by) - 1) WHERE i <> at | v._asserted_by[i]] AS ss, \
-         [i IN range(0, size(v._asserted_at) - 1) WHERE i <> at | v._asserted_at[i]] AS es\n\
-         SET v._asserted_by = ss, v._asserted_at = es\n\
+         WITH v, [i IN range(0, size(v.{ASSERTED_BY}) - 1) WHERE i <> at | v.{ASSERTED_BY}[i]] AS ss, \
+         [i IN range(0, size(v.{ASSERTED_AT}) - 1) WHERE i <> at | v.{ASSERTED_AT}[i]] AS es\n\
+         SET v.{ASSERTED_BY} = ss, v.{ASSERTED_AT} = es\n\
          WITH count(v) AS processed, collect(CASE WHEN size(ss) = 0 THEN v END) AS gone\n\
          FOREACH (g IN gone | {delete})\n\
          RETURN processed, size(gone) AS deleted"
@@ -236,7 +240,7 @@ fn cleanup(pattern: &str, link: Option<&str>, delete: &str) -> String {
 /// scanning the label.
 pub fn stub_index(kind: ResourceKind) -> String {
     format!(
-        "CREATE INDEX infragraph_{}_stub IF NOT EXISTS FOR (n:{}) ON (n._stub)",
+        "CREATE INDEX infragraph_{}_stub IF NOT EXISTS FOR (n:{}) ON (n.{STUB})",
         kind.as_str(),
         kind.label()
     )
@@ -248,7 +252,7 @@ pub fn stub_index(kind: ResourceKind) -> String {
 /// into the same database are never swept. Returns `deleted`.
 pub fn sweep_orphans(kind: ResourceKind) -> String {
     format!(
-        "MATCH (v:{}) WHERE v._stub = true AND size(coalesce(v._asserted_by, [])) = 0 AND NOT (v)--()\n\
+        "MATCH (v:{}) WHERE v.{STUB} = true AND size(coalesce(v.{ASSERTED_BY}, [])) = 0 AND NOT (v)--()\n\
          WITH v LIMIT $limit\n\
          DELETE v\n\
          RETURN count(*) AS deleted",
@@ -263,7 +267,7 @@ pub fn record_sync() -> String {
     let label = crate::sink::SYNC_LABEL;
     format!(
         "MERGE (s:{label} {{id: $id}})\n\
-         ON CREATE SET s.firstseen = $epoch\n\
+         ON CREATE SET s.{FIRSTSEEN} = $epoch\n\
          SET s.source = $source, s.scope = $scope\n\
          WITH s, $completed AND coalesce(s.last_completed, $epoch) <= $epoch AS done, \
          NOT $completed AND coalesce(s.last_failed, $epoch) <= $epoch AS failed\n\
@@ -272,7 +276,7 @@ pub fn record_sync() -> String {
          s.last_reconciled = CASE WHEN done AND $kind = $reconciliation THEN $epoch ELSE s.last_reconciled END,\n    \
          s.last_failed = CASE WHEN failed THEN $epoch ELSE s.last_failed END,\n    \
          s.last_failed_reason = CASE WHEN failed THEN $reason ELSE s.last_failed_reason END,\n    \
-         s.lastupdated = CASE WHEN coalesce(s.lastupdated, $epoch) <= $epoch THEN $epoch ELSE s.lastupdated END"
+         s.{LASTUPDATED} = CASE WHEN coalesce(s.{LASTUPDATED}, $epoch) <= $epoch THEN $epoch ELSE s.{LASTUPDATED} END"
     )
 }
 

@@ -1,23 +1,18 @@
-//! Retrying transient failures: the writer pauses (consumes nothing) and
-//! tries again, forever, until it works or shutdown. The pauses are the
-//! shared backoff's (`infragraph_telemetry::backoff`).
+//! How the writer retries transient failures: it pauses (consumes nothing)
+//! and tries again, forever, until it works or shutdown. The loop and its
+//! pauses are the shared ones (`infragraph_telemetry::backoff::Retry`);
+//! what is the writer's own is the pace and how a long outage is reported.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use infragraph_telemetry::backoff::{Backoff, Paused, Waits, pause};
+use infragraph_telemetry::backoff::{Backoff, Retry};
 
-/// Doubling pauses from 100 ms up to `max`.
-pub fn waits(max: Duration) -> Waits {
-    Backoff::new(Duration::from_millis(100).min(max), max).waits()
-}
+pub use infragraph_telemetry::backoff::Retried;
 
-/// The outcome of [`retry`].
-pub enum Retried<T, E> {
-    Done(T),
-    /// A failure that a retry does not fix.
-    Failed(E),
-    Shutdown,
+/// Doubling pauses from 100 ms up to `max`, for as long as it takes.
+pub fn schedule(max: Duration) -> Retry {
+    Retry::forever(Backoff::new(Duration::from_millis(100).min(max), max))
 }
 
 /// After the first failure is logged, at most one line per this long while
@@ -25,8 +20,8 @@ pub enum Retried<T, E> {
 /// about 120 times, not at every attempt.
 const REPORT_EVERY: Duration = Duration::from_secs(30);
 
-/// Runs `attempt` until it succeeds or fails for a reason `retriable`
-/// rejects, pausing between attempts; stops early when `shutdown` resolves.
+/// Runs `attempt` under [`schedule`] until it succeeds or fails for a
+/// reason `retriable` rejects; stops early when `shutdown` resolves.
 /// `what` names the operation and what it talks to, for the log: the first
 /// failure is logged in full, later ones every [`REPORT_EVERY`], and the
 /// recovery once.
@@ -42,49 +37,70 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    tokio::pin!(shutdown);
-    let mut backoff = waits(max);
-    let mut failures = 0u64;
-    let mut reported: Option<std::time::Instant> = None;
-    let started = std::time::Instant::now();
-    loop {
-        match attempt().await {
-            Ok(v) => {
-                if failures > 0 {
-                    tracing::info!(
-                        attempts = failures + 1,
-                        "{what} recovered after {}s",
-                        started.elapsed().as_secs()
-                    );
-                }
-                return Retried::Done(v);
-            }
-            Err(e) if retriable(&e) => {
-                let wait = backoff.pause();
-                failures += 1;
-                on_retry(&e);
-                match reported {
-                    None => tracing::warn!(
-                        "{what} failed: {e}; retrying with backoff, up to {}s apart",
-                        max.as_secs()
-                    ),
-                    Some(at) if at.elapsed() >= REPORT_EVERY => {
-                        tracing::warn!(
-                            attempts = failures,
-                            "{what} still failing after {}s: {e}",
-                            started.elapsed().as_secs()
-                        )
-                    }
-                    Some(_) => {}
-                }
-                if reported.is_none_or(|at| at.elapsed() >= REPORT_EVERY) {
-                    reported = Some(std::time::Instant::now());
-                }
-                if pause(wait, &mut shutdown).await == Paused::Stopped {
-                    return Retried::Shutdown;
-                }
-            }
-            Err(e) => return Retried::Failed(e),
+    let mut report = Report::new(what, max);
+    let outcome = schedule(max)
+        .run(
+            shutdown,
+            retriable,
+            |e, _| {
+                on_retry(e);
+                report.failed(e);
+            },
+            |_| attempt(),
+        )
+        .await;
+    if let Retried::Done(_) = outcome {
+        report.recovered();
+    }
+    outcome
+}
+
+/// The log of one retried operation's failures, kept sparse.
+struct Report<'a> {
+    what: &'a str,
+    max: Duration,
+    started: Instant,
+    failures: u64,
+    reported: Option<Instant>,
+}
+
+impl<'a> Report<'a> {
+    fn new(what: &'a str, max: Duration) -> Self {
+        Report {
+            what,
+            max,
+            started: Instant::now(),
+            failures: 0,
+            reported: None,
+        }
+    }
+
+    fn failed(&mut self, e: &impl std::fmt::Display) {
+        let what = self.what;
+        self.failures += 1;
+        match self.reported {
+            None => tracing::warn!(
+                "{what} failed: {e}; retrying with backoff, up to {}s apart",
+                self.max.as_secs()
+            ),
+            Some(at) if at.elapsed() >= REPORT_EVERY => tracing::warn!(
+                attempts = self.failures,
+                "{what} still failing after {}s: {e}",
+                self.started.elapsed().as_secs()
+            ),
+            Some(_) => return,
+        }
+        self.reported = Some(Instant::now());
+    }
+
+    fn recovered(&self) {
+        if self.failures > 0 {
+            tracing::info!(
+                attempts = self.failures + 1,
+                "{} recovered after {}s",
+                self.what,
+                self.started.elapsed().as_secs()
+            );
         }
     }
 }
@@ -95,7 +111,7 @@ mod tests {
 
     #[test]
     fn pauses_double_up_to_the_ceiling() {
-        let mut b = waits(Duration::from_millis(350));
+        let mut b = schedule(Duration::from_millis(350)).backoff.waits();
         let got: Vec<u128> = (0..4).map(|_| b.pause().as_millis()).collect();
         assert_eq!(got, vec![100, 200, 350, 350]);
     }

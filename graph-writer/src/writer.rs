@@ -114,7 +114,7 @@ impl<B: Bus, S: Sink> Writer<B, S> {
     fn flow<T, E: Into<WriterError>>(&self, r: Retried<T, E>) -> Result<Flow, WriterError> {
         match r {
             Retried::Done(_) => Ok(Flow::Go),
-            Retried::Shutdown => Ok(Flow::Stop),
+            Retried::Stopped(()) => Ok(Flow::Stop),
             Retried::Failed(e) => Err(e.into()),
         }
     }
@@ -224,7 +224,7 @@ impl<B: Bus, S: Sink> Writer<B, S> {
                     self.record_applied(&segments);
                     Ok(Flow::Go)
                 }
-                Retried::Shutdown => Ok(Flow::Stop),
+                Retried::Stopped(()) => Ok(Flow::Stop),
                 Retried::Failed(e @ SinkError::Rejected(_)) if items.len() == 1 => {
                     self.metrics.failure("rejected_change", &e);
                     self.dead_letter(items[0], &e.to_string()).await
@@ -258,7 +258,7 @@ impl<B: Bus, S: Sink> Writer<B, S> {
             .await;
         match recorded {
             Retried::Done(()) => Ok(Flow::Go),
-            Retried::Shutdown => Ok(Flow::Stop),
+            Retried::Stopped(()) => Ok(Flow::Stop),
             Retried::Failed(SinkError::Rejected(reason)) => {
                 self.metrics.failure("record_sync_rejected", &reason);
                 Ok(Flow::Go)
@@ -301,7 +301,7 @@ impl<B: Bus, S: Sink> Writer<B, S> {
                     edges_deleted = r.edges_deleted, took_ms = took.as_millis() as u64, "cleanup done");
                 Ok(Flow::Go)
             }
-            Retried::Shutdown => Ok(Flow::Stop),
+            Retried::Stopped(()) => Ok(Flow::Stop),
             Retried::Failed(SinkError::Rejected(reason)) => {
                 self.metrics.failure("cleanup_rejected", &reason);
                 self.dead_letter(item, &format!("cleanup rejected: {reason}"))
@@ -335,7 +335,9 @@ impl<B: Bus, S: Sink> Writer<B, S> {
             .iter()
             .for_each(|i| tracker.processed(&i.message));
         let offsets = tracker.take();
-        let mut backoff = crate::retry::waits(self.config.max_backoff());
+        let mut backoff = crate::retry::schedule(self.config.max_backoff())
+            .backoff
+            .waits();
         loop {
             match consumer.commit(&offsets).await {
                 Ok(()) => return Ok(Flow::Go),

@@ -273,6 +273,12 @@ impl ScopeKind {
         }
     }
 
+    /// The scope string of this kind for `id`: `ScopeKind::Host.scope("ab")`
+    /// is `host:ab`.
+    pub fn scope(self, id: &str) -> String {
+        format!("{}{id}", self.prefix())
+    }
+
     /// The kind of a scope string, by its prefix.
     pub fn of(scope: &str) -> Option<ScopeKind> {
         Self::ALL
@@ -756,6 +762,9 @@ mod tests {
         assert_eq!(ScopeKind::of("host:abc"), Some(ScopeKind::Host));
         assert_eq!(ScopeKind::of("github:acme"), Some(ScopeKind::GitHubOrg));
         assert_eq!(ScopeKind::of("other"), None);
+        for kind in ScopeKind::ALL {
+            assert_eq!(ScopeKind::of(&kind.scope("x")), Some(*kind));
+        }
         let aws = ScopeKind::AwsAccountRegion.resource_kinds();
         assert!(aws.contains(&ResourceKind::CloudMapInstance));
         assert!(

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use infragraph_bus::Bus;
 use infragraph_collector::{Collector, RunStats, SyncContext, Syncer};
-use infragraph_schemas::Observation;
+use infragraph_schemas::{Observation, ScopeKind};
 use infragraph_telemetry::StageMetrics;
 use tokio::sync::watch;
 
@@ -38,7 +38,7 @@ pub struct CloudMapCollector {
 /// namespaces are synced: two collectors with different filters on one
 /// account must not clean up each other's namespaces.
 pub fn scope(account: &str, region: &str, namespaces: &[String]) -> String {
-    let mut scope = format!("aws:{account}/{region}");
+    let mut scope = ScopeKind::AwsAccountRegion.scope(&format!("{account}/{region}"));
     if !namespaces.is_empty() {
         let mut names = namespaces.to_vec();
         names.sort();

@@ -1,5 +1,5 @@
-//! Bounded retries of retriable bus errors, paced by the shared backoff
-//! (`infragraph_telemetry::backoff`). A retry's pause needs no shutdown
+//! Bounded retries of retriable bus errors, run by the shared retry loop
+//! (`infragraph_telemetry::backoff::Retry`). A retry's pause needs no shutdown
 //! signal of its own: a stopping collector drops the whole sync, waits
 //! included (see [`crate::sync`]).
 
@@ -7,7 +7,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use infragraph_bus::BusError;
-use infragraph_telemetry::{Backoff, StageMetrics};
+use infragraph_telemetry::StageMetrics;
+use infragraph_telemetry::backoff::{Backoff, Retry};
 
 /// How hard to retry a retriable bus error before giving up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +35,12 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The wait after failed attempt `attempt` (1-based).
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        Backoff::new(self.initial_backoff, self.max_backoff).wait(attempt)
+    /// The shared retry these settings describe.
+    pub fn schedule(&self) -> Retry {
+        Retry::bounded(
+            Backoff::new(self.initial_backoff, self.max_backoff),
+            self.max_attempts,
+        )
     }
 
     /// Runs `op` until it succeeds, fails with a non-retriable error, or the
@@ -52,24 +56,25 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, BusError>>,
     {
-        let mut attempt = 1;
-        loop {
-            match op().await {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_retriable() && attempt < self.max_attempts.max(1) => {
-                    let wait = self.backoff(attempt);
-                    metrics.failure(what, &e);
-                    tracing::warn!(operation = what, attempt, max_attempts = self.max_attempts, retry_in_ms = wait.as_millis() as u64, error = %e, "bus unavailable, retrying");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                Err(e) => {
-                    metrics.failure(what, &e);
-                    tracing::error!(operation = what, attempt, retriable = e.is_retriable(), error = %e, "bus operation failed, giving up");
-                    return Err(e);
-                }
-            }
-        }
+        let mut attempt = 0;
+        let outcome = self
+            .schedule()
+            .run_to_end(
+                BusError::is_retriable,
+                |e, next| {
+                    metrics.failure(what, e);
+                    tracing::warn!(operation = what, attempt = next.attempt, max_attempts = self.max_attempts, retry_in_ms = next.wait.as_millis() as u64, error = %e, "bus unavailable, retrying");
+                },
+                |n| {
+                    attempt = n;
+                    op()
+                },
+            )
+            .await;
+        outcome.inspect_err(|e| {
+            metrics.failure(what, e);
+            tracing::error!(operation = what, attempt, retriable = e.is_retriable(), error = %e, "bus operation failed, giving up");
+        })
     }
 }
 
@@ -84,12 +89,17 @@ mod tests {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_millis(500),
         };
-        let waits: Vec<u128> = (1..=5).map(|a| p.backoff(a).as_millis()).collect();
+        let s = p.schedule();
+        let waits: Vec<u128> = (1..=5)
+            .filter_map(|a| s.wait_after(a))
+            .map(|w| w.as_millis())
+            .collect();
         assert_eq!(waits, vec![100, 200, 400, 500, 500]);
         assert_eq!(
-            p.backoff(60),
+            s.backoff.wait(60),
             Duration::from_millis(500),
             "no overflow on long outages"
         );
+        assert_eq!(s.wait_after(10), None, "the tenth attempt is the last");
     }
 }

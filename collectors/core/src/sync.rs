@@ -345,14 +345,13 @@ impl<B: Bus> Syncer<B> {
             let pending = self.send_all(msgs, &todo).await?;
             let (failed, last) = Self::await_all(msgs, pending, &mut counts).await?;
             let Some(err) = last else { return Ok(counts) };
-            if round >= self.retry.max_attempts.max(1) {
+            let Some(wait) = self.retry.schedule().wait_after(round) else {
                 return Err(SyncError::Delivery {
                     failed: failed.len(),
                     total: msgs.len(),
                     source: err,
                 });
-            }
-            let wait = self.retry.backoff(round);
+            };
             self.metrics.failure("delivery_retry", &err);
             tracing::warn!(failed = failed.len(), total = msgs.len(), round, retry_in_ms = wait.as_millis() as u64, error = %err, "deliveries failed, resending");
             tokio::time::sleep(wait).await;

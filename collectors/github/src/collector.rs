@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use infragraph_bus::Bus;
 use infragraph_collector::{Collector, RunStats, SyncContext, Syncer};
-use infragraph_schemas::Observation;
+use infragraph_schemas::{Observation, ScopeKind};
 use infragraph_telemetry::StageMetrics;
 use tokio::sync::watch;
 
@@ -51,7 +51,7 @@ impl GithubCollector {
         let api = Api::new(api_url, &credentials.into(), org, retry)?;
         Ok(GithubCollector {
             org: org.to_owned(),
-            scope: format!("github:{org}"),
+            scope: ScopeKind::GitHubOrg.scope(org),
             api,
             concurrency: concurrency.max(1),
             last: Mutex::new(None),

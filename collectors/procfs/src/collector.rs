@@ -3,7 +3,7 @@
 
 use infragraph_bus::Bus;
 use infragraph_collector::{Collector, RunStats, SyncContext, Syncer};
-use infragraph_schemas::Observation;
+use infragraph_schemas::{Observation, ScopeKind};
 use infragraph_telemetry::StageMetrics;
 use tokio::sync::watch;
 
@@ -37,7 +37,7 @@ impl ProcfsCollector {
             &config.proc_root,
         )
         .ok_or(ProcfsError::NoHostId)?;
-        let scope = format!("host:{host_id}");
+        let scope = ScopeKind::Host.scope(&host_id);
         Ok(ProcfsCollector {
             config,
             host_id,

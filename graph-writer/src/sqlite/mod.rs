@@ -23,19 +23,25 @@ use rusqlite::Connection;
 pub use read::{Neighbour, StoredEdge, StoredNode};
 
 use crate::error::SinkError;
+use crate::plan::{FIRSTSEEN, LASTUPDATED};
 
 /// File name of the store inside `--data-dir`.
 pub const FILE_NAME: &str = "graph.sqlite3";
 
-const SCHEMA: &str = "
+/// The tables, created if missing. `firstseen` and `lastupdated` are named
+/// as the properties are on Neo4j; `props_at` keeps the name it has here
+/// (Neo4j's `_props_at`): renaming a column would break existing stores.
+fn schema() -> String {
+    format!(
+        "
 CREATE TABLE IF NOT EXISTS nodes (
     nid INTEGER PRIMARY KEY,
     label TEXT NOT NULL,
     id TEXT NOT NULL,
-    firstseen INTEGER NOT NULL,
-    lastupdated INTEGER NOT NULL,
+    {FIRSTSEEN} INTEGER NOT NULL,
+    {LASTUPDATED} INTEGER NOT NULL,
     props_at INTEGER,
-    props TEXT NOT NULL DEFAULT '{}',
+    props TEXT NOT NULL DEFAULT '{{}}',
     UNIQUE (label, id)
 );
 CREATE INDEX IF NOT EXISTS nodes_by_id ON nodes (id);
@@ -44,10 +50,10 @@ CREATE TABLE IF NOT EXISTS edges (
     rel TEXT NOT NULL,
     src INTEGER NOT NULL REFERENCES nodes (nid) ON DELETE CASCADE,
     dst INTEGER NOT NULL REFERENCES nodes (nid) ON DELETE CASCADE,
-    firstseen INTEGER NOT NULL,
-    lastupdated INTEGER NOT NULL,
+    {FIRSTSEEN} INTEGER NOT NULL,
+    {LASTUPDATED} INTEGER NOT NULL,
     props_at INTEGER,
-    props TEXT NOT NULL DEFAULT '{}',
+    props TEXT NOT NULL DEFAULT '{{}}',
     UNIQUE (src, rel, dst)
 );
 CREATE INDEX IF NOT EXISTS edges_by_dst ON edges (dst);
@@ -73,7 +79,9 @@ CREATE TABLE IF NOT EXISTS syncs (
     last_failed INTEGER,
     last_failed_reason TEXT
 );
-";
+"
+    )
+}
 
 /// The embedded graph store. Cheap to clone; clones share one connection.
 #[derive(Clone)]
@@ -111,7 +119,7 @@ impl SqliteStore {
         .map_err(config)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(config)?;
-        conn.execute_batch(SCHEMA).map_err(config)?;
+        conn.execute_batch(&schema()).map_err(config)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -10,6 +10,7 @@ use infragraph_schemas::{NodeRef, Properties, RelType, ResourceKind, Value};
 use super::write::props_from_json;
 use super::{SqliteStore, classify};
 use crate::error::SinkError;
+use crate::plan::{FIRSTSEEN, LASTUPDATED};
 use crate::sink::{NodeState, Snapshot};
 
 /// A node as stored, without the writer's bookkeeping.
@@ -42,9 +43,18 @@ pub struct Neighbour {
     pub node: StoredNode,
 }
 
-const NODE_COLUMNS: &str = "n.label, n.id, n.firstseen, n.lastupdated, n.props";
-const EDGE_SELECT: &str = "SELECT e.rel, a.label, a.id, b.label, b.id, e.firstseen, e.lastupdated, e.props \
-     FROM edges e JOIN nodes a ON a.nid = e.src JOIN nodes b ON b.nid = e.dst";
+/// The columns [`node_from`] reads, from `nodes n`.
+fn node_columns() -> String {
+    format!("n.label, n.id, n.{FIRSTSEEN}, n.{LASTUPDATED}, n.props")
+}
+
+/// What [`edge_from`] reads: each relationship with the ids of its ends.
+fn edge_select() -> String {
+    format!(
+        "SELECT e.rel, a.label, a.id, b.label, b.id, e.{FIRSTSEEN}, e.{LASTUPDATED}, e.props \
+         FROM edges e JOIN nodes a ON a.nid = e.src JOIN nodes b ON b.nid = e.dst"
+    )
+}
 
 impl SqliteStore {
     /// Node count per label.
@@ -88,7 +98,10 @@ impl SqliteStore {
 
     /// One node, if it exists.
     pub fn node(&self, kind: ResourceKind, id: &str) -> Result<Option<StoredNode>, SinkError> {
-        let sql = format!("SELECT {NODE_COLUMNS} FROM nodes n WHERE n.label = ?1 AND n.id = ?2");
+        let sql = format!(
+            "SELECT {cols} FROM nodes n WHERE n.label = ?1 AND n.id = ?2",
+            cols = node_columns()
+        );
         Ok(self
             .nodes_where(&sql, params![kind.label(), id])?
             .into_iter()
@@ -97,7 +110,10 @@ impl SqliteStore {
 
     /// Every node of one label, by id.
     pub fn nodes_by_label(&self, kind: ResourceKind) -> Result<Vec<StoredNode>, SinkError> {
-        let sql = format!("SELECT {NODE_COLUMNS} FROM nodes n WHERE n.label = ?1 ORDER BY n.id");
+        let sql = format!(
+            "SELECT {cols} FROM nodes n WHERE n.label = ?1 ORDER BY n.id",
+            cols = node_columns()
+        );
         self.nodes_where(&sql, params![kind.label()])
     }
 
@@ -113,9 +129,10 @@ impl SqliteStore {
             Value::String(s) => rusqlite::types::Value::Text(s.clone()),
         };
         let sql = format!(
-            "SELECT {NODE_COLUMNS} FROM nodes n WHERE json_extract(n.props, ?1) = ?2 \
+            "SELECT {cols} FROM nodes n WHERE json_extract(n.props, ?1) = ?2 \
              OR (json_type(n.props, ?1) = 'array' AND EXISTS (SELECT 1 FROM json_each(n.props, ?1) j WHERE j.value = ?2)) \
-             ORDER BY n.label, n.id"
+             ORDER BY n.label, n.id",
+            cols = node_columns()
         );
         self.nodes_where(&sql, params![path, needle])
     }
@@ -124,15 +141,18 @@ impl SqliteStore {
     pub fn neighbours(&self, kind: ResourceKind, id: &str) -> Result<Vec<Neighbour>, SinkError> {
         let conn = self.lock();
         let sql = format!(
-            "{EDGE_SELECT} WHERE (a.label = ?1 AND a.id = ?2) OR (b.label = ?1 AND b.id = ?2) ORDER BY e.rel, a.id, b.id"
+            "{edges} WHERE (a.label = ?1 AND a.id = ?2) OR (b.label = ?1 AND b.id = ?2) ORDER BY e.rel, a.id, b.id",
+            edges = edge_select()
         );
         let edges = query_edges(&conn, &sql, params![kind.label(), id])?;
         let mut out = Vec::with_capacity(edges.len());
         for edge in edges {
             let outgoing = edge.from.kind == kind && edge.from.id == id;
             let other = if outgoing { &edge.to } else { &edge.from };
-            let sql =
-                format!("SELECT {NODE_COLUMNS} FROM nodes n WHERE n.label = ?1 AND n.id = ?2");
+            let sql = format!(
+                "SELECT {cols} FROM nodes n WHERE n.label = ?1 AND n.id = ?2",
+                cols = node_columns()
+            );
             if let Some(node) = query_nodes(&conn, &sql, params![other.kind.label(), other.id])?
                 .into_iter()
                 .next()
@@ -153,7 +173,10 @@ impl SqliteStore {
         mut f: impl FnMut(StoredNode) -> Result<(), E>,
     ) -> Result<(), E> {
         let conn = self.lock();
-        let sql = format!("SELECT {NODE_COLUMNS} FROM nodes n ORDER BY n.label, n.id");
+        let sql = format!(
+            "SELECT {cols} FROM nodes n ORDER BY n.label, n.id",
+            cols = node_columns()
+        );
         let mut stmt = conn.prepare(&sql).map_err(classify)?;
         let mut rows = stmt.query([]).map_err(classify)?;
         while let Some(row) = rows.next().map_err(classify)? {
@@ -170,7 +193,7 @@ impl SqliteStore {
         mut f: impl FnMut(StoredEdge) -> Result<(), E>,
     ) -> Result<(), E> {
         let conn = self.lock();
-        let sql = format!("{EDGE_SELECT} ORDER BY e.rel, a.id, b.id");
+        let sql = format!("{edges} ORDER BY e.rel, a.id, b.id", edges = edge_select());
         let mut stmt = conn.prepare(&sql).map_err(classify)?;
         let mut rows = stmt.query([]).map_err(classify)?;
         while let Some(row) = rows.next().map_err(classify)? {
@@ -199,8 +222,10 @@ impl SqliteStore {
                 .replace('_', "\\_")
         );
         let mut snap = Snapshot::default();
-        let sql =
-            format!("SELECT {NODE_COLUMNS}, n.nid FROM nodes n WHERE n.id LIKE ?1 ESCAPE '\\'");
+        let sql = format!(
+            "SELECT {cols}, n.nid FROM nodes n WHERE n.id LIKE ?1 ESCAPE '\\'",
+            cols = node_columns()
+        );
         let mut stmt = conn.prepare(&sql).map_err(classify)?;
         let mut rows = stmt.query([&like]).map_err(classify)?;
         while let Some(row) = rows.next().map_err(classify)? {
@@ -214,8 +239,10 @@ impl SqliteStore {
                 state(node.firstseen, node.lastupdated, node.properties, asserted),
             );
         }
-        let sql =
-            format!("{EDGE_SELECT} WHERE a.id LIKE ?1 ESCAPE '\\' OR b.id LIKE ?1 ESCAPE '\\'");
+        let sql = format!(
+            "{edges} WHERE a.id LIKE ?1 ESCAPE '\\' OR b.id LIKE ?1 ESCAPE '\\'",
+            edges = edge_select()
+        );
         let sql = sql.replace("SELECT e.rel", "SELECT e.eid, e.rel");
         let mut stmt = conn.prepare(&sql).map_err(classify)?;
         let mut rows = stmt.query([&like]).map_err(classify)?;

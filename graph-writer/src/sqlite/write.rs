@@ -9,7 +9,7 @@ use infragraph_schemas::{
 
 use super::{SqliteStore, classify};
 use crate::error::SinkError;
-use crate::plan::{EdgeRow, EdgeShape, Group, NodeRow, Op, Segment};
+use crate::plan::{EdgeRow, EdgeShape, FIRSTSEEN, Group, LASTUPDATED, NodeRow, Op, Segment};
 use crate::sink::{CleanupReport, Sink, Snapshot, SyncRecord};
 
 /// Which element table a statement addresses.
@@ -266,9 +266,9 @@ fn ensure_node(
     id: &str,
     epoch: i64,
 ) -> rusqlite::Result<i64> {
-    tx.prepare_cached(
-        "INSERT INTO nodes (label, id, firstseen, lastupdated) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (label, id) DO NOTHING",
-    )?
+    tx.prepare_cached(&format!(
+        "INSERT INTO nodes (label, id, {FIRSTSEEN}, {LASTUPDATED}) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (label, id) DO NOTHING",
+    ))?
     .execute(params![kind.label(), id, epoch])?;
     tx.prepare_cached("SELECT nid FROM nodes WHERE label = ?1 AND id = ?2")?
         .query_row(params![kind.label(), id], |r| r.get(0))
@@ -287,9 +287,9 @@ fn ensure_edge(
     dst: i64,
     epoch: i64,
 ) -> rusqlite::Result<i64> {
-    tx.prepare_cached(
-        "INSERT INTO edges (rel, src, dst, firstseen, lastupdated) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (src, rel, dst) DO NOTHING",
-    )?
+    tx.prepare_cached(&format!(
+        "INSERT INTO edges (rel, src, dst, {FIRSTSEEN}, {LASTUPDATED}) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (src, rel, dst) DO NOTHING",
+    ))?
     .execute(params![shape.rel.as_str(), src, dst, epoch])?;
     tx.prepare_cached("SELECT eid FROM edges WHERE src = ?1 AND rel = ?2 AND dst = ?3")?
         .query_row(params![src, shape.rel.as_str(), dst], |r| r.get(0))
@@ -339,7 +339,7 @@ fn refresh(
         _ => stored,
     };
     let sql = format!(
-        "UPDATE {} SET props = ?2, props_at = CASE WHEN ?3 THEN ?5 ELSE props_at END, lastupdated = max(lastupdated, ?4) WHERE {} = ?1",
+        "UPDATE {} SET props = ?2, props_at = CASE WHEN ?3 THEN ?5 ELSE props_at END, {LASTUPDATED} = max({LASTUPDATED}, ?4) WHERE {} = ?1",
         table.name(),
         table.key()
     );
