@@ -3,7 +3,7 @@
 //! functions of the answer and the clock, so the rules are tested without a
 //! server; `request.rs` acts on them.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
 use infragraph_telemetry::backoff::{Backoff, Retry};
@@ -140,11 +140,7 @@ pub(super) fn until_reset(headers: &HeaderMap, now_secs: u64) -> Duration {
     Duration::from_secs(reset.saturating_sub(now_secs) + 1)
 }
 
-pub(super) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub(super) use infragraph_telemetry::now_secs;
 
 #[cfg(test)]
 mod tests {
