@@ -148,22 +148,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_schema_that_arrives_while_waited_for_costs_nothing() {
-        use infragraph_schemas::ResourceKind;
-        use infragraph_schemas::registry::{Merge, PropertyDef, PropertyType, ResourceDef};
-        // A newer collector's Host schema: one property more.
-        let mut props = ResourceKind::Host.def().properties.to_vec();
-        props.push(PropertyDef {
-            name: "rack",
-            ty: PropertyType::String,
-            required: false,
-            merge: Merge::Latest,
-            doc: "Rack",
-        });
-        let host: &'static ResourceDef = Box::leak(Box::new(ResourceDef {
-            properties: Box::leak(props.into_boxed_slice()),
-            ..*ResourceKind::Host.def()
-        }));
-        let newer = Codec::new([host]).expect("a valid schema");
+        let newer = Codec::new([infragraph_schemas::testing::host_v2()]).expect("a valid schema");
         let (_, fp, json) = newer.schemas().next().expect("its schema");
         let (fp, json) = (fp, json.to_owned());
 

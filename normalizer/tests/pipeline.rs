@@ -741,27 +741,7 @@ async fn a_burst_of_unknown_fingerprints_does_not_stall_other_syncs<B: Bus>(bus:
 
 /// A codec whose Host type has one more property, as a newer collector's.
 fn newer_codec() -> Codec {
-    use infragraph_schemas::registry::{Merge, PropertyDef, PropertyType, ResourceDef};
-    let mut props = ResourceKind::Host.def().properties.to_vec();
-    props.push(PropertyDef {
-        name: "rack",
-        ty: PropertyType::String,
-        required: false,
-        merge: Merge::Latest,
-        doc: "Rack",
-    });
-    let host: &'static ResourceDef = Box::leak(Box::new(ResourceDef {
-        properties: Box::leak(props.into_boxed_slice()),
-        ..*ResourceKind::Host.def()
-    }));
-    Codec::new(ResourceKind::ALL.iter().map(|k| {
-        if *k == ResourceKind::Host {
-            host
-        } else {
-            k.def()
-        }
-    }))
-    .unwrap()
+    infragraph_schemas::testing::newer_codec().unwrap()
 }
 
 async fn a_newer_collectors_messages_are_resolved_through_the_schemas_topic<B: Bus>(bus: B) {

@@ -19,6 +19,7 @@ pub mod docs;
 pub mod properties;
 pub mod records;
 pub mod registry;
+pub mod testing;
 pub mod topics;
 pub mod value;
 

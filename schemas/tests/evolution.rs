@@ -4,25 +4,8 @@
 // A test fails loudly where its setup or a result is not what it needs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use infragraph_schemas::registry::{Merge, PropertyDef, PropertyType, ResourceDef};
+use infragraph_schemas::testing::host_v2;
 use infragraph_schemas::*;
-
-/// The Host type as a newer release might declare it: one more property.
-fn host_v2() -> &'static ResourceDef {
-    let mut props: Vec<PropertyDef> = ResourceKind::Host.def().properties.to_vec();
-    props.push(PropertyDef {
-        name: "rack",
-        ty: PropertyType::String,
-        required: false,
-        merge: Merge::Latest,
-        doc: "Rack",
-    });
-    let def = ResourceDef {
-        properties: Box::leak(props.into_boxed_slice()),
-        ..*ResourceKind::Host.def()
-    };
-    Box::leak(Box::new(def))
-}
 
 fn codec_with(host: &'static ResourceDef) -> Codec {
     let defs = ResourceKind::ALL.iter().map(|k| {
