@@ -327,6 +327,74 @@ async fn a_writer_started_before_its_database_says_so_once_and_recovers() {
     );
 }
 
+/// `collect procfs --once` against the SASL broker at `address` as alice
+/// with `password`.
+fn sasl_collector(address: &str, password: &str) -> Watched {
+    let args = strings(&[
+        "collect",
+        "procfs",
+        "--once",
+        "--host-id",
+        &support::unique("sasl-host"),
+        "--kafka-brokers",
+        address,
+        "--topic-namespace",
+        &support::unique("sasl"),
+        "-X",
+        "security.protocol=SASL_PLAINTEXT",
+        "-X",
+        "sasl.mechanisms=PLAIN",
+        "-X",
+        "sasl.username=alice",
+    ]);
+    Watched::spawn(&args, &[("INFRAGRAPH_KAFKA_X_SASL_PASSWORD", password)])
+}
+
+#[test]
+fn refused_kafka_credentials_end_a_one_off_run_in_a_clear_line() {
+    let Some(mut kafka) = Server::kafka_sasl(&["alice:alice-secret"]) else {
+        return;
+    };
+    kafka.start();
+    let mut refused = sasl_collector(&kafka.address(), "not-the-password");
+    let status = refused.wait(Duration::from_secs(60));
+    let lines = refused.lines();
+    assert!(
+        !status.success(),
+        "a one-off run whose credentials are refused fails"
+    );
+    assert!(
+        lines.len() <= MAX_LINES,
+        "{} lines:\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
+    assert_eq!(
+        refused.count("refused the credentials"),
+        1,
+        "said once, naming the broker and what to check:\n{}",
+        lines.join("\n")
+    );
+    let said = lines.iter().find(|l| l.contains("refused the credentials"));
+    assert!(
+        said.is_some_and(|l| l.contains(&kafka.address()) && l.contains("sasl.username")),
+        "{said:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("not-the-password")),
+        "the password is never printed"
+    );
+    // The same run with the right password: the broker and the flags were
+    // fine, only the credentials were not.
+    let mut accepted = sasl_collector(&kafka.address(), "alice-secret");
+    let status = accepted.wait(Duration::from_secs(60));
+    assert!(
+        status.success() && accepted.count("sync completed") == 1,
+        "{}",
+        accepted.lines().join("\n")
+    );
+}
+
 #[test]
 fn refused_graph_credentials_end_the_writer_in_one_clear_line() {
     let Some(kafka) = support::service(support::KAFKA, "Kafka broker") else {

@@ -7,6 +7,10 @@
 #
 #   KAFKA_LIB=<jar dir> tests/services/kafka.sh DIR PORT CONTROLLER_PORT
 #
+# With KAFKA_SASL_USERS="user:password …" the client listener takes
+# SASL_PLAINTEXT with the PLAIN mechanism and only those users, for the
+# tests of refused credentials.
+#
 # Ready when its output says "Kafka Server started".
 set -euo pipefail
 [ $# -eq 3 ] || { echo "usage: KAFKA_LIB=DIR $0 DIR PORT CONTROLLER_PORT" >&2; exit 2; }
@@ -38,6 +42,18 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 log.index.size.max.bytes=1048576
 PROPS
+
+if [ -n "${KAFKA_SASL_USERS:-}" ]; then
+  users=""
+  for u in $KAFKA_SASL_USERS; do users+=" user_${u%%:*}=\"${u#*:}\""; done
+  admin="${KAFKA_SASL_USERS%% *}"
+  sed -i "s|PLAINTEXT://127.0.0.1:$port|SASL_PLAINTEXT://127.0.0.1:$port|g; s|^inter.broker.listener.name=.*|inter.broker.listener.name=SASL_PLAINTEXT|; s|^listener.security.protocol.map=.*|listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT|" "$dir/server.properties"
+  cat >>"$dir/server.properties" <<PROPS
+sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${admin%%:*}" password="${admin#*:}"$users;
+PROPS
+fi
 
 cat >"$dir/log4j2.properties" <<'PROPS'
 status = warn

@@ -20,6 +20,8 @@ pub struct Server {
     pub dir: PathBuf,
     /// The script's arguments after the directory.
     args: Vec<String>,
+    /// Variables for the script (a SASL listener's users).
+    env: Vec<(&'static str, String)>,
     /// The file whose `marker` lines count completed starts.
     ready_log: PathBuf,
     marker: &'static str,
@@ -59,6 +61,14 @@ impl Server {
         Server::new(kind, vec![free_port().to_string()])
     }
 
+    /// A private Kafka node whose client listener takes SASL_PLAINTEXT
+    /// with the PLAIN mechanism, for `users` (`name:password`) only.
+    pub fn kafka_sasl(users: &[&str]) -> Option<Server> {
+        let mut server = Server::kafka()?;
+        server.env.push(("KAFKA_SASL_USERS", users.join(" ")));
+        Some(server)
+    }
+
     /// A private Neo4j with authentication on ([`NEO4J_PASSWORD`]), or `None`.
     pub fn neo4j() -> Option<Server> {
         let kind = Kind {
@@ -88,6 +98,7 @@ impl Server {
             ready_log: dir.join(kind.ready_log),
             marker: kind.marker,
             args,
+            env: Vec::new(),
             dir,
             port,
             starts: 0,
@@ -122,6 +133,7 @@ impl Server {
             .arg(&self.script)
             .args(&self.args)
             .env(self.lib.0, &self.lib.1)
+            .envs(self.env.iter().map(|(k, v)| (*k, v)))
             .current_dir(&self.dir)
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
