@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use infragraph_graph_reader::drift::{self, report};
-use infragraph_graph_writer::{SinkArgs, SinkChoice};
+use infragraph_graph_writer::SinkArgs;
 
 /// Flags of `infragraph drift`.
 #[derive(clap::Args, Debug)]
@@ -35,18 +35,7 @@ pub enum Format {
 pub const DRIFT: u8 = 1;
 
 pub async fn run(args: &DriftArgs) -> anyhow::Result<ExitCode> {
-    let choice = args.sink.sink()?;
-    if let SinkChoice::Embedded(dir) = &choice
-        && !dir
-            .join(infragraph_graph_writer::sqlite::FILE_NAME)
-            .exists()
-    {
-        anyhow::bail!(
-            "no embedded store in {} (run `infragraph up --once` first, or pass --data-dir or --neo4j-uri)",
-            dir.display()
-        );
-    }
-    let store = crate::view::reader(&choice)?;
+    let store = crate::view::existing_reader(&args.sink.sink()?)?;
     let report = drift::report(&store, args.namespace.as_deref(), now_ms()).await?;
     let mut out = std::io::stdout().lock();
     match args.format {

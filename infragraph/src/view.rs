@@ -71,6 +71,23 @@ pub fn reader(sink: &SinkChoice) -> anyhow::Result<GraphStore> {
     })
 }
 
+/// [`reader`] for commands that only read (`ui`, `drift`): an embedded
+/// store that does not exist yet is an error naming how to make one, not
+/// an empty file created on the spot.
+pub fn existing_reader(sink: &SinkChoice) -> anyhow::Result<GraphStore> {
+    if let SinkChoice::Embedded(dir) = sink
+        && !dir
+            .join(infragraph_graph_writer::sqlite::FILE_NAME)
+            .exists()
+    {
+        bail!(
+            "no embedded store in {} (run `infragraph up` first, pass --data-dir, or --neo4j-uri for Neo4j)",
+            dir.display()
+        );
+    }
+    reader(sink)
+}
+
 /// Flags of `infragraph ui`.
 #[derive(clap::Args, Debug)]
 pub struct UiCommandArgs {
@@ -93,18 +110,7 @@ pub async fn ui(
     if args.ui.no_ui {
         bail!("--no-ui leaves `infragraph ui` nothing to do");
     }
-    let choice = args.sink.sink()?;
-    if let SinkChoice::Embedded(dir) = &choice
-        && !dir
-            .join(infragraph_graph_writer::sqlite::FILE_NAME)
-            .exists()
-    {
-        bail!(
-            "no embedded store in {} (run `infragraph up` first, pass --data-dir, or --neo4j-uri for Neo4j)",
-            dir.display()
-        );
-    }
-    let store = reader(&choice)?;
+    let store = existing_reader(&args.sink.sink()?)?;
     store.counts().await.context("cannot read the graph")?;
     let feed = ChangeFeed::new();
     let Some(view) = start(&args.ui, store.clone(), feed.clone()).await? else {

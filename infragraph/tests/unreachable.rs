@@ -84,6 +84,25 @@ impl Watched {
     }
 
     /// Waits for it to exit by itself, at most `within`.
+    /// Waits for a stage whose credentials were refused to end: it fails,
+    /// within the line bound, never printing `secret`. Its lines.
+    fn refused(&mut self, secret: &str, what: &str) -> Vec<String> {
+        let status = self.wait(Duration::from_secs(60));
+        let lines = self.lines();
+        assert!(!status.success(), "{what}");
+        assert!(
+            lines.len() <= MAX_LINES,
+            "{} lines:\n{}",
+            lines.len(),
+            lines.join("\n")
+        );
+        assert!(
+            !lines.iter().any(|l| l.contains(secret)),
+            "the password is never printed"
+        );
+        lines
+    }
+
     fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
         let child = self.child.as_mut().expect("running");
         let start = Instant::now();
@@ -357,17 +376,9 @@ fn refused_kafka_credentials_end_a_one_off_run_in_a_clear_line() {
     };
     kafka.start();
     let mut refused = sasl_collector(&kafka.address(), "not-the-password");
-    let status = refused.wait(Duration::from_secs(60));
-    let lines = refused.lines();
-    assert!(
-        !status.success(),
-        "a one-off run whose credentials are refused fails"
-    );
-    assert!(
-        lines.len() <= MAX_LINES,
-        "{} lines:\n{}",
-        lines.len(),
-        lines.join("\n")
+    let lines = refused.refused(
+        "not-the-password",
+        "a one-off run whose credentials are refused fails",
     );
     assert_eq!(
         refused.count("refused the credentials"),
@@ -379,10 +390,6 @@ fn refused_kafka_credentials_end_a_one_off_run_in_a_clear_line() {
     assert!(
         said.is_some_and(|l| l.contains(&kafka.address()) && l.contains("sasl.username")),
         "{said:?}"
-    );
-    assert!(
-        !lines.iter().any(|l| l.contains("not-the-password")),
-        "the password is never printed"
     );
     // The same run with the right password: the broker and the flags were
     // fine, only the credentials were not.
@@ -409,25 +416,13 @@ fn refused_graph_credentials_end_the_writer_in_one_clear_line() {
         &writer_args(&p, &bolt),
         &[("INFRAGRAPH_NEO4J_PASSWORD", &bolt.password)],
     );
-    let status = writer.wait(Duration::from_secs(60));
-    let lines = writer.lines();
-    assert!(
-        !status.success(),
-        "a writer whose credentials are refused stops"
-    );
-    assert!(
-        lines.len() <= MAX_LINES,
-        "{} lines:\n{}",
-        lines.len(),
-        lines.join("\n")
+    let lines = writer.refused(
+        &bolt.password,
+        "a writer whose credentials are refused stops",
     );
     let last = lines.last().expect("a final error");
     assert!(
         last.contains("refused the credentials") && last.contains(&bolt.uri),
         "the error says who refused what: {last}"
-    );
-    assert!(
-        !lines.iter().any(|l| l.contains("not-the-password")),
-        "the password is never printed"
     );
 }
