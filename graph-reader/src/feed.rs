@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use infragraph_graph_writer::plan::{Op, Segment};
-use infragraph_graph_writer::{CleanupReport, Sink, SinkError, Snapshot, SyncRecord};
-use infragraph_schemas::{ScopeRef, SyncBarrier};
+use infragraph_graph_writer::{CleanupReport, Sink, SinkError, Snapshot, SyncRecord, SyncUpdate};
+use infragraph_schemas::ScopeRef;
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
@@ -137,8 +137,8 @@ impl<S: Sink> Sink for Notifying<S> {
         Ok(report)
     }
 
-    async fn record_sync(&self, barrier: &SyncBarrier) -> Result<(), SinkError> {
-        self.inner.record_sync(barrier).await
+    async fn record_syncs(&self, updates: &[SyncUpdate]) -> Result<(), SinkError> {
+        self.inner.record_syncs(updates).await
     }
 
     async fn sync_record(&self, scope: &ScopeRef) -> Result<Option<SyncRecord>, SinkError> {

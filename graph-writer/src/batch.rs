@@ -1,11 +1,15 @@
 //! Gathers consumed messages into batches: up to a count, for at most a
-//! time after the first message, and never past a sync barrier (a
-//! barrier's cleanup runs only after everything before it is applied).
+//! time after the first message. A batch may hold many sync barriers (a
+//! fleet closes hundreds of syncs a second, so one batch per barrier would
+//! cap the writer at a few dozen syncs a second); the writer runs their
+//! cleanups after the whole batch is applied. Once a barrier is in, the
+//! batch takes only what has already arrived: an idle pipeline's sync is
+//! applied at once, a busy one's batches grow.
 
 use std::time::Duration;
 
 use infragraph_bus::{BusError, Consumer, Message};
-use infragraph_schemas::{Codec, GraphChange};
+use infragraph_schemas::{Codec, GraphChange, SyncBarrier};
 
 /// One consumed message and what it decoded to.
 #[derive(Debug, Clone)]
@@ -14,7 +18,17 @@ pub struct Item {
     pub change: Result<GraphChange, String>,
 }
 
-/// Messages to handle together; at most the last one is a barrier.
+impl Item {
+    /// The barrier this item is, if it is one.
+    pub fn barrier(&self) -> Option<&SyncBarrier> {
+        match &self.change {
+            Ok(GraphChange::SyncBarrier(b)) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// Messages to handle together, barriers among them.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub items: Vec<Item>,
@@ -25,12 +39,9 @@ impl Batch {
         self.items.is_empty()
     }
 
-    /// Whether the batch ended at a barrier.
-    pub fn barrier(&self) -> Option<&infragraph_schemas::SyncBarrier> {
-        match self.items.last().map(|i| &i.change) {
-            Some(Ok(GraphChange::SyncBarrier(b))) => Some(b),
-            _ => None,
-        }
+    /// The batch's barriers with their items, in log order.
+    pub fn barriers(&self) -> impl Iterator<Item = (&SyncBarrier, &Item)> {
+        self.items.iter().filter_map(|i| Some((i.barrier()?, i)))
     }
 }
 
@@ -60,13 +71,18 @@ pub async fn next_batch<C: Consumer>(
     let mut batch = Batch {
         items: vec![decode(codec, first)],
     };
-    let deadline = tokio::time::Instant::now() + timeout;
-    while batch.items.len() < max && batch.barrier().is_none() {
+    let mut deadline = tokio::time::Instant::now() + timeout;
+    while batch.items.len() < max {
+        if batch.items.last().is_some_and(|i| i.barrier().is_some()) {
+            deadline = deadline.min(tokio::time::Instant::now());
+        }
+        // Receiving comes before the deadline, so what has already
+        // arrived joins the batch even once the deadline is due.
         let next = tokio::select! {
             biased;
             () = &mut shutdown => return Err(Interrupted::Shutdown),
-            () = tokio::time::sleep_until(deadline) => break,
             m = consumer.recv() => m,
+            () = tokio::time::sleep_until(deadline) => break,
         };
         match next {
             Ok(m) => batch.items.push(decode(codec, m)),

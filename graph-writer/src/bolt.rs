@@ -7,10 +7,7 @@ use std::time::Duration;
 
 use neo4rs::{BoltList, BoltMap, BoltType, ConfigBuilder, Graph, Neo4jErrorKind, Query, Txn};
 
-use infragraph_schemas::{
-    Properties, RelType, ResourceKind, ScopeKind, ScopeRef, SyncBarrier, SyncKind, SyncStatus,
-    Value,
-};
+use infragraph_schemas::{Properties, RelType, ResourceKind, ScopeKind, ScopeRef, Value};
 
 use crate::error::SinkError;
 use crate::plan::{
@@ -18,7 +15,7 @@ use crate::plan::{
     Segment,
 };
 use crate::querybuilder;
-use crate::sink::{CleanupReport, NodeState, Sink, Snapshot, SyncRecord};
+use crate::sink::{CleanupReport, NodeState, Sink, Snapshot, SyncRecord, SyncUpdate};
 
 /// Where the database is and how to log in.
 #[derive(Clone)]
@@ -199,20 +196,13 @@ impl Sink for BoltSink {
         Ok(())
     }
 
-    async fn record_sync(&self, b: &SyncBarrier) -> Result<(), SinkError> {
-        let reason = b
-            .reason
-            .as_deref()
-            .map_or(BoltType::Null(neo4rs::BoltNull), BoltType::from);
-        let q = neo4rs::query(&querybuilder::record_sync())
-            .param("id", b.scope.to_string())
-            .param("source", b.scope.source.as_str())
-            .param("scope", b.scope.scope.as_str())
-            .param("epoch", b.epoch)
-            .param("completed", b.status == SyncStatus::Completed)
-            .param("kind", b.kind.as_str())
-            .param("reconciliation", SyncKind::Reconciliation.as_str())
-            .param("reason", reason);
+    async fn record_syncs(&self, updates: &[SyncUpdate]) -> Result<(), SinkError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let rows = updates.iter().map(sync_row).collect();
+        let q = neo4rs::query(&querybuilder::record_syncs())
+            .param("rows", BoltType::List(BoltList { value: rows }));
         self.graph.run(q).await.map_err(classify)
     }
 
@@ -410,6 +400,25 @@ fn group_query(group: &Group) -> Query {
         ),
     };
     neo4rs::query(&text).param("rows", BoltType::List(BoltList { value: rows }))
+}
+
+fn sync_row(u: &SyncUpdate) -> BoltType {
+    let long = |v: Option<i64>| v.map_or(BoltType::Null(neo4rs::BoltNull), BoltType::from);
+    let text = |v: Option<&str>| v.map_or(BoltType::Null(neo4rs::BoltNull), BoltType::from);
+    let mut m = BoltMap::with_capacity(9);
+    m.put("id".into(), u.scope.to_string().into());
+    m.put("source".into(), u.scope.source.as_str().into());
+    m.put("scope".into(), u.scope.scope.as_str().into());
+    m.put("epoch".into(), u.epoch().into());
+    m.put("completed".into(), long(u.completed.map(|c| c.0)));
+    m.put("kind".into(), text(u.completed.map(|c| c.1.as_str())));
+    m.put("reconciled".into(), long(u.reconciled));
+    m.put("failed".into(), long(u.failed.as_ref().map(|f| f.0)));
+    m.put(
+        "reason".into(),
+        text(u.failed.as_ref().and_then(|f| f.1.as_deref())),
+    );
+    BoltType::Map(m)
 }
 
 fn node_row(r: &NodeRow) -> BoltType {

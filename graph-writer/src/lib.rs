@@ -34,6 +34,6 @@ pub mod writer;
 pub use bolt::{BoltConfig, BoltSink};
 pub use config::{SinkArgs, SinkChoice, WriterConfig};
 pub use error::{SinkError, WriterError};
-pub use sink::{CleanupReport, NodeState, SYNC_LABEL, Sink, Snapshot, SyncRecord};
+pub use sink::{CleanupReport, NodeState, SYNC_LABEL, Sink, Snapshot, SyncRecord, SyncUpdate};
 pub use sqlite::{Neighbour, SqliteStore, StoredEdge, StoredNode};
 pub use writer::{STAGE, run};

@@ -260,23 +260,30 @@ pub fn sweep_orphans(kind: ResourceKind) -> String {
     )
 }
 
-/// Records a barrier on the scope's node (created on first use): the
-/// newest completed epoch with its kind, the newest reconciliation, and the
-/// newest failed epoch with its reason. Returns nothing.
-pub fn record_sync() -> String {
+/// Records folded barriers (`sink::SyncUpdate`), one row per scope, on
+/// each scope's node (created on first use): the newest completed epoch
+/// with its kind, the newest reconciliation, and the newest failed epoch
+/// with its reason. A row's absent fields are null. Returns nothing.
+pub fn record_syncs() -> String {
     let label = crate::sink::SYNC_LABEL;
+    let newer = |field: &str| {
+        format!("r.{field} IS NOT NULL AND coalesce(s.last_{field}, r.{field}) <= r.{field}")
+    };
     format!(
-        "MERGE (s:{label} {{id: $id}})\n\
-         ON CREATE SET s.{FIRSTSEEN} = $epoch\n\
-         SET s.source = $source, s.scope = $scope\n\
-         WITH s, $completed AND coalesce(s.last_completed, $epoch) <= $epoch AS done, \
-         NOT $completed AND coalesce(s.last_failed, $epoch) <= $epoch AS failed\n\
-         SET s.last_completed = CASE WHEN done THEN $epoch ELSE s.last_completed END,\n    \
-         s.last_completed_kind = CASE WHEN done THEN $kind ELSE s.last_completed_kind END,\n    \
-         s.last_reconciled = CASE WHEN done AND $kind = $reconciliation THEN $epoch ELSE s.last_reconciled END,\n    \
-         s.last_failed = CASE WHEN failed THEN $epoch ELSE s.last_failed END,\n    \
-         s.last_failed_reason = CASE WHEN failed THEN $reason ELSE s.last_failed_reason END,\n    \
-         s.{LASTUPDATED} = CASE WHEN coalesce(s.{LASTUPDATED}, $epoch) <= $epoch THEN $epoch ELSE s.{LASTUPDATED} END"
+        "UNWIND $rows AS r\n\
+         MERGE (s:{label} {{id: r.id}})\n\
+         ON CREATE SET s.{FIRSTSEEN} = r.epoch\n\
+         SET s.source = r.source, s.scope = r.scope\n\
+         WITH s, r, {done} AS done, {reconciled} AS reconciled, {failed} AS failed\n\
+         SET s.last_completed = CASE WHEN done THEN r.completed ELSE s.last_completed END,\n    \
+         s.last_completed_kind = CASE WHEN done THEN r.kind ELSE s.last_completed_kind END,\n    \
+         s.last_reconciled = CASE WHEN reconciled THEN r.reconciled ELSE s.last_reconciled END,\n    \
+         s.last_failed = CASE WHEN failed THEN r.failed ELSE s.last_failed END,\n    \
+         s.last_failed_reason = CASE WHEN failed THEN r.reason ELSE s.last_failed_reason END,\n    \
+         s.{LASTUPDATED} = CASE WHEN coalesce(s.{LASTUPDATED}, r.epoch) <= r.epoch THEN r.epoch ELSE s.{LASTUPDATED} END",
+        done = newer("completed"),
+        reconciled = newer("reconciled"),
+        failed = newer("failed"),
     )
 }
 
@@ -324,7 +331,7 @@ pub fn all_statements() -> Vec<(String, String)> {
     out.push(("cleanup nodes".to_owned(), cleanup_nodes()));
     out.push(("cleanup relationships".to_owned(), cleanup_edges()));
     out.push(("constraint sync".to_owned(), sync_constraint()));
-    out.push(("record sync".to_owned(), record_sync()));
+    out.push(("record syncs".to_owned(), record_syncs()));
     out.push(("read sync record".to_owned(), sync_record()));
     out
 }

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use infragraph_schemas::{Properties, RelType, ResourceKind, ScopeRef, SyncBarrier};
+use infragraph_schemas::{
+    Properties, RelType, ResourceKind, ScopeRef, SyncBarrier, SyncKind, SyncStatus,
+};
 
 use crate::error::SinkError;
 use crate::plan::Segment;
@@ -46,13 +48,14 @@ pub trait Sink: Send + Sync + 'static {
         batch: usize,
     ) -> impl Future<Output = Result<CleanupReport, SinkError>> + Send;
 
-    /// Records a sync's outcome on the scope's own node (see
+    /// Records syncs' outcomes on each scope's own node (see
     /// [`SyncRecord`]), so "how current is what this scope asserts" is one
     /// lookup rather than a touch of every element. Epochs only move
-    /// forward, as on every element.
-    fn record_sync(
+    /// forward, as on every element. One call serves every barrier of a
+    /// batch: a fleet closes hundreds of syncs a second.
+    fn record_syncs(
         &self,
-        barrier: &SyncBarrier,
+        updates: &[SyncUpdate],
     ) -> impl Future<Output = Result<(), SinkError>> + Send;
 
     /// The sync record of `scope`, if it ever finished a sync here.
@@ -83,6 +86,75 @@ pub struct SyncRecord {
     pub last_reconciled: Option<i64>,
     pub last_failed: Option<i64>,
     pub last_failed_reason: Option<String>,
+}
+
+/// What a run of barriers says about one scope, folded so each scope's
+/// node is written once per batch: the newest completed epoch (with its
+/// kind), the newest reconciliation and the newest failure. Started
+/// barriers say nothing to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncUpdate {
+    pub scope: ScopeRef,
+    pub completed: Option<(i64, SyncKind)>,
+    pub reconciled: Option<i64>,
+    pub failed: Option<(i64, Option<String>)>,
+}
+
+impl SyncUpdate {
+    /// One update per scope, in the order scopes first appear.
+    pub fn fold<'a>(barriers: impl IntoIterator<Item = &'a SyncBarrier>) -> Vec<SyncUpdate> {
+        let mut out: Vec<SyncUpdate> = Vec::new();
+        for b in barriers {
+            if b.status == SyncStatus::Started {
+                continue;
+            }
+            let at = match out.iter().position(|u| u.scope == b.scope) {
+                Some(i) => i,
+                None => {
+                    out.push(SyncUpdate {
+                        scope: b.scope.clone(),
+                        completed: None,
+                        reconciled: None,
+                        failed: None,
+                    });
+                    out.len() - 1
+                }
+            };
+            out[at].add(b);
+        }
+        out
+    }
+
+    fn add(&mut self, b: &SyncBarrier) {
+        let newer = |held: Option<i64>| held.is_none_or(|e| e <= b.epoch);
+        match b.status {
+            SyncStatus::Completed => {
+                if newer(self.completed.map(|c| c.0)) {
+                    self.completed = Some((b.epoch, b.kind));
+                }
+                if b.kind == SyncKind::Reconciliation && newer(self.reconciled) {
+                    self.reconciled = Some(b.epoch);
+                }
+            }
+            SyncStatus::Failed if newer(self.failed.as_ref().map(|f| f.0)) => {
+                self.failed = Some((b.epoch, b.reason.clone()));
+            }
+            SyncStatus::Failed | SyncStatus::Started => {}
+        }
+    }
+
+    /// The newest epoch the update names: the node's `lastupdated`.
+    pub fn epoch(&self) -> i64 {
+        [
+            self.completed.map(|c| c.0),
+            self.reconciled,
+            self.failed.as_ref().map(|f| f.0),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or_default()
+    }
 }
 
 /// A node as stored.
@@ -155,11 +227,11 @@ impl<S: Sink> Sink for std::sync::Arc<S> {
         (**self).snapshot(id_prefix)
     }
 
-    fn record_sync(
+    fn record_syncs(
         &self,
-        barrier: &SyncBarrier,
+        updates: &[SyncUpdate],
     ) -> impl Future<Output = Result<(), SinkError>> + Send {
-        (**self).record_sync(barrier)
+        (**self).record_syncs(updates)
     }
 
     fn sync_record(
@@ -167,5 +239,46 @@ impl<S: Sink> Sink for std::sync::Arc<S> {
         scope: &ScopeRef,
     ) -> impl Future<Output = Result<Option<SyncRecord>, SinkError>> + Send {
         (**self).sync_record(scope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn barrier(scope: &str, epoch: i64, status: SyncStatus, kind: SyncKind) -> SyncBarrier {
+        SyncBarrier {
+            scope: ScopeRef::new("procfs", scope),
+            epoch,
+            status,
+            reason: (status == SyncStatus::Failed).then(|| format!("failed {epoch}")),
+            kind,
+        }
+    }
+
+    #[test]
+    fn barriers_fold_to_each_scopes_newest_outcomes() {
+        use SyncKind::{Delta, Reconciliation};
+        use SyncStatus::{Completed, Failed, Started};
+        let barriers = [
+            barrier("a", 1, Completed, Reconciliation),
+            barrier("b", 4, Started, Delta),
+            barrier("a", 3, Failed, Delta),
+            barrier("a", 2, Completed, Delta),
+            // Late and older: it moves nothing back.
+            barrier("a", 0, Failed, Delta),
+        ];
+        let folded = SyncUpdate::fold(&barriers);
+        assert_eq!(
+            folded,
+            vec![SyncUpdate {
+                scope: ScopeRef::new("procfs", "a"),
+                completed: Some((2, Delta)),
+                reconciled: Some(1),
+                failed: Some((3, Some("failed 3".into()))),
+            }],
+            "a started sync says nothing to record"
+        );
+        assert_eq!(folded[0].epoch(), 3);
     }
 }

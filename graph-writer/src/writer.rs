@@ -18,7 +18,7 @@ use crate::config::WriterConfig;
 use crate::error::{SinkError, WriterError};
 use crate::plan::{Segment, plan};
 use crate::retry::{Retried, retry};
-use crate::sink::Sink;
+use crate::sink::{Sink, SyncUpdate};
 
 /// The stage name in metrics, logs and dead letters.
 pub const STAGE: &str = "graph-writer";
@@ -192,10 +192,7 @@ impl<B: Bus, S: Sink> Writer<B, S> {
         if self.apply_isolating(&changes).await? == Flow::Stop {
             return Ok(Flow::Stop);
         }
-        match (batch.barrier(), batch.items.last()) {
-            (Some(b), Some(item)) => self.barrier(b, item).await,
-            _ => Ok(Flow::Go),
-        }
+        self.barriers(batch).await
     }
 
     /// Applies `items` in one transaction; when the database rejects it,
@@ -241,19 +238,29 @@ impl<B: Bus, S: Sink> Writer<B, S> {
         })
     }
 
-    /// A completed reconciliation's cleanup. A completed delta sync has
-    /// retracted what vanished already, and a failed sync deletes nothing.
-    async fn barrier(&self, b: &SyncBarrier, item: &Item) -> Result<Flow, WriterError> {
-        let flow = self.cleanup(b, item).await?;
-        if flow == Flow::Stop || b.status == SyncStatus::Started {
-            return Ok(flow);
+    /// The batch's barriers, after all its changes are applied: each
+    /// completed reconciliation's cleanup in log order (a completed delta
+    /// sync has retracted what vanished already, and a failed sync deletes
+    /// nothing), then one record of every scope's progress. Changes that
+    /// follow a barrier in the batch are applied before its cleanup; that
+    /// is safe because a cleanup only drops the scope's assertions older
+    /// than its epoch, and what a later change asserts is then kept.
+    async fn barriers(&self, batch: &Batch) -> Result<Flow, WriterError> {
+        for (b, item) in batch.barriers() {
+            if self.cleanup(b, item).await? == Flow::Stop {
+                return Ok(Flow::Stop);
+            }
         }
-        // After the cleanup: the record says the scope's view is complete.
+        let updates = SyncUpdate::fold(batch.barriers().map(|(b, _)| b));
+        if updates.is_empty() {
+            return Ok(Flow::Go);
+        }
+        // After the cleanups: a record says the scope's view is complete.
         let recorded = self
             .with_sink_retry(
-                "record sync",
+                "record syncs",
                 SinkError::is_retriable_once_connected,
-                || self.sink.record_sync(b),
+                || self.sink.record_syncs(&updates),
             )
             .await;
         match recorded {

@@ -162,6 +162,65 @@ async fn a_delta_sync_cleans_nothing_and_each_scope_records_its_syncs<S: Sink>(s
     );
 }
 
+/// A fleet's batch closes many syncs at once: every reconciliation is
+/// cleaned up, delta and failed syncs clean nothing, changes after a
+/// barrier in the same batch survive its cleanup, and each scope's record
+/// says its newest sync.
+async fn one_batch_closes_many_syncs_each_by_its_kind<S: Sink>(sink: Arc<S>) {
+    let c = Changes::new("many");
+    let first: Vec<_> = ["r", "d", "f"]
+        .iter()
+        .flat_map(|s| {
+            [
+                host(&c, s, 1, &format!("{s}-a")),
+                host(&c, s, 1, &format!("{s}-b")),
+                c.barrier(s, 1, SyncStatus::Completed),
+            ]
+        })
+        .collect();
+    write(sink.clone(), &first).await;
+    let b_of = |s: &str| Element::Node(c.node(ResourceKind::Host, &format!("{s}-b")));
+    write(
+        sink.clone(),
+        &[
+            host(&c, "r", 2, "r-a"),
+            c.barrier("r", 2, SyncStatus::Completed),
+            c.delete("d", 2, b_of("d")),
+            c.barrier_of("d", 2, SyncStatus::Completed, SyncKind::Delta),
+            host(&c, "f", 2, "f-a"),
+            c.barrier_of("f", 2, SyncStatus::Failed, SyncKind::Reconciliation),
+            // The next sync of r has begun inside the same batch.
+            host(&c, "r", 3, "r-c"),
+            c.barrier_of("r", 3, SyncStatus::Started, SyncKind::Reconciliation),
+        ],
+    )
+    .await;
+    let snap = sink.snapshot(&c.prefix).await.unwrap();
+    let ids: Vec<_> = snap.nodes.keys().map(|(_, id)| id.clone()).collect();
+    let want: Vec<_> = ["d-a", "f-a", "f-b", "r-a", "r-c"]
+        .iter()
+        .map(|n| c.id(n))
+        .collect();
+    assert_eq!(ids, want);
+    let record = |s: &'static str| {
+        let sink = sink.clone();
+        let scope = c.scope(s);
+        async move { sink.sync_record(&scope).await.unwrap().expect("a record") }
+    };
+    assert_eq!(record("r").await.last_reconciled, Some(2));
+    let d = record("d").await;
+    assert_eq!(
+        (
+            d.last_completed,
+            d.last_completed_kind.as_deref(),
+            d.last_reconciled
+        ),
+        (Some(2), Some("DELTA"), Some(1))
+    );
+    let f = record("f").await;
+    assert_eq!((f.last_completed, f.last_failed), (Some(1), Some(2)));
+}
+
 async fn properties_apply_by_props_at_the_normalizers_own_order<S: Sink>(sink: Arc<S>) {
     let c = Changes::new("propsat");
     let with = |scope: &str, epoch: i64, props_at: i64, kernel: &str| {
@@ -414,6 +473,7 @@ suite!(
     a_failed_sync_deletes_nothing,
     properties_apply_by_props_at_the_normalizers_own_order,
     a_delta_sync_cleans_nothing_and_each_scope_records_its_syncs,
+    one_batch_closes_many_syncs_each_by_its_kind,
     two_scopes_syncing_at_once_keep_each_others_data,
     a_node_shared_by_two_scopes_survives_the_first_cleanup,
     an_older_change_arriving_late_changes_nothing,

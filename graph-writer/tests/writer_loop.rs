@@ -17,7 +17,7 @@ use infragraph_bus::{Bus, MemoryBus, OutMessage};
 use infragraph_graph_writer::plan::{Group, Segment};
 use infragraph_graph_writer::{CleanupReport, Sink, SinkError, Snapshot, SqliteStore};
 use infragraph_schemas::{
-    Codec, DEADLETTER_TOPIC, GRAPH_CHANGES_TOPIC, ResourceKind, ScopeRef, SyncStatus,
+    Codec, DEADLETTER_TOPIC, GRAPH_CHANGES_TOPIC, ResourceKind, ScopeRef, SyncKind, SyncStatus,
 };
 
 /// The embedded store, failing the first `transient` applies and every
@@ -72,11 +72,11 @@ impl Sink for Faulty {
         self.store.snapshot(id_prefix).await
     }
 
-    async fn record_sync(
+    async fn record_syncs(
         &self,
-        barrier: &infragraph_schemas::SyncBarrier,
+        updates: &[infragraph_graph_writer::SyncUpdate],
     ) -> Result<(), SinkError> {
-        self.store.record_sync(barrier).await
+        self.store.record_syncs(updates).await
     }
 
     async fn sync_record(
@@ -120,6 +120,38 @@ async fn transient_failures_are_retried_and_nothing_is_committed_before_the_grap
     task.await.unwrap().unwrap();
     assert_eq!(sink.snapshot(&c.prefix).await.unwrap().nodes.len(), 2);
     assert!(bus.is_empty(DEADLETTER_TOPIC));
+}
+
+/// Barriers do not end a batch: the syncs of many scopes that are already
+/// waiting are applied in one transaction and recorded together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_syncs_of_many_scopes_share_one_transaction() {
+    let c = Changes::new("fleet");
+    let sink = Arc::new(Faulty::new(0));
+    let bus = MemoryBus::new();
+    let scopes: Vec<String> = (0..30).map(|i| format!("host{i}")).collect();
+    let changes: Vec<_> = scopes
+        .iter()
+        .flat_map(|s| {
+            [
+                host(&c, s, 1, s),
+                c.barrier_of(s, 1, SyncStatus::Completed, SyncKind::Delta),
+            ]
+        })
+        .collect();
+    publish(&bus, &changes).await;
+    drain(&bus, sink.clone(), test_config("fleet")).await;
+
+    assert_eq!(
+        sink.applies.load(Ordering::SeqCst),
+        1,
+        "one transaction for 30 syncs"
+    );
+    assert_eq!(sink.snapshot(&c.prefix).await.unwrap().nodes.len(), 30);
+    for s in &scopes {
+        let record = sink.sync_record(&c.scope(s)).await.unwrap();
+        assert_eq!(record.and_then(|r| r.last_completed), Some(1), "{s}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

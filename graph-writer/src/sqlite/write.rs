@@ -3,14 +3,12 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use infragraph_schemas::{
-    Properties, ResourceKind, ScopeRef, SyncBarrier, SyncKind, SyncStatus, Value,
-};
+use infragraph_schemas::{Properties, ResourceKind, ScopeRef, Value};
 
 use super::{SqliteStore, classify};
 use crate::error::SinkError;
 use crate::plan::{EdgeRow, EdgeShape, FIRSTSEEN, Group, LASTUPDATED, NodeRow, Op, Segment};
-use crate::sink::{CleanupReport, Sink, Snapshot, SyncRecord};
+use crate::sink::{CleanupReport, Sink, Snapshot, SyncRecord, SyncUpdate};
 
 /// Which element table a statement addresses.
 #[derive(Clone, Copy)]
@@ -63,10 +61,10 @@ impl Sink for SqliteStore {
         blocking(move || store.cleanup_now(&scope, epoch, batch.max(1))).await
     }
 
-    async fn record_sync(&self, b: &SyncBarrier) -> Result<(), SinkError> {
+    async fn record_syncs(&self, updates: &[SyncUpdate]) -> Result<(), SinkError> {
         let store = self.clone();
-        let b = b.clone();
-        blocking(move || store.record_sync_now(&b)).await
+        let updates = updates.to_vec();
+        blocking(move || store.record_syncs_now(&updates)).await
     }
 
     async fn sync_record(&self, scope: &ScopeRef) -> Result<Option<SyncRecord>, SinkError> {
@@ -129,28 +127,14 @@ impl SqliteStore {
         Ok(report)
     }
 
-    /// The same rules as `querybuilder::record_sync`.
-    fn record_sync_now(&self, b: &SyncBarrier) -> Result<(), SinkError> {
-        let completed = b.status == SyncStatus::Completed;
-        let reconciled = completed && b.kind == SyncKind::Reconciliation;
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO syncs (scope) VALUES (?1) ON CONFLICT DO NOTHING",
-            params![b.scope.to_string()],
-        )
-        .map_err(classify)?;
-        conn.execute(
-                "UPDATE syncs SET \
-                 last_completed_kind = CASE WHEN ?2 AND coalesce(last_completed, ?3) <= ?3 THEN ?4 ELSE last_completed_kind END, \
-                 last_completed = CASE WHEN ?2 AND coalesce(last_completed, ?3) <= ?3 THEN ?3 ELSE last_completed END, \
-                 last_reconciled = CASE WHEN ?5 AND coalesce(last_reconciled, ?3) <= ?3 THEN ?3 ELSE last_reconciled END, \
-                 last_failed_reason = CASE WHEN NOT ?2 AND coalesce(last_failed, ?3) <= ?3 THEN ?6 ELSE last_failed_reason END, \
-                 last_failed = CASE WHEN NOT ?2 AND coalesce(last_failed, ?3) <= ?3 THEN ?3 ELSE last_failed END \
-                 WHERE scope = ?1",
-                params![b.scope.to_string(), completed, b.epoch, b.kind.as_str(), reconciled, b.reason],
-            )
-            .map_err(classify)?;
-        Ok(())
+    /// The same rules as `querybuilder::record_syncs`, in one transaction.
+    fn record_syncs_now(&self, updates: &[SyncUpdate]) -> Result<(), SinkError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(classify)?;
+        for u in updates {
+            record_sync(&tx, u).map_err(classify)?;
+        }
+        tx.commit().map_err(classify)
     }
 
     fn sync_record_now(&self, scope: &str) -> Result<Option<SyncRecord>, SinkError> {
@@ -475,4 +459,30 @@ fn json_value(v: serde_json::Value) -> Option<Value> {
         ),
         J::Null | J::Object(_) => return None,
     })
+}
+
+fn record_sync(tx: &Transaction, u: &SyncUpdate) -> rusqlite::Result<()> {
+    let scope = u.scope.to_string();
+    tx.execute(
+        "INSERT INTO syncs (scope) VALUES (?1) ON CONFLICT DO NOTHING",
+        params![scope],
+    )?;
+    tx.execute(
+        "UPDATE syncs SET \
+         last_completed_kind = CASE WHEN ?2 IS NOT NULL AND coalesce(last_completed, ?2) <= ?2 THEN ?3 ELSE last_completed_kind END, \
+         last_completed = CASE WHEN ?2 IS NOT NULL AND coalesce(last_completed, ?2) <= ?2 THEN ?2 ELSE last_completed END, \
+         last_reconciled = CASE WHEN ?4 IS NOT NULL AND coalesce(last_reconciled, ?4) <= ?4 THEN ?4 ELSE last_reconciled END, \
+         last_failed_reason = CASE WHEN ?5 IS NOT NULL AND coalesce(last_failed, ?5) <= ?5 THEN ?6 ELSE last_failed_reason END, \
+         last_failed = CASE WHEN ?5 IS NOT NULL AND coalesce(last_failed, ?5) <= ?5 THEN ?5 ELSE last_failed END \
+         WHERE scope = ?1",
+        params![
+            scope,
+            u.completed.map(|c| c.0),
+            u.completed.map(|c| c.1.as_str()),
+            u.reconciled,
+            u.failed.as_ref().map(|f| f.0),
+            u.failed.as_ref().and_then(|f| f.1.as_deref()),
+        ],
+    )?;
+    Ok(())
 }
