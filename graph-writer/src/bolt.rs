@@ -174,6 +174,14 @@ pub fn classify(e: neo4rs::Error) -> SinkError {
     }
 }
 
+/// Whether a schema statement failed only because the rule now exists.
+/// Neo4j 5 answers `CREATE … IF NOT EXISTS` this way when another session
+/// created the same rule at the same moment (two writers starting, or a
+/// writer and a test): the state asked for is there, so it is not an error.
+fn schema_rule_in_place(code: &str) -> bool {
+    code == "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists"
+}
+
 impl Sink for BoltSink {
     fn describe(&self) -> String {
         format!(
@@ -188,10 +196,11 @@ impl Sink for BoltSink {
             .flat_map(|k| [querybuilder::constraint(*k), querybuilder::stub_index(*k)])
             .chain([querybuilder::sync_constraint()]);
         for text in constraints {
-            self.graph
-                .run(neo4rs::query(&text))
-                .await
-                .map_err(classify)?;
+            match self.graph.run(neo4rs::query(&text)).await {
+                Ok(()) => {}
+                Err(neo4rs::Error::Neo4j(e)) if schema_rule_in_place(e.code()) => {}
+                Err(e) => return Err(classify(e)),
+            }
         }
         Ok(())
     }
@@ -456,4 +465,23 @@ fn to_bolt(v: &Value) -> Option<BoltType> {
         Value::String(s) => s.as_str().into(),
         Value::StringList(l) => l.clone().into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::schema_rule_in_place;
+
+    #[test]
+    fn only_an_equivalent_rule_counts_as_in_place() {
+        assert!(schema_rule_in_place(
+            "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists"
+        ));
+        // A different rule on the same schema is a conflict to report.
+        assert!(!schema_rule_in_place(
+            "Neo.ClientError.Schema.ConstraintAlreadyExists"
+        ));
+        assert!(!schema_rule_in_place(
+            "Neo.ClientError.Statement.SyntaxError"
+        ));
+    }
 }
