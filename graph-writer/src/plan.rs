@@ -5,9 +5,12 @@
 //! One `UNWIND` statement reads every row before it writes (Cypher's clause
 //! semantics), so two rows for one element in the same statement would both
 //! see the old state. The planner therefore never puts one element twice in
-//! a segment, and never lets a node delete share a segment with anything
-//! else naming that node: such a change starts the next segment. Segments
-//! run in order within one transaction.
+//! a segment. A segment runs its deletes last, and deletes commute with each
+//! other, so what names a node before its delete, and other deletes after
+//! it, share the delete's segment (a retraction's relationships and then
+//! its node cost one segment, not two); an upsert or touch naming a node
+//! deleted earlier starts the next segment. Segments run in order within
+//! one transaction.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -192,7 +195,6 @@ struct Builder {
     nodes: BTreeMap<(Op, ResourceKind), Vec<NodeRow>>,
     edges: BTreeMap<(Op, EdgeShape), Vec<EdgeRow>>,
     elements: HashSet<Element>,
-    referenced: HashSet<NodeRef>,
     deleted: HashSet<NodeRef>,
 }
 
@@ -208,19 +210,17 @@ impl Builder {
         if self.elements.contains(&element) {
             return true;
         }
-        let named = nodes_named(&element);
-        if named.iter().any(|n| self.deleted.contains(n)) {
-            return true;
-        }
-        matches!(change, GraphChange::Delete(_))
-            && matches!(&element, Element::Node(n) if self.referenced.contains(n))
+        // Run before the delete, this change would be undone by it.
+        !matches!(change, GraphChange::Delete(_))
+            && nodes_named(&element)
+                .iter()
+                .any(|n| self.deleted.contains(n))
     }
 
     fn add(&mut self, change: &GraphChange) {
         let Some(element) = element_of(change) else {
             return;
         };
-        self.referenced.extend(nodes_named(&element));
         if let (GraphChange::Delete(_), Element::Node(n)) = (change, &element) {
             self.deleted.insert(n.clone());
         }
@@ -374,10 +374,36 @@ mod tests {
         );
     }
 
+    fn retract_edge(from: &str, to: &str) -> GraphChange {
+        let GraphChange::EdgeUpsert(e) = edge(from, to) else {
+            unreachable!()
+        };
+        GraphChange::Delete(Delete {
+            element: Element::Edge(e.edge),
+            scope: e.scope,
+            epoch: e.epoch,
+        })
+    }
+
     #[test]
-    fn a_node_delete_never_shares_a_segment_with_its_edges() {
-        assert_eq!(plan(&[edge("a", "b"), delete("b")]).len(), 2);
+    fn only_a_write_naming_a_node_deleted_before_it_waits_for_the_next_segment() {
+        // Deletes run last in a segment: what came before a delete stays before it.
+        assert_eq!(plan(&[edge("a", "b"), delete("b")]).len(), 1);
+        let retraction = plan(&[retract_edge("a", "b"), retract_edge("c", "a"), delete("a")]);
+        assert_eq!(retraction.len(), 1, "a retraction is one segment");
+        assert_eq!(
+            retraction[0]
+                .groups
+                .iter()
+                .map(Group::op)
+                .collect::<Vec<_>>(),
+            vec![Op::DeleteEdges, Op::DeleteNodes]
+        );
+        // Deletes commute: one after a node's delete may share its segment.
+        assert_eq!(plan(&[delete("a"), retract_edge("a", "b")]).len(), 1);
+        // Run before the delete, this upsert would be undone by it.
         assert_eq!(plan(&[delete("b"), edge("a", "b")]).len(), 2);
+        assert_eq!(plan(&[delete("b"), upsert("b", 2)]).len(), 2);
         assert_eq!(plan(&[delete("c"), edge("a", "b")]).len(), 1);
     }
 }

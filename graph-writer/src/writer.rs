@@ -217,8 +217,17 @@ impl<B: Bus, S: Sink> Writer<B, S> {
                 .await
             {
                 Retried::Done(()) => {
-                    self.metrics.duration("apply_batch", started.elapsed());
+                    let took = started.elapsed();
+                    self.metrics.duration("apply_batch", took);
                     self.record_applied(&segments);
+                    let statements: usize = segments.iter().map(|s| s.groups.len()).sum();
+                    tracing::debug!(
+                        changes = items.len(),
+                        segments = segments.len(),
+                        statements,
+                        took_ms = took.as_millis() as u64,
+                        "batch applied"
+                    );
                     Ok(Flow::Go)
                 }
                 Retried::Stopped(()) => Ok(Flow::Stop),

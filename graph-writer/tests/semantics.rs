@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use common::{Changes, host, write};
 use infragraph_graph_writer::{Sink, SqliteStore, SyncRecord};
+use infragraph_schemas::GraphChange;
 use infragraph_schemas::{Element, RelType, ResourceKind, SyncKind, SyncStatus, Value};
 
 use ResourceKind::{Endpoint, Host, Process};
@@ -442,6 +443,77 @@ async fn cleanup_of_many_elements_runs_in_bounded_batches<S: Sink>(sink: Arc<S>)
     );
 }
 
+/// A graph, then one batch of retractions, a delete and a relationship
+/// naming the deleted node again, and a node two scopes share: changes the
+/// planner may put in one segment or must split.
+fn mixed_changes(c: &Changes) -> (Vec<GraphChange>, Vec<GraphChange>) {
+    let runs_on = c.edge_ref(RelType::RunsOn, (Process, "p"), (Host, "h"));
+    let connects = c.edge_ref(RelType::ConnectsTo, (Process, "p"), (Endpoint, "e"));
+    let child = c.edge_ref(RelType::ChildOf, (Process, "q"), (Process, "p"));
+    let again = c.edge_ref(RelType::ChildOf, (Process, "r"), (Process, "p"));
+    let graph = vec![
+        host(c, "s1", 1, "h"),
+        c.upsert("s1", 1, Process, "p", &[("name", Value::from("nginx"))]),
+        c.upsert("s2", 1, Process, "q", &[("name", Value::from("worker"))]),
+        c.edge("s1", 1, runs_on.clone(), &[]),
+        c.edge("s1", 1, connects.clone(), &[]),
+        c.edge("s2", 1, child, &[]),
+    ];
+    let batch = vec![
+        host(c, "s2", 2, "h"),
+        // s1's retraction of p: its relationships, then the node (which
+        // takes s2's CHILD_OF with it)...
+        c.delete("s1", 2, Element::Edge(runs_on)),
+        c.delete("s1", 2, Element::Edge(connects)),
+        c.delete("s1", 2, Element::Node(c.node(Process, "p"))),
+        // ...after which s2 names p again: a stub, and the relationship stays.
+        c.edge("s2", 3, again, &[]),
+        c.touch("s2", 3, Element::Node(c.node(Process, "q"))),
+        c.delete("s1", 3, Element::Node(c.node(Process, "r"))),
+    ];
+    (graph, batch)
+}
+
+/// The snapshot with the test's prefix taken out of ids and scope keys, so
+/// two prefixes' graphs compare.
+fn unprefixed(snap: &infragraph_graph_writer::Snapshot, c: &Changes) -> String {
+    format!("{snap:?}").replace(&c.prefix, "")
+}
+
+async fn a_batch_lands_as_its_changes_would_one_by_one<S: Sink>(sink: Arc<S>) {
+    let whole = Changes::new("whole");
+    let (graph, batch) = mixed_changes(&whole);
+    write(sink.clone(), &graph).await;
+    write(sink.clone(), &batch).await;
+    let each = Changes::new("each");
+    let (graph, batch) = mixed_changes(&each);
+    write(sink.clone(), &graph).await;
+    for change in batch {
+        write(sink.clone(), &[change]).await;
+    }
+    let snap = sink.snapshot(&whole.prefix).await.unwrap();
+    let want = unprefixed(&sink.snapshot(&each.prefix).await.unwrap(), &each);
+    assert_eq!(unprefixed(&snap, &whole), want);
+    let p = snap.node(Process, &whole.id("p")).expect("p named again");
+    assert!(
+        p.asserted.is_empty() && p.properties.is_empty(),
+        "a stub: {p:?}"
+    );
+    let h = snap.node(Host, &whole.id("h")).expect("s2 still asserts h");
+    assert_eq!(
+        h.asserted.keys().collect::<Vec<_>>(),
+        vec![&whole.key("s1"), &whole.key("s2")]
+    );
+    assert_eq!(
+        snap.edges
+            .keys()
+            .map(|k| (k.1.1.clone(), k.2.1.clone()))
+            .collect::<Vec<_>>(),
+        vec![(whole.id("r"), whole.id("p"))],
+        "only the CHILD_OF named after p's delete is left"
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -479,6 +551,7 @@ suite!(
     an_older_change_arriving_late_changes_nothing,
     touch_and_delete_move_only_what_they_should,
     cleanup_of_many_elements_runs_in_bounded_batches,
+    a_batch_lands_as_its_changes_would_one_by_one,
 );
 
 /// The orphan sweep removes only the writer's own stubs, never nodes other
