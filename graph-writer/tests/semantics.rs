@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use common::{Changes, host, write};
 use infragraph_graph_writer::{Sink, SqliteStore, SyncRecord};
-use infragraph_schemas::GraphChange;
-use infragraph_schemas::{Element, RelType, ResourceKind, SyncKind, SyncStatus, Value};
+use infragraph_schemas::{
+    Element, GraphChange, RelType, ResourceKind, SyncKind, SyncStatus, Value,
+};
 
 use ResourceKind::{Endpoint, Host, Process};
 
@@ -499,7 +500,9 @@ async fn a_batch_lands_as_its_changes_would_one_by_one<S: Sink>(sink: Arc<S>) {
         p.asserted.is_empty() && p.properties.is_empty(),
         "a stub: {p:?}"
     );
-    let h = snap.node(Host, &whole.id("h")).expect("s2 still asserts h");
+    let h = snap
+        .node(Host, &whole.id("h"))
+        .expect("both scopes assert h");
     assert_eq!(
         h.asserted.keys().collect::<Vec<_>>(),
         vec![&whole.key("s1"), &whole.key("s2")]
