@@ -114,7 +114,11 @@ struct Update {
     /// The node is now asserted itself, no longer only a relationship's end.
     unstub: bool,
     /// `v` is a node: a scope asserting it for the first time links it
-    /// from its `InfragraphSync` node (see the module doc).
+    /// from its `InfragraphSync` node (see the module doc). The link exists
+    /// exactly while the scope is in `_asserted_by`, and a segment names an
+    /// element once, so `CREATE` cannot duplicate it and skips the check a
+    /// relationship `MERGE` makes on the scope's node, which has one link
+    /// per element the scope asserts.
     index: bool,
 }
 
@@ -147,7 +151,7 @@ fn update(u: Update) -> String {
         format!(
             "\nWITH v, row, ss WHERE NOT row.scope IN ss\n\
              MERGE (s:{} {{id: row.scope}})\n\
-             MERGE (s)-[:{ASSERTS}]->(v)",
+             CREATE (s)-[:{ASSERTS}]->(v)",
             crate::sink::SYNC_LABEL
         )
     } else {
