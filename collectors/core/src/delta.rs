@@ -34,6 +34,8 @@ pub struct ScopeMemory {
     epoch: Option<i64>,
     /// Epoch of the last completed reconciliation.
     reconciled: Option<i64>,
+    /// Reconciliations completed since the process started.
+    reconciliations: u32,
     /// What was published since the last completed sync, with the
     /// relationships each resource asserted.
     published: HashMap<Key, Rels>,
@@ -59,7 +61,7 @@ impl ScopeMemory {
     ) -> Plan {
         let previous_epoch = self.epoch.filter(|p| *p < epoch);
         self.epoch = Some(epoch.max(self.epoch.unwrap_or(i64::MIN)));
-        let every = spread(scope, reconcile_every);
+        let every = spread(scope, reconcile_every, self.reconciliations <= 1);
         let due = self
             .reconciled
             .is_none_or(|r| epoch.saturating_sub(r) >= every);
@@ -137,6 +139,7 @@ impl ScopeMemory {
     pub fn completed(&mut self, plan: Plan, epoch: i64) {
         if plan.kind == SyncKind::Reconciliation {
             self.reconciled = Some(self.reconciled.map_or(epoch, |r| r.max(epoch)));
+            self.reconciliations = self.reconciliations.saturating_add(1);
         }
         self.published = plan.seen;
     }
@@ -155,17 +158,20 @@ impl ScopeMemory {
     }
 }
 
-/// The scope's own reconcile interval, in ms: up to a quarter shorter than
-/// `every`, fixed per scope. A fleet restarted at once reconciles at once
-/// (nothing is remembered), but the next round is spread over a quarter
-/// interval instead of arriving in one burst every interval for good.
-fn spread(scope: &ScopeRef, every: Duration) -> i64 {
+/// The scope's own wait for its next reconciliation, in ms, fixed per
+/// scope and never longer than `every` (the staleness bound). A fleet
+/// restarted at once reconciles at once, since nothing is remembered; the
+/// round after that start-up one is drawn over the second half of `every`,
+/// so it comes back spread over half an interval instead of in one burst.
+/// From then on each scope waits up to a quarter less than `every`, so the
+/// rounds keep drifting apart rather than locking into one phase.
+fn spread(scope: &ScopeRef, every: Duration, after_startup: bool) -> i64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     scope.hash(&mut h);
     let every = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
-    let quarter = (every / 4).max(1);
-    every - (h.finish() % quarter as u64) as i64
+    let share = if after_startup { every / 2 } else { every / 4 }.max(1);
+    every - (h.finish() % share as u64) as i64
 }
 
 fn relationships<'a>(rels: impl Iterator<Item = &'a (RelType, String)>) -> Vec<Relationship> {
@@ -270,19 +276,57 @@ mod tests {
     }
 
     #[test]
-    fn scopes_reconcile_out_of_phase_within_a_quarter_interval() {
+    fn scopes_reconcile_out_of_phase_over_half_an_interval_then_a_quarter() {
         let every = Duration::from_secs(400);
-        let phases: HashSet<i64> = (0..50)
-            .map(|i| spread(&ScopeRef::new("t", format!("host:{i}")), every))
-            .collect();
-        assert!(
-            phases.iter().all(|p| (300_000..=400_000).contains(p)),
-            "{phases:?}"
+        for (after_startup, range) in [(true, 200_000..=400_000), (false, 300_000..=400_000)] {
+            let phases: HashSet<i64> = (0..50)
+                .map(|i| {
+                    spread(
+                        &ScopeRef::new("t", format!("host:{i}")),
+                        every,
+                        after_startup,
+                    )
+                })
+                .collect();
+            assert!(phases.iter().all(|p| range.contains(p)), "{phases:?}");
+            assert!(
+                phases.len() > 40,
+                "fifty hosts restarted together spread out: {} distinct phases",
+                phases.len()
+            );
+            if after_startup {
+                assert!(
+                    phases.iter().any(|p| *p < 300_000),
+                    "the round after start-up uses the second half: {phases:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_round_after_start_up_comes_early_and_later_ones_an_interval_apart() {
+        let every = Duration::from_secs(400);
+        let (s, first, later) = (0..50)
+            .map(|i| ScopeRef::new("t", format!("host:{i}")))
+            .map(|s| (spread(&s, every, true), spread(&s, every, false), s))
+            .find(|(first, later, _)| first < later)
+            .map(|(first, later, s)| (s, first, later))
+            .expect("some scope waits less after start-up");
+        let mut m = ScopeMemory::default();
+        let plan = |m: &mut ScopeMemory, epoch: i64| {
+            let plan = m.plan(&s, epoch, every, &mut Vec::new());
+            let kind = plan.kind;
+            m.completed(plan, epoch);
+            kind
+        };
+        assert_eq!(plan(&mut m, 0), SyncKind::Reconciliation, "start-up");
+        assert_eq!(plan(&mut m, first - 1), SyncKind::Delta);
+        assert_eq!(plan(&mut m, first), SyncKind::Reconciliation);
+        assert_eq!(
+            plan(&mut m, 2 * first),
+            SyncKind::Delta,
+            "now {later} ms apart"
         );
-        assert!(
-            phases.len() > 40,
-            "fifty hosts restarted together spread out: {} distinct phases",
-            phases.len()
-        );
+        assert_eq!(plan(&mut m, first + later), SyncKind::Reconciliation);
     }
 }

@@ -76,8 +76,9 @@ pub struct ReconcileArgs {
     /// this is the longest anything the graph lost track of (a retraction
     /// that was dead-lettered, a graph restored from an old backup) stays
     /// wrong. Shorter costs a full rewrite of the scope more often. Each
-    /// scope takes a fixed share of up to a quarter off, so a fleet started
-    /// together does not reconcile together every time.
+    /// scope takes a fixed share of up to a quarter off (up to a half for the
+    /// round after the start-up one), so a fleet started together does not
+    /// reconcile together again.
     #[arg(long, env = "INFRAGRAPH_RECONCILE_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub reconcile_interval: Duration,
 }
