@@ -369,8 +369,8 @@ fn between_reconciliations(r: &Recorded, rows: &[Row]) {
     }
 }
 
-/// Graph writes against churn over the windows starting at or after
-/// `from` in which no sync was a reconciliation.
+/// Graph writes against churn over a set of windows.
+#[derive(Default)]
 struct WritesToChurn {
     windows: usize,
     /// Applied in those windows: after a backlog, this includes writes
@@ -396,13 +396,10 @@ impl std::fmt::Display for WritesToChurn {
     }
 }
 
+/// Over the windows starting at or after `from` in which no sync was a
+/// reconciliation; none if there are no such windows.
 fn writes_to_churn(r: &Recorded, rows: &[Row], from: i64) -> Option<WritesToChurn> {
-    let mut w = WritesToChurn {
-        windows: 0,
-        applied: 0,
-        emitted: 0,
-        churn: 0,
-    };
+    let mut w = WritesToChurn::default();
     for ((start, end), row) in r.windows().into_iter().zip(rows) {
         if start >= from && row.reconciliations == 0 {
             w.applied += r.applied_between(start, end).elements();
