@@ -325,7 +325,7 @@ impl Bus for KafkaBus {
         // Never subscribed: it reads the group's offsets without joining it.
         let outsider: Arc<rdkafka::consumer::BaseConsumer<LogContext>> =
             Arc::new(cfg.create_with_context(self.context.clone())?);
-        committed_offsets(outsider, partitions).await
+        committed_offsets(outsider, partitions.to_vec()).await
     }
 
     fn consumer(&self, group: &str, topics: &[String]) -> Result<KafkaConsumer, BusError> {
@@ -353,23 +353,29 @@ impl Bus for KafkaBus {
 
 /// The committed positions of `consumer`'s group; the broker call blocks,
 /// so it runs off the async workers.
-async fn committed_offsets<C>(
+fn committed_offsets<C>(
     consumer: Arc<C>,
-    partitions: &[(String, i32)],
-) -> Result<Vec<Option<i64>>, BusError>
+    partitions: Vec<(String, i32)>,
+) -> impl Future<Output = Result<Vec<Option<i64>>, BusError>> + Send + 'static
 where
     C: rdkafka::consumer::Consumer<LogContext> + Send + Sync + 'static,
 {
     let mut tpl = TopicPartitionList::new();
-    for (topic, partition) in partitions {
+    for (topic, partition) in &partitions {
         tpl.add_partition(topic, *partition);
     }
-    let got = tokio::task::spawn_blocking(move || {
+    let asked = tokio::task::spawn_blocking(move || {
         consumer.committed_offsets(tpl, Duration::from_secs(10))
-    })
-    .await
-    .map_err(|_| BusError::Closed)??;
-    Ok(partitions
+    });
+    async move {
+        let got = asked.await.map_err(|_| BusError::Closed)??;
+        Ok(positions(&got, &partitions))
+    }
+}
+
+/// The offset `got` holds for each of `partitions`, in their order.
+fn positions(got: &TopicPartitionList, partitions: &[(String, i32)]) -> Vec<Option<i64>> {
+    partitions
         .iter()
         .map(
             |(t, p)| match got.find_partition(t, *p).map(|e| e.offset()) {
@@ -377,7 +383,7 @@ where
                 _ => None,
             },
         )
-        .collect())
+        .collect()
 }
 
 /// A member of a consumer group on Kafka.
@@ -422,6 +428,26 @@ impl KafkaConsumer {
     }
 }
 
+type Commit = tokio::task::JoinHandle<Result<(), KafkaError>>;
+
+impl KafkaConsumer {
+    /// Starts a synchronous commit off the async workers (it blocks on the
+    /// broker's answer); `None` when there is nothing to commit.
+    fn start_commit(&self, offsets: &[Offset]) -> Result<Option<Commit>, BusError> {
+        if offsets.is_empty() {
+            return Ok(None);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for o in offsets {
+            tpl.add_partition_offset(&o.topic, o.partition, KOffset::Offset(o.next))?;
+        }
+        let inner = self.inner.clone();
+        Ok(Some(tokio::task::spawn_blocking(move || {
+            inner.commit(&tpl, CommitMode::Sync)
+        })))
+    }
+}
+
 impl Consumer for KafkaConsumer {
     async fn recv(&mut self) -> Result<Message, BusError> {
         let m = self.next().await?;
@@ -444,25 +470,28 @@ impl Consumer for KafkaConsumer {
         })
     }
 
-    async fn commit(&mut self, offsets: &[Offset]) -> Result<(), BusError> {
-        if offsets.is_empty() {
-            return Ok(());
+    fn commit(
+        &mut self,
+        offsets: &[Offset],
+    ) -> impl Future<Output = Result<(), BusError>> + Send + 'static {
+        let started = self.start_commit(offsets);
+        async move {
+            match started {
+                Ok(Some(commit)) => commit
+                    .await
+                    .map_err(|_| BusError::Closed)?
+                    .map_err(BusError::from),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            }
         }
-        let mut tpl = TopicPartitionList::new();
-        for o in offsets {
-            tpl.add_partition_offset(&o.topic, o.partition, KOffset::Offset(o.next))?;
-        }
-        let inner = self.inner.clone();
-        // A synchronous commit blocks on the broker's answer; keep it off
-        // the async workers.
-        tokio::task::spawn_blocking(move || inner.commit(&tpl, CommitMode::Sync))
-            .await
-            .map_err(|_| BusError::Closed)?
-            .map_err(BusError::from)
     }
 
-    async fn committed(&self, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {
-        committed_offsets(self.inner.clone(), partitions).await
+    fn committed(
+        &self,
+        partitions: &[(String, i32)],
+    ) -> impl Future<Output = Result<Vec<Option<i64>>, BusError>> + Send + 'static {
+        committed_offsets(self.inner.clone(), partitions.to_vec())
     }
 
     fn assignment(&self) -> Result<Vec<(String, i32)>, BusError> {

@@ -276,17 +276,25 @@ pub trait Consumer: Send + 'static {
     fn recv(&mut self) -> impl Future<Output = Result<Message, BusError>> + Send;
 
     /// Commits positions: after a restart the group resumes from them.
-    fn commit(&mut self, offsets: &[Offset]) -> impl Future<Output = Result<(), BusError>> + Send;
+    /// The commit is under way once this returns; the future, which
+    /// borrows nothing, says how it ended, so a stage can go on consuming
+    /// while the broker answers.
+    fn commit(
+        &mut self,
+        offsets: &[Offset],
+    ) -> impl Future<Output = Result<(), BusError>> + Send + 'static;
 
     /// The partitions this member owns right now.
     fn assignment(&self) -> Result<Vec<(String, i32)>, BusError>;
 
     /// The group's committed position (next offset to read) of each
-    /// partition, whichever member owns it; `None` where nothing is committed.
+    /// partition, whichever member owns it; `None` where nothing is
+    /// committed. Like [`Consumer::commit`], the question is asked at once
+    /// and the future borrows nothing.
     fn committed(
         &self,
         partitions: &[(String, i32)],
-    ) -> impl Future<Output = Result<Vec<Option<i64>>, BusError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Option<i64>>, BusError>> + Send + 'static;
 }
 
 /// Remembers the highest processed offset per partition, so a stage can

@@ -69,6 +69,15 @@ impl MemoryBus {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn committed_now(&self, group: &str, partitions: &[(String, i32)]) -> Vec<Option<i64>> {
+        let state = self.lock();
+        let group = state.groups.get(group);
+        partitions
+            .iter()
+            .map(|tp| group.and_then(|g| g.committed.get(tp).copied()))
+            .collect()
+    }
+
     fn create(state: &mut State, name: &str, partitions: i32) {
         if !state.topics.contains_key(name) {
             state.topics.insert(
@@ -197,12 +206,7 @@ impl Bus for MemoryBus {
         group: &str,
         partitions: &[(String, i32)],
     ) -> Result<Vec<Option<i64>>, BusError> {
-        let state = self.lock();
-        let group = state.groups.get(group);
-        Ok(partitions
-            .iter()
-            .map(|tp| group.and_then(|g| g.committed.get(tp).copied()))
-            .collect())
+        Ok(self.committed_now(group, partitions))
     }
 
     fn consumer(&self, group: &str, topics: &[String]) -> Result<MemoryConsumer, BusError> {
@@ -332,7 +336,31 @@ impl Consumer for MemoryConsumer {
         }
     }
 
-    async fn commit(&mut self, offsets: &[Offset]) -> Result<(), BusError> {
+    fn commit(
+        &mut self,
+        offsets: &[Offset],
+    ) -> impl Future<Output = Result<(), BusError>> + Send + 'static {
+        std::future::ready(self.commit_now(offsets))
+    }
+
+    fn assignment(&self) -> Result<Vec<(String, i32)>, BusError> {
+        let state = self.bus.lock();
+        Ok(state
+            .groups
+            .get(&self.group)
+            .map_or_else(Vec::new, |g| assignment(&state, g, self.member)))
+    }
+
+    fn committed(
+        &self,
+        partitions: &[(String, i32)],
+    ) -> impl Future<Output = Result<Vec<Option<i64>>, BusError>> + Send + 'static {
+        std::future::ready(Ok(self.bus.committed_now(&self.group, partitions)))
+    }
+}
+
+impl MemoryConsumer {
+    fn commit_now(&self, offsets: &[Offset]) -> Result<(), BusError> {
         let mut state = self.bus.lock();
         let group = state.groups.entry(self.group.clone()).or_default();
         if group.refusing && !offsets.is_empty() {
@@ -346,18 +374,6 @@ impl Consumer for MemoryConsumer {
                 .insert((o.topic.clone(), o.partition), o.next);
         }
         Ok(())
-    }
-
-    fn assignment(&self) -> Result<Vec<(String, i32)>, BusError> {
-        let state = self.bus.lock();
-        Ok(state
-            .groups
-            .get(&self.group)
-            .map_or_else(Vec::new, |g| assignment(&state, g, self.member)))
-    }
-
-    async fn committed(&self, partitions: &[(String, i32)]) -> Result<Vec<Option<i64>>, BusError> {
-        self.bus.group_committed(&self.group, partitions).await
     }
 }
 
