@@ -25,9 +25,11 @@ pub struct NormalizerArgs {
     #[arg(long = "normalizer-batch", env = "INFRAGRAPH_NORMALIZER_BATCH", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch: u64,
 
-    /// How often, in ms, sent changes are settled, progress committed and
-    /// waiting sync barriers checked. Lower means fresher barriers and more
-    /// commits; it adds at most this much to a sync's end-to-end time.
+    /// How often, in ms, progress is committed (as far as the bus has
+    /// acknowledged the changes sent) and waiting sync barriers are
+    /// checked; the stage goes on consuming meanwhile. Lower means fresher
+    /// barriers and more commits; it adds about this much to a sync's
+    /// end-to-end time.
     #[arg(long, env = "INFRAGRAPH_NORMALIZER_COMMIT_INTERVAL_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub commit_interval_ms: u64,
 

@@ -8,6 +8,8 @@
 //! - [`barrier`]: when a collector's sync-end marker may pass on to the
 //!   graph writer, across partitions and instances.
 //! - [`schemas`]: writer schemas of newer collectors, from the schemas topic.
+//! - [`inflight`]: changes the bus has not acknowledged yet, and the
+//!   consumed positions they hold back from the next commit.
 //! - [`stage`]: the consumer loop tying them to the bus.
 //! - [`config`]: the flags and their defaults.
 //!
@@ -19,6 +21,7 @@
 pub mod barrier;
 pub mod cache;
 pub mod config;
+pub mod inflight;
 pub mod merge;
 pub mod schemas;
 pub mod stage;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use infragraph_bus::{
     Bus, BusError, Consumer, DeadLetters, Message, Offset, OffsetTracker, OutMessage,
     PendingDelivery, message_size,
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 
 use crate::barrier::{Barriers, Pending};
 use crate::config::NormalizerArgs;
+use crate::inflight::{Delivered, InFlight, Wait};
 use crate::merge::{Merger, Outcome};
 use crate::schemas::Waited;
 use crate::validate;
@@ -65,13 +67,18 @@ pub async fn run<B: Bus>(
             _ = stopped(&mut shutdown) => break,
             // Before recv: a steady stream of messages must not starve commits.
             _ = tick.tick() => {
-                stage.settle().await?;
-                stage.check_barriers().await?;
+                stage.settle(Wait::Done).await?;
+                stage.ask_barriers();
             }
+            outcome = pending(&mut stage.committing) => {
+                stage.commit_ended(outcome)?;
+                stage.ask_barriers();
+            }
+            got = pending(&mut stage.asking) => stage.release_barriers(got).await?,
             msg = stage.consumer.recv() => stage.batch(msg?, args.batch).await?,
         }
     }
-    stage.settle().await?;
+    stage.settle(Wait::All).await?;
     schemas.abort();
     tracing::info!("normalizer stopped");
     Ok(())
@@ -96,8 +103,22 @@ async fn changes_limit<B: Bus>(bus: &B, topic: &str) -> Option<usize> {
     }
 }
 
-/// No message is the origin of this change (a barrier released later).
-const NO_ORIGIN: usize = usize::MAX;
+/// Partitions, and how far the group has committed each.
+type Answer = (Vec<(String, i32)>, Result<Vec<Option<i64>>, BusError>);
+
+/// Positions committed, and whether the commit went through.
+type Committed = (Vec<Offset>, Result<(), BusError>);
+
+/// A request to the broker under way.
+type Request<T> = Option<BoxFuture<'static, T>>;
+
+/// How the request under way ended; never ready without one.
+async fn pending<T>(request: &mut Request<T>) -> T {
+    match request {
+        Some(answer) => answer.await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Why a message's changes could not all be sent.
 struct Undeliverable {
@@ -122,11 +143,14 @@ struct Stage<B: Bus> {
     /// Upserts and touches per observation topic since the last batch
     /// ended, recorded once per batch rather than per message.
     counts: HashMap<String, Outcome>,
-    /// Each sent change's delivery, with the index in `sent_from` of the
-    /// message it came from, so a change the bus refuses for good sends
-    /// that message to the dead-letter topic instead of stopping the stage.
-    in_flight: Vec<(PendingDelivery, usize)>,
-    sent_from: Vec<Message>,
+    /// Each sent change's delivery, with the message it came from, so a
+    /// change the bus refuses for good sends that message to the
+    /// dead-letter topic instead of stopping the stage.
+    in_flight: InFlight<PendingDelivery>,
+    /// The committed-offsets question under way for the waiting barriers.
+    asking: Request<Answer>,
+    /// The commit under way, with what it commits.
+    committing: Request<Committed>,
     /// The largest change the changes topic takes ([`Bus::max_message_bytes`]).
     changes_limit: Option<usize>,
     sync_topic: String,
@@ -155,8 +179,9 @@ impl<B: Bus> Stage<B> {
             changes: Vec::new(),
             encoded: Vec::new(),
             counts: HashMap::new(),
-            in_flight: Vec::new(),
-            sent_from: Vec::new(),
+            in_flight: InFlight::default(),
+            committing: None,
+            asking: None,
             changes_limit,
             sync_topic: names.sync(),
             changes_topic: names.graph_changes(),
@@ -164,7 +189,7 @@ impl<B: Bus> Stage<B> {
     }
 
     /// Handles `first` and whatever else is already waiting, up to `max`
-    /// messages. Their changes stay in flight until the next settle, so the
+    /// messages. Their changes stay in flight past the next settle, so the
     /// loop never waits on the producer's linger between batches.
     async fn batch(&mut self, first: Message, max: u64) -> Result<(), NormalizerError> {
         let start = Instant::now();
@@ -176,7 +201,7 @@ impl<B: Bus> Stage<B> {
             }
         }
         if self.in_flight.len() >= MAX_IN_FLIGHT {
-            self.settle().await?;
+            self.settle(Wait::All).await?;
         }
         for (topic, outcome) in &self.counts {
             self.metrics.records(topic, "upserted", outcome.upserts);
@@ -208,8 +233,7 @@ impl<B: Bus> Stage<B> {
                 self.counts.insert(msg.topic.clone(), outcome);
             }
         }
-        let origin = self.sent_from.len();
-        let emitted = self.emit_changes(origin).await?;
+        let emitted = self.emit_changes(Some(self.in_flight.origin())).await?;
         if let Err(Undeliverable { reason, element }) = &emitted {
             if let Some(element) = element {
                 self.merger.forget(element);
@@ -217,9 +241,7 @@ impl<B: Bus> Stage<B> {
             self.reject(&msg, "undeliverable", reason).await?;
         }
         self.offsets.processed(&msg);
-        if self.in_flight.last().is_some_and(|(_, o)| *o == origin) {
-            self.sent_from.push(msg);
-        }
+        self.in_flight.handled(msg);
         Ok(())
     }
 
@@ -277,12 +299,12 @@ impl<B: Bus> Stage<B> {
     }
 
     /// Sends the pending changes, each remembered as coming from message
-    /// `origin` of `sent_from`. A change larger than the changes topic
+    /// `origin` (none for a barrier). A change larger than the changes topic
     /// takes, or one the bus refuses for good, stops the rest of them: the
     /// message it came from is undeliverable.
     async fn emit_changes(
         &mut self,
-        origin: usize,
+        origin: Option<u64>,
     ) -> Result<Result<(), Undeliverable>, NormalizerError> {
         // Taken and put back, so the buffer keeps its capacity across messages.
         let mut changes = std::mem::take(&mut self.changes);
@@ -309,7 +331,7 @@ impl<B: Bus> Stage<B> {
                 continue;
             }
             match self.bus.send(out).await {
-                Ok(pending) => self.in_flight.push((pending, origin)),
+                Ok(pending) => self.in_flight.push(pending, origin),
                 Err(e) if !e.is_retriable() => {
                     let reason = format!(
                         "the bus refused its graph change ({}): {e}",
@@ -337,7 +359,7 @@ impl<B: Bus> Stage<B> {
             reason: m.reason.clone(),
             kind: m.kind,
         }));
-        match self.emit_changes(NO_ORIGIN).await? {
+        match self.emit_changes(None).await? {
             Ok(()) => Ok(()),
             // A barrier is a few hundred bytes: a bus that refuses one
             // refuses everything, which is no poison message.
@@ -350,31 +372,14 @@ impl<B: Bus> Stage<B> {
         }
     }
 
-    /// Waits for every change sent so far, then commits what they came from.
-    /// A change the bus refused for good sends the message it came from to
-    /// the dead-letter topic, once, and the stage goes on.
-    async fn settle(&mut self) -> Result<(), NormalizerError> {
-        let mut in_flight = std::mem::take(&mut self.in_flight);
-        let sent_from = std::mem::take(&mut self.sent_from);
-        let mut rejected = None;
-        for (delivery, origin) in in_flight.drain(..) {
-            match delivery.await {
-                Ok(_) => {}
-                Err(e) if !e.is_retriable() && origin != NO_ORIGIN && rejected != Some(origin) => {
-                    rejected = Some(origin);
-                    let reason = format!("the bus refused one of its graph changes: {e}");
-                    let msg = &sent_from[origin];
-                    self.metrics.failure("undeliverable", &reason);
-                    self.metrics.records(&msg.topic, "dead-lettered", 1);
-                    self.dead.send(&self.bus, msg, &reason).await?;
-                }
-                Err(e) if !e.is_retriable() && origin != NO_ORIGIN => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        self.in_flight = in_flight;
-        let mut offsets = self.offsets.take();
-        offsets.extend(
+    /// Commits what every change sent so far came from, once the bus has
+    /// acknowledged those changes: all of them with `Wait::All`, or those
+    /// acknowledged already. A change the bus refused for good sends the
+    /// message it came from to the dead-letter topic, once, and the stage
+    /// goes on.
+    async fn settle(&mut self, wait: Wait) -> Result<(), NormalizerError> {
+        let mut positions = self.offsets.take();
+        positions.extend(
             self.barriers
                 .commit_positions()
                 .into_iter()
@@ -384,20 +389,55 @@ impl<B: Bus> Stage<B> {
                     next,
                 }),
         );
+        self.in_flight.cut(positions);
+        while let Some(delivered) = self.in_flight.next(wait).await {
+            match delivered {
+                Delivered::Fine => {}
+                Delivered::Refused { msg, error } => {
+                    let reason = format!("the bus refused one of its graph changes: {error}");
+                    self.metrics.failure("undeliverable", &reason);
+                    self.metrics.records(&msg.topic, "dead-lettered", 1);
+                    self.dead.send(&self.bus, &msg, &reason).await?;
+                }
+                Delivered::Failed(e) => return Err(e.into()),
+            }
+        }
+        // One commit at a time, so they land in order; the loop learns
+        // when one ends.
+        if self.committing.is_some() {
+            if wait == Wait::Done {
+                return Ok(());
+            }
+            let outcome = pending(&mut self.committing).await;
+            self.commit_ended(outcome)?;
+        }
+        let mut offsets = self.in_flight.committable();
         self.keep_owned(&mut offsets)?;
-        match self.consumer.commit(&offsets).await {
+        if !offsets.is_empty() {
+            let commit = self.consumer.commit(&offsets);
+            self.committing = Some(Box::pin(async move { (offsets, commit.await) }));
+            if wait == Wait::All {
+                let outcome = pending(&mut self.committing).await;
+                self.commit_ended(outcome)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes in how the commit under way ended.
+    fn commit_ended(&mut self, (offsets, outcome): Committed) -> Result<(), NormalizerError> {
+        self.committing = None;
+        match outcome {
+            Ok(()) => self.in_flight.committed(&offsets),
             // A group that is rebalancing refuses commits until it settles,
             // and a partition that stays here and goes quiet would never be
             // committed again, holding its syncs' barriers forever: the
-            // observation positions go back for the next commit. (Sync-topic
-            // positions are recomputed from the barriers each time.)
+            // positions go back for the next commit.
             Err(e) if e.is_retriable() => {
                 self.metrics.failure("commit", &e);
-                let sync_topic = &self.sync_topic;
-                self.offsets
-                    .restore(offsets.into_iter().filter(|o| o.topic != *sync_topic));
+                self.in_flight.restore(offsets);
             }
-            other => other?,
+            Err(e) => return Err(e.into()),
         }
         Ok(())
     }
@@ -418,13 +458,28 @@ impl<B: Bus> Stage<B> {
         Ok(())
     }
 
-    /// Sends the barriers whose syncs every instance has fully emitted.
-    async fn check_barriers(&mut self) -> Result<(), NormalizerError> {
-        if self.barriers.waiting() == 0 {
-            return Ok(());
+    /// Asks the group how far every partition a waiting barrier depends on
+    /// is committed, unless a question or a commit is still under way (its
+    /// answer could miss that commit). The answer comes to the loop while
+    /// the stage goes on consuming: the broker's round trip held up every
+    /// tick while a sync was open.
+    fn ask_barriers(&mut self) {
+        if self.barriers.waiting() == 0 || self.asking.is_some() || self.committing.is_some() {
+            return;
         }
         let partitions = self.barriers.partitions();
-        let committed = match self.consumer.committed(&partitions).await {
+        let question = self.consumer.committed(&partitions);
+        self.asking = Some(Box::pin(async move { (partitions, question.await) }));
+    }
+
+    /// Sends the barriers whose syncs every instance has fully emitted, by
+    /// the group's answer.
+    async fn release_barriers(
+        &mut self,
+        (partitions, answer): Answer,
+    ) -> Result<(), NormalizerError> {
+        self.asking = None;
+        let committed = match answer {
             Ok(c) => c,
             // The broker or the group's coordinator is away: ask again at
             // the next tick; the markers wait meanwhile.
@@ -439,11 +494,11 @@ impl<B: Bus> Stage<B> {
         let ready = self
             .barriers
             .ready(|t, p| by_partition.get(&(t.to_owned(), p)).copied().flatten());
+        // The markers' own positions are committed once their barriers
+        // are acknowledged, at a later settle: until then a restart reads
+        // them again, and a repeated barrier is harmless.
         for pending in &ready {
             self.emit_barrier(&pending.marker).await?;
-        }
-        if !ready.is_empty() {
-            self.settle().await?;
         }
         self.metrics
             .lag("sync barriers waiting", self.barriers.waiting() as i64);
