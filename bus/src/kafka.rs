@@ -333,7 +333,13 @@ impl Bus for KafkaBus {
         cfg.set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .set("partition.assignment.strategy", "cooperative-sticky")
+            // Round-robin deals every topic's partitions in turn, so each
+            // member gets its share of each kind of observation: the
+            // cooperative-sticky assignor balances only the count over all
+            // topics, and at 200 hosts left one of two normalizers with
+            // none of the busy partitions. Its price, a short pause for the
+            // whole group when a member joins or leaves, is paid rarely.
+            .set("partition.assignment.strategy", "roundrobin")
             // librdkafka answers a fetch as soon as one byte is there, so a
             // steady trickle becomes a fetch per few messages: at 200 hosts
             // that cost the broker and the normalizers more CPU than the

@@ -1,5 +1,6 @@
 //! One suite, both buses: every message arrives, per-key order holds across
-//! a two-member group, and a restarted member resumes from the commit.
+//! a two-member group, a member that joins takes its share of every topic,
+//! and a restarted member resumes from the commit.
 
 // A test fails loudly where its setup or a result is not what it needs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -117,6 +118,72 @@ async fn two_members_get_everything_in_key_order<B: Bus>(bus: B) {
     );
 }
 
+/// How many partitions of each topic a member owns, once it owns `want`.
+async fn owned_per_topic(
+    sizes: &mut watch::Receiver<Vec<(String, i32)>>,
+    topics: &[String],
+    want: usize,
+) -> Vec<usize> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let owned = sizes.borrow_and_update().clone();
+        if owned.len() == want {
+            return topics
+                .iter()
+                .map(|t| owned.iter().filter(|(o, _)| o == t).count())
+                .collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the member never came to own {want} partitions: {owned:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reports what the member owns while it consumes (and commits) whatever
+/// comes.
+fn spawn_owner<C: Consumer>(mut c: C) -> watch::Receiver<Vec<(String, i32)>> {
+    let (tx, rx) = watch::channel(Vec::new());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tokio::select! {
+                m = c.recv() => { m.expect("recv"); }
+                _ = tick.tick() => {
+                    if tx.send(c.assignment().unwrap_or_default()).is_err() { return; }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// A normalizer scaled out must share each kind of observation, not only
+/// the partition count: a sticky assignor that balances counts over all
+/// topics left a second instance with none of the busy topic's partitions.
+async fn a_joining_member_takes_half_of_every_topic<B: Bus>(bus: B) {
+    let topics = vec![
+        support::unique("suite-share-a"),
+        support::unique("suite-share-b"),
+    ];
+    let group = support::unique("g");
+    let specs: Vec<TopicSpec> = topics.iter().map(|t| TopicSpec::new(t, 4)).collect();
+    bus.ensure_topics(&specs).await.unwrap();
+    let mut first = spawn_owner(bus.consumer(&group, &topics).unwrap());
+    assert_eq!(owned_per_topic(&mut first, &topics, 8).await, [4, 4]);
+    let mut second = spawn_owner(bus.consumer(&group, &topics).unwrap());
+    let shares = [
+        owned_per_topic(&mut second, &topics, 4).await,
+        owned_per_topic(&mut first, &topics, 4).await,
+    ];
+    assert_eq!(
+        shares,
+        [[2, 2], [2, 2]],
+        "each member's share of each topic"
+    );
+}
+
 async fn restart_resumes_from_commit<B: Bus>(bus: B) {
     let topic = support::unique("suite-restart");
     let group = support::unique("g");
@@ -182,6 +249,11 @@ mod memory {
     }
 
     #[tokio::test]
+    async fn a_joining_member_takes_half_of_every_topic() {
+        super::a_joining_member_takes_half_of_every_topic(MemoryBus::new()).await;
+    }
+
+    #[tokio::test]
     async fn restart_resumes_from_commit() {
         super::restart_resumes_from_commit(MemoryBus::new()).await;
     }
@@ -200,6 +272,12 @@ mod kafka {
     async fn two_members_get_everything_in_key_order() {
         support::require!(brokers = support::KAFKA, "Kafka broker");
         super::two_members_get_everything_in_key_order(bus(brokers)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_joining_member_takes_half_of_every_topic() {
+        support::require!(brokers = support::KAFKA, "Kafka broker");
+        super::a_joining_member_takes_half_of_every_topic(bus(brokers)).await;
     }
 
     #[tokio::test(flavor = "multi_thread")]
