@@ -350,7 +350,9 @@ impl<B: Bus> Stage<B> {
     }
 
     async fn emit_barrier(&mut self, m: &SyncMarker) -> Result<(), NormalizerError> {
-        tracing::info!(scope = %m.scope, epoch = m.epoch, status = m.status.as_str(), kind = m.kind.as_str(), "sync barrier");
+        // Only a completed sync's kind means anything (see SyncMarker::kind).
+        let kind = (m.status == SyncStatus::Completed).then(|| m.kind.as_str());
+        tracing::info!(scope = %m.scope, epoch = m.epoch, status = m.status.as_str(), kind, "sync barrier");
         self.metrics.records(m.status.as_str(), "barrier", 1);
         self.changes.push(GraphChange::SyncBarrier(SyncBarrier {
             scope: m.scope.clone(),

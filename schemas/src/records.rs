@@ -211,6 +211,9 @@ pub struct SyncMarker {
     pub counts: Vec<TopicCount>,
     /// Unix ms when the marker was emitted.
     pub emitted_at: i64,
+    /// The sync's kind, said by its COMPLETED marker. A STARTED marker goes
+    /// out before the sync is planned and a FAILED one may have no plan:
+    /// both carry the default, which means nothing.
     pub kind: SyncKind,
 }
 
