@@ -11,8 +11,8 @@ use infragraph_schemas::{Properties, RelType, ResourceKind, ScopeKind, ScopeRef,
 
 use crate::error::SinkError;
 use crate::plan::{
-    ASSERTED_AT, ASSERTED_BY, EdgeRow, FIRSTSEEN, Group, ID, LASTUPDATED, NodeRow, PROPS_AT, STUB,
-    Segment,
+    ASSERTED_AT, ASSERTED_BY, EdgeRow, FIRSTSEEN, Group, ID, LASTUPDATED, NodeRow, PROPS_AT, SCOPE,
+    STUB, Segment,
 };
 use crate::querybuilder;
 use crate::sink::{CleanupReport, NodeState, Sink, Snapshot, SyncRecord, SyncUpdate};
@@ -193,7 +193,13 @@ impl Sink for BoltSink {
     async fn prepare(&self) -> Result<(), SinkError> {
         let constraints = ResourceKind::ALL
             .iter()
-            .flat_map(|k| [querybuilder::constraint(*k), querybuilder::stub_index(*k)])
+            .flat_map(|k| {
+                [
+                    querybuilder::constraint(*k),
+                    querybuilder::stub_index(*k),
+                    querybuilder::scope_index(*k),
+                ]
+            })
             .chain([querybuilder::sync_constraint()]);
         for text in constraints {
             match self.graph.run(neo4rs::query(&text)).await {
@@ -249,25 +255,33 @@ impl Sink for BoltSink {
     ) -> Result<CleanupReport, SinkError> {
         let key = scope.to_string();
         let limit = batch.max(1);
-        let params = |q: String| {
-            neo4rs::query(&q)
+        let params = |q: &str| {
+            neo4rs::query(q)
                 .param("scope", key.as_str())
                 .param("epoch", epoch)
                 .param("limit", limit as i64)
         };
         let mut report = CleanupReport::default();
-        // Both statements start from the scope's own node: they cost what
-        // the scope asserts. Relationships first (see querybuilder).
-        let (p, d) = self
-            .drain(limit, || params(querybuilder::cleanup_edges()))
-            .await?;
-        report.unasserted += p;
-        report.edges_deleted += d;
-        let (p, d) = self
-            .drain(limit, || params(querybuilder::cleanup_nodes()))
-            .await?;
-        report.unasserted += p;
-        report.nodes_deleted += d;
+        // Every statement starts from the scope's own node or from its
+        // entries in the scope indexes: they cost what the scope asserts.
+        // Relationships first (see querybuilder), the linked before the
+        // scoped (see `cleanup_scoped_nodes`).
+        for text in [
+            querybuilder::cleanup_edges(),
+            querybuilder::cleanup_scoped_edges(),
+        ] {
+            let (p, d) = self.drain(limit, || params(&text)).await?;
+            report.unasserted += p;
+            report.edges_deleted += d;
+        }
+        for text in [
+            querybuilder::cleanup_nodes(),
+            querybuilder::cleanup_scoped_nodes(),
+        ] {
+            let (p, d) = self.drain(limit, || params(&text)).await?;
+            report.unasserted += p;
+            report.nodes_deleted += d;
+        }
         // The sweep looks up stubs through their index; only the labels
         // this kind of scope can assert can hold its orphans.
         let kinds = ScopeKind::of(&scope.scope)
@@ -352,6 +366,7 @@ fn state(mut props: BoltMap) -> NodeState {
     let lastupdated = take_long(&mut props, LASTUPDATED);
     props.value.remove(PROPS_AT);
     props.value.remove(STUB);
+    props.value.remove(SCOPE);
     let by = take_list(&mut props, ASSERTED_BY);
     let at = take_list(&mut props, ASSERTED_AT);
     let asserted: BTreeMap<String, i64> = by

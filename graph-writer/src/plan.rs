@@ -28,6 +28,7 @@ pub const RESERVED: &[&str] = &[
     ASSERTED_AT,
     PROPS_AT,
     STUB,
+    SCOPE,
 ];
 /// The element's id, unique per label (the registry's resource id).
 pub const ID: &str = "id";
@@ -41,6 +42,10 @@ pub const ASSERTED_BY: &str = "_asserted_by";
 pub const ASSERTED_AT: &str = "_asserted_at";
 /// Epoch of the properties the element holds, so older ones never win.
 pub const PROPS_AT: &str = "_props_at";
+/// One scope asserting a node, found through a range index per label
+/// instead of an `ASSERTS` link (see `querybuilder`): null or one of
+/// [`ASSERTED_BY`].
+pub const SCOPE: &str = "_scope";
 /// Marks a node that exists only as the end of a relationship (no upsert
 /// named it yet), so the orphan sweep never touches anyone else's nodes.
 pub const STUB: &str = "_stub";

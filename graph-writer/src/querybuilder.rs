@@ -8,10 +8,14 @@
 //! Bookkeeping per element (see the README): `_asserted_by` lists the scopes
 //! asserting it, `_asserted_at` the newest epoch each asserted it in
 //! (parallel lists: Neo4j rejects nested maps as properties),
-//! `_props_at` the epoch of the properties it holds. A node also has an
-//! `ASSERTS` relationship from each asserting scope's `InfragraphSync`
-//! node: Neo4j cannot index list membership, and that relationship is what
-//! lets a scope's cleanup find what it asserts without scanning a label.
+//! `_props_at` the epoch of the properties it holds. Neo4j cannot index
+//! list membership, so a scope finds the nodes it asserts, without
+//! scanning a label, in one of two ways: through `_scope`, one of the
+//! node's asserting scopes under a range index per label (the first to
+//! assert it, or the next after that one stopped), or through an
+//! `ASSERTS` relationship from the scope's `InfragraphSync` node, which
+//! every other asserting scope has. Most nodes have one scope and no
+//! link: a first sync writes only the node.
 //! Relationships need no such index: each one a scope asserts is attached
 //! to the node whose observation asserted it, which the scope asserts too
 //! (at the same epoch or a newer one, and cleanup takes relationships
@@ -20,7 +24,7 @@
 use infragraph_schemas::ResourceKind;
 
 use crate::plan::{
-    ASSERTED_AT, ASSERTED_BY, EdgeShape, FIRSTSEEN, LASTUPDATED, Op, PROPS_AT, STUB,
+    ASSERTED_AT, ASSERTED_BY, EdgeShape, FIRSTSEEN, LASTUPDATED, Op, PROPS_AT, SCOPE, STUB,
 };
 
 /// Uniqueness of `id` per label: MERGE is unique and fast only with it.
@@ -42,26 +46,35 @@ fn unique_id(label: &str, name: &str) -> String {
 /// The statement applying one group of node rows.
 pub fn nodes(op: Op, kind: ResourceKind) -> String {
     let label = kind.label();
+    let node = Update {
+        props: true,
+        unstub: true,
+        index: true,
+    };
     match op {
         Op::UpsertNodes => format!(
             "UNWIND $rows AS row\n\
              MERGE (v:{label} {{id: row.id}})\n\
-             ON CREATE SET v.{FIRSTSEEN} = row.epoch\n{}",
-            update(Update {
-                props: true,
-                unstub: true,
-                index: true
-            })
+             ON CREATE SET {}\n\
+             ON MATCH SET {}{}",
+            created(&node),
+            updated(&node),
+            link(&node)
         ),
-        Op::TouchNodes => format!(
-            "UNWIND $rows AS row\n\
-             MATCH (v:{label} {{id: row.id}})\n{}",
-            update(Update {
+        Op::TouchNodes => {
+            let touch = Update {
                 props: false,
                 unstub: false,
-                index: true
-            })
-        ),
+                ..node
+            };
+            format!(
+                "UNWIND $rows AS row\n\
+                 MATCH (v:{label} {{id: row.id}})\n\
+                 SET {}{}",
+                updated(&touch),
+                link(&touch)
+            )
+        }
         _ => format!(
             "UNWIND $rows AS row\n\
              MATCH (v:{label} {{id: row.id}})\n{}\
@@ -74,6 +87,11 @@ pub fn nodes(op: Op, kind: ResourceKind) -> String {
 /// The statement applying one group of relationship rows.
 pub fn edges(op: Op, shape: EdgeShape) -> String {
     let (from, to, rel) = (shape.from.label(), shape.to.label(), shape.rel.as_str());
+    let edge = Update {
+        props: true,
+        unstub: false,
+        index: false,
+    };
     match op {
         Op::UpsertEdges => format!(
             "UNWIND $rows AS row\n\
@@ -82,20 +100,18 @@ pub fn edges(op: Op, shape: EdgeShape) -> String {
              MERGE (b:{to} {{id: row.to}})\n\
              ON CREATE SET b.{FIRSTSEEN} = row.epoch, b.{LASTUPDATED} = row.epoch, b.{STUB} = true\n\
              MERGE (a)-[v:{rel}]->(b)\n\
-             ON CREATE SET v.{FIRSTSEEN} = row.epoch\n{}",
-            update(Update {
-                props: true,
-                unstub: false,
-                index: false
-            })
+             ON CREATE SET {}\n\
+             ON MATCH SET {}",
+            created(&edge),
+            updated(&edge)
         ),
         Op::TouchEdges => format!(
             "UNWIND $rows AS row\n\
-             MATCH (:{from} {{id: row.from}})-[v:{rel}]->(:{to} {{id: row.to}})\n{}",
-            update(Update {
+             MATCH (:{from} {{id: row.from}})-[v:{rel}]->(:{to} {{id: row.to}})\n\
+             SET {}",
+            updated(&Update {
                 props: false,
-                unstub: false,
-                index: false
+                ..edge
             })
         ),
         _ => format!(
@@ -108,21 +124,37 @@ pub fn edges(op: Op, shape: EdgeShape) -> String {
 }
 
 /// What an upsert or touch writes besides the bookkeeping.
+#[derive(Clone, Copy)]
 struct Update {
     /// Apply the row's properties (an upsert; a touch has none).
     props: bool,
     /// The node is now asserted itself, no longer only a relationship's end.
     unstub: bool,
-    /// `v` is a node: a scope asserting it for the first time links it
-    /// from its `InfragraphSync` node (see the module doc). The link exists
-    /// exactly while the scope is in `_asserted_by`, and a segment names an
-    /// element once, so `CREATE` cannot duplicate it and skips the check a
-    /// relationship `MERGE` makes on the scope's node, which has one link
-    /// per element the scope asserts.
+    /// `v` is a node: the scopes asserting it can be found from each scope
+    /// (see the module doc), through [`SCOPE`] for one of them and an
+    /// `ASSERTS` link for each other.
     index: bool,
 }
 
-/// One `SET` for the whole update, so Neo4j plans one write step per row:
+/// The bookkeeping of an element its first assertion creates, in `MERGE`'s
+/// `ON CREATE SET`: it reads nothing, so Neo4j plans no `Eager` step
+/// between reads and writes, which would hold the whole batch.
+fn created(u: &Update) -> String {
+    let scope = if u.index {
+        format!(", v.{SCOPE} = row.scope")
+    } else {
+        String::new()
+    };
+    format!(
+        "v.{FIRSTSEEN} = row.epoch, v += row.props, v.{PROPS_AT} = row.props_at, v.{LASTUPDATED} = row.epoch, \
+         v.{ASSERTED_BY} = [row.scope], v.{ASSERTED_AT} = [row.epoch]{scope}"
+    )
+}
+
+/// The update of an element that exists, as the items of one `SET`, which
+/// Neo4j evaluates all before writing any: each reads the values from
+/// before the clause, so their order does not matter and no `WITH` (and no
+/// `Eager`) is needed.
 /// - `lastupdated` moves forward only, and the row's properties apply only
 ///   if they are not older than those held (invariant 4), by `props_at`,
 ///   the normalizer's own count of how new its view of the element is, so
@@ -132,41 +164,51 @@ struct Update {
 /// - `row.scope` asserts `v` as of `row.epoch`, keeping the newest epoch per
 ///   scope. Most elements are asserted by one scope only: that case reads
 ///   and writes one-element lists, and the list comprehension runs only for
-///   elements several scopes assert (CASE evaluates only the branch taken).
-///
-/// Each right-hand side reads only what the `WITH` bound or the old value
-/// of the property it replaces, so the order of the items does not matter.
-fn update(u: Update) -> String {
+///   elements several scopes assert (CASE evaluates only the branch taken);
+/// - a node nobody holds in [`SCOPE`] (a stub, or one whose indexed scope
+///   stopped asserting it) takes `row.scope` there.
+fn updated(u: &Update) -> String {
+    let fresh = format!("coalesce(v.{PROPS_AT}, row.props_at) <= row.props_at");
+    let ss = format!("coalesce(v.{ASSERTED_BY}, [])");
+    let es = format!("coalesce(v.{ASSERTED_AT}, [])");
     let props = if u.props {
-        "v += CASE WHEN fresh THEN row.props ELSE {} END,\n    "
+        format!("v += CASE WHEN {fresh} THEN row.props ELSE {{}} END,\n    ")
     } else {
-        ""
+        String::new()
     };
     let unstub = if u.unstub {
         format!("v.{STUB} = null,\n    ")
     } else {
         String::new()
     };
-    let index = if u.index {
-        format!(
-            "\nWITH v, row, ss WHERE NOT row.scope IN ss\n\
-             MERGE (s:{} {{id: row.scope}})\n\
-             CREATE (s)-[:{ASSERTS}]->(v)",
-            crate::sink::SYNC_LABEL
-        )
+    let scope = if u.index {
+        format!(",\n    v.{SCOPE} = coalesce(v.{SCOPE}, row.scope)")
     } else {
         String::new()
     };
     format!(
-        "WITH v, row, coalesce(v.{PROPS_AT}, row.props_at) <= row.props_at AS fresh, \
-         coalesce(v.{ASSERTED_BY}, []) AS ss, coalesce(v.{ASSERTED_AT}, []) AS es\n\
-         SET {props}{unstub}v.{PROPS_AT} = CASE WHEN fresh THEN row.props_at ELSE v.{PROPS_AT} END,\n    \
+        "{props}{unstub}v.{PROPS_AT} = CASE WHEN {fresh} THEN row.props_at ELSE v.{PROPS_AT} END,\n    \
          v.{LASTUPDATED} = CASE WHEN coalesce(v.{LASTUPDATED}, row.epoch) <= row.epoch THEN row.epoch ELSE v.{LASTUPDATED} END,\n    \
-         v.{ASSERTED_BY} = CASE WHEN row.scope IN ss THEN ss ELSE ss + [row.scope] END,\n    \
+         v.{ASSERTED_BY} = CASE WHEN row.scope IN {ss} THEN v.{ASSERTED_BY} ELSE {ss} + [row.scope] END,\n    \
          v.{ASSERTED_AT} = CASE \
-         WHEN size(ss) = 1 AND ss[0] = row.scope THEN [CASE WHEN es[0] < row.epoch THEN row.epoch ELSE es[0] END] \
-         WHEN NOT row.scope IN ss THEN es + [row.epoch] \
-         ELSE [i IN range(0, size(es) - 1) | CASE WHEN ss[i] = row.scope AND es[i] < row.epoch THEN row.epoch ELSE es[i] END] END{index}"
+         WHEN size({ss}) = 1 AND v.{ASSERTED_BY}[0] = row.scope THEN [CASE WHEN v.{ASSERTED_AT}[0] < row.epoch THEN row.epoch ELSE v.{ASSERTED_AT}[0] END] \
+         WHEN NOT row.scope IN {ss} THEN {es} + [row.epoch] \
+         ELSE [i IN range(0, size({es}) - 1) | CASE WHEN v.{ASSERTED_BY}[i] = row.scope AND v.{ASSERTED_AT}[i] < row.epoch THEN row.epoch ELSE v.{ASSERTED_AT}[i] END] END{scope}"
+    )
+}
+
+/// A scope asserting a node it is not the [`SCOPE`] of links it from its
+/// `InfragraphSync` node. `MERGE` keeps one link per scope; it checks the
+/// node's few relationships, not the scope node's many.
+fn link(u: &Update) -> String {
+    if !u.index {
+        return String::new();
+    }
+    format!(
+        "\nWITH v, row WHERE v.{SCOPE} <> row.scope\n\
+         MERGE (s:{} {{id: row.scope}})\n\
+         MERGE (s)-[:{ASSERTS}]->(v)",
+        crate::sink::SYNC_LABEL
     )
 }
 
@@ -178,26 +220,35 @@ pub const ASSERTS: &str = "ASSERTS";
 /// older delete must not undo a newer assertion), then keeps going only
 /// for elements nobody asserts any more.
 fn unassert(index: bool) -> String {
-    let unlink = if index {
-        format!(
-            "WITH v, row, ss OPTIONAL MATCH (:{} {{id: row.scope}})-[a:{ASSERTS}]->(v) DELETE a\n",
-            crate::sink::SYNC_LABEL
+    let (unscope, unlink) = if index {
+        (
+            format!(", {}", unscope("row.scope")),
+            format!(
+                "WITH v, row, ss OPTIONAL MATCH (:{} {{id: row.scope}})-[a:{ASSERTS}]->(v) DELETE a\n",
+                crate::sink::SYNC_LABEL
+            ),
         )
     } else {
-        String::new()
+        Default::default()
     };
     format!(
         "WITH v, row, coalesce(v.{ASSERTED_BY}, []) AS ss, coalesce(v.{ASSERTED_AT}, []) AS es\n\
          WITH v, row, ss, es, [i IN range(0, size(ss) - 1) WHERE ss[i] = row.scope AND es[i] <= row.epoch | i] AS at\n\
          WHERE size(at) > 0\n\
          WITH v, row, [i IN range(0, size(ss) - 1) WHERE i <> at[0] | ss[i]] AS ss, [i IN range(0, size(es) - 1) WHERE i <> at[0] | es[i]] AS es\n\
-         SET v.{ASSERTED_BY} = ss, v.{ASSERTED_AT} = es\n\
+         SET v.{ASSERTED_BY} = ss, v.{ASSERTED_AT} = es{unscope}\n\
          {unlink}WITH v, ss WHERE size(ss) = 0\n"
     )
 }
 
-/// One bounded cleanup step over the nodes `$scope` asserts, found through
-/// its `InfragraphSync` node: drops its assertion (and link) from up to
+/// The `SET` item by which a scope that stops asserting a node gives up
+/// its [`SCOPE`], so `_scope` is always null or one of `_asserted_by`.
+fn unscope(scope: &str) -> String {
+    format!("v.{SCOPE} = CASE WHEN v.{SCOPE} = {scope} THEN null ELSE v.{SCOPE} END")
+}
+
+/// One bounded cleanup step over the nodes `$scope` links from its
+/// `InfragraphSync` node: drops its assertion (and link) from up to
 /// `$limit` nodes it asserted before `$epoch` and deletes those nobody
 /// asserts any more. Returns `processed, deleted`. Costs what the scope
 /// asserts, whatever the size of the labels.
@@ -206,11 +257,33 @@ pub fn cleanup_nodes() -> String {
         "MATCH (:{} {{id: $scope}})-[a:{ASSERTS}]->(v)",
         crate::sink::SYNC_LABEL
     );
-    cleanup(&pattern, Some("a"), "DETACH DELETE g")
+    cleanup(&pattern, Some("a"), true)
+}
+
+/// The same over the nodes whose [`SCOPE`] is `$scope`, through each
+/// label's scope index in one statement: every label, so no kind of scope
+/// can assert a node its cleanup would not find. Run after
+/// [`cleanup_nodes`]: a node a scope both links and holds in `_scope` is
+/// then already done.
+pub fn cleanup_scoped_nodes() -> String {
+    cleanup(
+        &scoped(|label| format!("MATCH (v:{label} {{{SCOPE}: $scope}})")),
+        None,
+        true,
+    )
+}
+
+/// `CALL` over every label's `match`, each binding `v`, as one stream.
+fn scoped(each: impl Fn(&str) -> String) -> String {
+    let arms: Vec<String> = ResourceKind::ALL
+        .iter()
+        .map(|k| format!("  {} RETURN v", each(k.label())))
+        .collect();
+    format!("CALL () {{\n{}\n}}\nWITH v", arms.join("\n  UNION ALL\n"))
 }
 
 /// The same over the relationships `$scope` asserts, found through the
-/// nodes it asserts (run it first: see the module doc).
+/// nodes it links (run it first: see the module doc).
 pub fn cleanup_edges() -> String {
     // A relationship between two of the scope's nodes is found twice:
     // `cleanup` keeps distinct ones.
@@ -218,14 +291,29 @@ pub fn cleanup_edges() -> String {
         "MATCH (:{} {{id: $scope}})-[:{ASSERTS}]->()-[v]-()",
         crate::sink::SYNC_LABEL
     );
-    cleanup(&pattern, None, "DELETE g")
+    cleanup(&pattern, None, false)
+}
+
+/// The same through the nodes whose [`SCOPE`] is `$scope`.
+pub fn cleanup_scoped_edges() -> String {
+    cleanup(
+        &scoped(|label| format!("MATCH (:{label} {{{SCOPE}: $scope}})-[v]-()")),
+        None,
+        false,
+    )
 }
 
 /// `link`, the scope's relationship to `v` if the pattern binds one, is
-/// deleted with the scope's assertion.
-fn cleanup(pattern: &str, link: Option<&str>, delete: &str) -> String {
+/// deleted with the scope's assertion; a `node` also gives up its
+/// [`SCOPE`] and is deleted with everything attached.
+fn cleanup(pattern: &str, link: Option<&str>, node: bool) -> String {
     let keep = link.map_or_else(String::new, |l| format!(", {l}"));
     let unlink = link.map_or_else(String::new, |l| format!("DELETE {l}\n"));
+    let (unscope, delete) = if node {
+        (format!(", {}", unscope("$scope")), "DETACH DELETE g")
+    } else {
+        (String::new(), "DELETE g")
+    };
     format!(
         "{pattern} WHERE $scope IN v.{ASSERTED_BY}\n\
          WITH DISTINCT v{keep}, [i IN range(0, size(v.{ASSERTED_BY}) - 1) WHERE v.{ASSERTED_BY}[i] = $scope | i][0] AS at\n\
@@ -233,10 +321,19 @@ fn cleanup(pattern: &str, link: Option<&str>, delete: &str) -> String {
          WITH v{keep}, at LIMIT $limit\n{unlink}\
          WITH v, [i IN range(0, size(v.{ASSERTED_BY}) - 1) WHERE i <> at | v.{ASSERTED_BY}[i]] AS ss, \
          [i IN range(0, size(v.{ASSERTED_AT}) - 1) WHERE i <> at | v.{ASSERTED_AT}[i]] AS es\n\
-         SET v.{ASSERTED_BY} = ss, v.{ASSERTED_AT} = es\n\
+         SET v.{ASSERTED_BY} = ss, v.{ASSERTED_AT} = es{unscope}\n\
          WITH count(v) AS processed, collect(CASE WHEN size(ss) = 0 THEN v END) AS gone\n\
          FOREACH (g IN gone | {delete})\n\
          RETURN processed, size(gone) AS deleted"
+    )
+}
+
+/// A scope finds the nodes it holds in [`SCOPE`] through this index.
+pub fn scope_index(kind: ResourceKind) -> String {
+    format!(
+        "CREATE INDEX infragraph_{}_scope IF NOT EXISTS FOR (n:{}) ON (n.{SCOPE})",
+        kind.as_str(),
+        kind.label()
     )
 }
 
@@ -310,6 +407,8 @@ pub fn all_statements() -> Vec<(String, String)> {
             out.push((format!("{op:?} {}", kind.label()), nodes(op, *kind)));
         }
         out.push((format!("stub index {}", kind.label()), stub_index(*kind)));
+        out.push((format!("scope index {}", kind.label()), scope_index(*kind)));
+
         out.push((format!("orphans {}", kind.label()), sweep_orphans(*kind)));
     }
     for def in ResourceKind::ALL.iter().map(|k| k.def()) {
@@ -334,6 +433,11 @@ pub fn all_statements() -> Vec<(String, String)> {
     }
     out.push(("cleanup nodes".to_owned(), cleanup_nodes()));
     out.push(("cleanup relationships".to_owned(), cleanup_edges()));
+    out.push(("cleanup scoped nodes".to_owned(), cleanup_scoped_nodes()));
+    out.push((
+        "cleanup scoped relationships".to_owned(),
+        cleanup_scoped_edges(),
+    ));
     out.push(("constraint sync".to_owned(), sync_constraint()));
     out.push(("record syncs".to_owned(), record_syncs()));
     out.push(("read sync record".to_owned(), sync_record()));

@@ -337,6 +337,55 @@ async fn a_node_shared_by_two_scopes_survives_the_first_cleanup<S: Sink>(sink: A
     );
 }
 
+/// A node's scopes come and go in every order: each one's cleanup or
+/// delete still finds the node, whichever way the store reaches it.
+async fn a_node_passed_between_scopes_is_found_by_each<S: Sink>(sink: Arc<S>) {
+    let c = Changes::new("passed");
+    let h = Element::Node(c.node(Host, "h"));
+    let asserting = |snap: infragraph_graph_writer::Snapshot| {
+        snap.node(Host, &c.id("h"))
+            .map(|n| n.asserted.keys().cloned().collect::<Vec<_>>())
+    };
+    write(
+        sink.clone(),
+        &[
+            host(&c, "x", 1, "h"),
+            host(&c, "y", 1, "h"),
+            c.barrier("x", 1, SyncStatus::Completed),
+        ],
+    )
+    .await;
+    // x, the first to assert h, stops; y takes over, then x comes back.
+    write(sink.clone(), &[c.barrier("x", 2, SyncStatus::Completed)]).await;
+    write(
+        sink.clone(),
+        &[host(&c, "y", 3, "h"), host(&c, "x", 3, "h")],
+    )
+    .await;
+    write(sink.clone(), &[c.barrier("y", 4, SyncStatus::Completed)]).await;
+    let snap = sink.snapshot(&c.prefix).await.unwrap();
+    assert_eq!(
+        asserting(snap),
+        Some(vec![c.key("x")]),
+        "y's cleanup found h"
+    );
+    // y again, then x deletes h: y alone holds it, and its cleanup ends it.
+    write(
+        sink.clone(),
+        &[host(&c, "y", 5, "h"), c.delete("x", 5, h.clone())],
+    )
+    .await;
+    let snap = sink.snapshot(&c.prefix).await.unwrap();
+    assert_eq!(
+        asserting(snap),
+        Some(vec![c.key("y")]),
+        "x's delete found h"
+    );
+    write(sink.clone(), &[c.barrier("y", 6, SyncStatus::Completed)]).await;
+    let snap = sink.snapshot(&c.prefix).await.unwrap();
+    assert_eq!(asserting(snap), None, "y's second cleanup found h");
+}
+
 async fn an_older_change_arriving_late_changes_nothing<S: Sink>(sink: Arc<S>) {
     let c = Changes::new("late");
     let h = Element::Node(c.node(Host, "h"));
@@ -551,6 +600,7 @@ suite!(
     one_batch_closes_many_syncs_each_by_its_kind,
     two_scopes_syncing_at_once_keep_each_others_data,
     a_node_shared_by_two_scopes_survives_the_first_cleanup,
+    a_node_passed_between_scopes_is_found_by_each,
     an_older_change_arriving_late_changes_nothing,
     touch_and_delete_move_only_what_they_should,
     cleanup_of_many_elements_runs_in_bounded_batches,

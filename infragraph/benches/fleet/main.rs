@@ -44,7 +44,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use infragraph_bus::{KafkaArgs, KafkaBus, TopicLayout};
 use infragraph_collector::{Schedule, Syncer, parse_duration};
-use infragraph_graph_writer::{BoltConfig, BoltSink, SYNC_LABEL, querybuilder::ASSERTS};
+use infragraph_graph_writer::{
+    BoltConfig, BoltSink, SYNC_LABEL, plan::SCOPE, querybuilder::ASSERTS,
+};
 use infragraph_schemas::ResourceKind;
 use tokio::sync::watch as signal;
 use tokio::task::JoinHandle;
@@ -382,6 +384,16 @@ async fn remove_run(svc: &Services, run: &Run) -> anyhow::Result<()> {
          WITH DISTINCT n LIMIT 5000 DETACH DELETE n RETURN count(*) AS n"
     );
     while count(g, &batch, &tag).await? > 0 {}
+    // And those they hold in the scope property instead of a link: a scan
+    // of each label, which a benchmark's clean-up can afford.
+    for kind in ResourceKind::ALL {
+        let batch = format!(
+            "MATCH (n:{}) WHERE n.{SCOPE} CONTAINS $tag \
+             WITH n LIMIT 5000 DETACH DELETE n RETURN count(*) AS n",
+            kind.label()
+        );
+        while count(g, &batch, &tag).await? > 0 {}
+    }
     let syncs = format!(
         "MATCH (s:{SYNC_LABEL}) WHERE s.id CONTAINS $tag DETACH DELETE s RETURN count(*) AS n"
     );
