@@ -8,7 +8,8 @@
 //!   (`MATCH (v:Process) WHERE $scope IN v._asserted_by`, per label and
 //!   relationship type), the baseline;
 //! - (b) this writer's cleanup, which starts from the scope's
-//!   `InfragraphSync` node.
+//!   `InfragraphSync` node and from its entries in each label's scope
+//!   index.
 //!
 //! Each round cleans two scopes of equal size, one per way, alternating
 //! which goes first; medians are printed with the ratio (a)/(b). The
