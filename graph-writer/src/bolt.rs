@@ -266,21 +266,20 @@ impl Sink for BoltSink {
         // entries in the scope indexes: they cost what the scope asserts.
         // Relationships first (see querybuilder), the linked before the
         // scoped (see `cleanup_scoped_nodes`).
-        for text in [
-            querybuilder::cleanup_edges(),
-            querybuilder::cleanup_scoped_edges(),
-        ] {
+        let steps = [
+            (querybuilder::cleanup_edges(), false),
+            (querybuilder::cleanup_scoped_edges(), false),
+            (querybuilder::cleanup_nodes(), true),
+            (querybuilder::cleanup_scoped_nodes(), true),
+        ];
+        for (text, nodes) in steps {
             let (p, d) = self.drain(limit, || params(&text)).await?;
             report.unasserted += p;
-            report.edges_deleted += d;
-        }
-        for text in [
-            querybuilder::cleanup_nodes(),
-            querybuilder::cleanup_scoped_nodes(),
-        ] {
-            let (p, d) = self.drain(limit, || params(&text)).await?;
-            report.unasserted += p;
-            report.nodes_deleted += d;
+            if nodes {
+                report.nodes_deleted += d;
+            } else {
+                report.edges_deleted += d;
+            }
         }
         // The sweep looks up stubs through their index; only the labels
         // this kind of scope can assert can hold its orphans.
