@@ -101,7 +101,15 @@ pub fn run(cli: Cli, name: &'static str) -> ExitCode {
         .enable_all()
         .build();
     match runtime {
-        Ok(rt) => rt.block_on(command(cli, name)),
+        Ok(rt) => {
+            let code = rt.block_on(command(cli, name));
+            // Waits for what is still on the blocking pool (a Kafka client
+            // closing, a synchronous commit), but not for ever: one blocked
+            // on the broker must not hold the exit, and what it would have
+            // committed is read again.
+            rt.shutdown_timeout(std::time::Duration::from_secs(5));
+            code
+        }
         Err(e) => {
             eprintln!("{name}: cannot start the async runtime: {e}");
             ExitCode::from(2)

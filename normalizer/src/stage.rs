@@ -78,11 +78,26 @@ pub async fn run<B: Bus>(
             msg = stage.consumer.recv() => stage.batch(msg?, args.batch).await?,
         }
     }
-    stage.settle(Wait::All).await?;
+    // Bounded: a delivery or commit still waiting on the broker must not
+    // hold the stop. What it would have committed is read again.
+    match tokio::time::timeout(FINAL_SETTLE, stage.settle(Wait::All)).await {
+        Ok(settled) => settled?,
+        Err(_) => tracing::warn!(
+            secs = FINAL_SETTLE.as_secs(),
+            "the last deliveries or commit did not finish in time; what they cover will be read again"
+        ),
+    }
     schemas.abort();
+    // Closing a Kafka consumer can block on the broker long after its work
+    // is done (it leaves the group): on the blocking pool, not awaited, so
+    // the binary's bounded runtime shutdown is what waits for it.
+    drop(tokio::task::spawn_blocking(move || drop(stage)));
     tracing::info!("normalizer stopped");
     Ok(())
 }
+
+/// How long a stop waits for the last deliveries and commit.
+const FINAL_SETTLE: Duration = Duration::from_secs(15);
 
 /// The largest change the changes topic takes, as the bus says; without
 /// an answer, a change too large is still caught when its delivery fails.
