@@ -124,7 +124,6 @@ pub fn edges(op: Op, shape: EdgeShape) -> String {
 }
 
 /// What an upsert or touch writes besides the bookkeeping.
-#[derive(Clone, Copy)]
 struct Update {
     /// Apply the row's properties (an upsert; a touch has none).
     props: bool,
@@ -408,7 +407,6 @@ pub fn all_statements() -> Vec<(String, String)> {
         }
         out.push((format!("stub index {}", kind.label()), stub_index(*kind)));
         out.push((format!("scope index {}", kind.label()), scope_index(*kind)));
-
         out.push((format!("orphans {}", kind.label()), sweep_orphans(*kind)));
     }
     for def in ResourceKind::ALL.iter().map(|k| k.def()) {
