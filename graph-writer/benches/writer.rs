@@ -10,7 +10,10 @@
 //!
 //! A warm-up round runs every statement first (the database may be a JVM),
 //! then timed rounds alternate whether (b) or (c) goes first; medians are
-//! printed. INFRAGRAPH_BENCH_ROUNDS sets the rounds (default 3).
+//! printed. INFRAGRAPH_BENCH_ROUNDS sets the rounds (default 3). (a), the
+//! raw rate and (c)'s initial nodes, the figures the targets compare, run
+//! batch by batch in turn, so a drift in the machine's load between them
+//! does not show as a ratio.
 //!
 //! Runs against INFRAGRAPH_TEST_BOLT (user:password in
 //! INFRAGRAPH_TEST_BOLT_AUTH, database INFRAGRAPH_TEST_BOLT_DATABASE,
@@ -230,29 +233,59 @@ struct Round {
     minimal_touch: f64,
 }
 
-/// (a): one round trip per row; a tenth of the rows is plenty for a rate.
-async fn per_row(g: &neo4rs::Graph, prefix: &str, n: usize) -> f64 {
-    let na = (n / 10).max(100);
-    let d = timed(async {
-        for r in rows(prefix, 0..na, 1) {
-            let BoltType::Map(m) = r else { continue };
-            let id: String = m.get("id").unwrap_or_default();
-            let p = m
-                .value
-                .get("props")
-                .cloned()
-                .unwrap_or(BoltType::Null(neo4rs::BoltNull));
-            g.run(
-                query("MERGE (n:Process {id: $id}) SET n += $props")
-                    .param("id", id)
-                    .param("props", p),
-            )
-            .await
-            .expect("merge runs");
+/// (a): one round trip per row, for the rows `ids`.
+async fn per_row(g: &neo4rs::Graph, prefix: &str, ids: std::ops::Range<usize>) {
+    for r in rows(prefix, ids, 1) {
+        let BoltType::Map(m) = r else { continue };
+        let id: String = m.get("id").unwrap_or_default();
+        let p = m
+            .value
+            .get("props")
+            .cloned()
+            .unwrap_or(BoltType::Null(neo4rs::BoltNull));
+        g.run(
+            query("MERGE (n:Process {id: $id}) SET n += $props")
+                .param("id", id)
+                .param("props", p),
+        )
+        .await
+        .expect("merge runs");
+    }
+}
+
+/// Initial nodes three ways, one batch of each in turn, the order rotating
+/// from batch to batch, so that all three see the same machine (its load
+/// drifts over seconds): (a) per-row MERGEs of a tenth of the batch's rows,
+/// the raw `UNWIND MERGE` and this writer. Sets their rates in `r`.
+async fn initial_nodes(
+    sink: &BoltSink,
+    p: &Prefixes,
+    n: usize,
+    nodes: &[GraphChange],
+    r: &mut Round,
+) {
+    let g = sink.graph();
+    let mut took = [Duration::ZERO; 3];
+    let mut per_row_rows = 0;
+    for (b, start) in (0..n).step_by(WRITER_BATCH).enumerate() {
+        let end = (start + WRITER_BATCH).min(n);
+        let tenth = start..start + ((end - start) / 10).max(1);
+        per_row_rows += tenth.len();
+        let raw_rows = rows(&p.raw, start..end, 1);
+        for k in 0..3 {
+            let which = (b + p.turn + k) % 3;
+            took[which] += match which {
+                0 => timed(per_row(g, &p.per_row, tenth.clone())).await,
+                1 => timed(run_unwind(g, RAW, raw_rows.clone(), 1, WRITER_BATCH)).await,
+                _ => timed(apply(sink, &nodes[start..end])).await,
+            };
         }
-    })
-    .await;
-    rate(na, d)
+    }
+    (r.per_row, r.raw, r.writer_nodes) = (
+        rate(per_row_rows, took[0]),
+        rate(n, took[1]),
+        rate(n, took[2]),
+    );
 }
 
 /// (b): initial sync, full resync, the cheapest possible touch of the same
@@ -317,10 +350,11 @@ async fn cartography(g: &neo4rs::Graph, prefix: &str, n: usize, r: &mut Round) {
 /// (c): this writer's initial sync, a reconciliation where 5% changed (the
 /// rest touched), a delta sync where 5% changed (only those sent, as the
 /// normalizer sends them), touches alone, and the scoped cleanup of a tenth.
-async fn writer(sink: &BoltSink, prefix: &str, n: usize, r: &mut Round) {
+async fn writer(sink: &BoltSink, p: &Prefixes, n: usize, r: &mut Round) {
+    let prefix = p.writer.as_str();
     let scope = ScopeRef::new("bench", prefix.to_owned());
     let (nodes1, edges1) = changes(prefix, n, 1, &scope);
-    let dn = timed(apply(sink, &nodes1)).await;
+    initial_nodes(sink, p, n, &nodes1, r).await;
     let de = timed(apply(sink, &edges1)).await;
     let (nodes2, edges2) = changes(prefix, n, 2, &scope);
     let dr = timed(apply(sink, &nodes2)).await;
@@ -348,54 +382,65 @@ async fn writer(sink: &BoltSink, prefix: &str, n: usize, r: &mut Round) {
     let dc = timed(async { report = sink.cleanup(&scope, 5, 10_000).await.expect("cleanup runs") })
         .await;
     r.writer_delta_s = dd.as_secs_f64();
-    (
-        r.writer_nodes,
-        r.writer_edges,
-        r.writer_resync,
-        r.writer_resync_s,
-    ) = (rate(n, dn), rate(n, de), rate(n, dr), dr.as_secs_f64());
+    (r.writer_edges, r.writer_resync, r.writer_resync_s) =
+        (rate(n, de), rate(n, dr), dr.as_secs_f64());
     (r.writer_resync_edges, r.writer_touches) = (rate(n, dre), rate(touches.len(), dt));
     r.writer_cleanup = rate((report.unasserted as usize).max(1), dc);
 }
 
-/// One round on fresh ids; `writer_first` alternates which of (b) and (c)
-/// runs first, so neither always gets the warmer database.
-async fn round(sink: &BoltSink, n: usize, name: &str, writer_first: bool) -> Round {
+/// Each figure's own ids, so no statement finds another's nodes.
+struct Prefixes {
+    per_row: String,
+    cartography: String,
+    writer: String,
+    raw: String,
+    /// Which of (a), raw and (c) goes first in the round's first batch.
+    turn: usize,
+}
+
+/// Round `i` on fresh ids; it alternates which of (b) and (c) runs first,
+/// so neither always gets the warmer database. (a) and the raw baseline run
+/// beside (c)'s initial nodes (`initial_nodes`).
+async fn round(sink: &BoltSink, n: usize, name: &str, i: usize) -> Round {
     let g = sink.graph();
     let p = |x: &str| format!("bench-{x}-{name}-{}", std::process::id());
-    let (pa, pb, pc, pr) = (p("a"), p("b"), p("c"), p("r"));
-    let mut r = Round {
-        per_row: per_row(g, &pa, n).await,
-        ..Round::default()
+    let p = Prefixes {
+        per_row: p("a"),
+        cartography: p("b"),
+        writer: p("c"),
+        raw: p("r"),
+        turn: i,
     };
-    // In the writer's batch size: the ceiling for the writer's own batches.
-    r.raw = rate(
-        n,
-        timed(run_unwind(g, RAW, rows(&pr, 0..n, 1), 1, WRITER_BATCH)).await,
-    );
+    let mut r = Round::default();
     r.raw_big = rate(
         n,
         timed(run_unwind(
             g,
             RAW,
-            rows(&format!("{pr}-big"), 0..n, 1),
+            rows(&format!("{}-big", p.raw), 0..n, 1),
             1,
             CARTOGRAPHY_BATCH,
         ))
         .await,
     );
-    if writer_first {
-        writer(sink, &pc, n, &mut r).await;
-        cartography(g, &pb, n, &mut r).await;
+    if i % 2 == 0 {
+        writer(sink, &p, n, &mut r).await;
+        cartography(g, &p.cartography, n, &mut r).await;
     } else {
-        cartography(g, &pb, n, &mut r).await;
-        writer(sink, &pc, n, &mut r).await;
+        cartography(g, &p.cartography, n, &mut r).await;
+        writer(sink, &p, n, &mut r).await;
     }
-    for prefix in [&pa, &pb, &pc, &pr, &format!("{pr}-big")] {
+    for prefix in [
+        &p.per_row,
+        &p.cartography,
+        &p.writer,
+        &p.raw,
+        &format!("{}-big", p.raw),
+    ] {
         wipe(g, prefix).await;
     }
-    let q =
-        query("MATCH (n:Host) WHERE n.id STARTS WITH $p DETACH DELETE n").param("p", pc.as_str());
+    let q = query("MATCH (n:Host) WHERE n.id STARTS WITH $p DETACH DELETE n")
+        .param("p", p.writer.as_str());
     let _ = g.run(q).await;
     r
 }
@@ -426,10 +471,10 @@ async fn main() {
 
     // The database is a JVM: every statement shape runs once, untimed,
     // before anything is measured.
-    round(&sink, n / 5, "warmup", false).await;
+    round(&sink, n / 5, "warmup", 1).await;
     let mut all = Vec::new();
     for i in 0..rounds {
-        let r = round(&sink, n, &format!("r{i}"), i % 2 == 0).await;
+        let r = round(&sink, n, &format!("r{i}"), i).await;
         println!(
             "round {}: (c)/(a) {:.1}x, resync (b)/(c) delta {:.1}x, reconciliation {:.2}x, (c) vs raw {:.0}%",
             i + 1,
