@@ -411,19 +411,21 @@ async fn round(sink: &BoltSink, n: usize, name: &str, i: usize) -> Round {
         raw: p("r"),
         turn: i,
     };
-    let mut r = Round::default();
-    r.raw_big = rate(
-        n,
-        timed(run_unwind(
-            g,
-            RAW,
-            rows(&format!("{}-big", p.raw), 0..n, 1),
-            1,
-            CARTOGRAPHY_BATCH,
-        ))
-        .await,
-    );
-    if i % 2 == 0 {
+    let mut r = Round {
+        raw_big: rate(
+            n,
+            timed(run_unwind(
+                g,
+                RAW,
+                rows(&format!("{}-big", p.raw), 0..n, 1),
+                1,
+                CARTOGRAPHY_BATCH,
+            ))
+            .await,
+        ),
+        ..Round::default()
+    };
+    if i.is_multiple_of(2) {
         writer(sink, &p, n, &mut r).await;
         cartography(g, &p.cartography, n, &mut r).await;
     } else {
