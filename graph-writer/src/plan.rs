@@ -37,20 +37,20 @@ pub const ID: &str = "id";
 pub const FIRSTSEEN: &str = "firstseen";
 /// Epoch of the newest sync that asserted it; only moves forward.
 pub const LASTUPDATED: &str = "lastupdated";
-/// Scope keys asserting an element besides its [`SCOPE`], parallel to
-/// [`ASSERTED_AT`]; absent when there are none.
+/// Scope keys asserting an element, parallel to [`ASSERTED_AT`].
 pub const ASSERTED_BY: &str = "_asserted_by";
 /// The newest epoch in which each scope of [`ASSERTED_BY`] asserted it.
 pub const ASSERTED_AT: &str = "_asserted_at";
-/// Epoch of the properties the element holds, so older ones never win;
-/// absent while it is the element's [`LASTUPDATED`] (see `querybuilder`).
+/// Epoch of the properties the element holds, so older ones never win. A
+/// node that is no stub leaves it out while it is the node's
+/// [`LASTUPDATED`] (see `querybuilder`).
 pub const PROPS_AT: &str = "_props_at";
-/// One scope asserting an element (on a node, found through a range index
-/// per label instead of an `ASSERTS` link: see `querybuilder`); never also
-/// in [`ASSERTED_BY`], which lists the element's other scopes.
+/// One scope asserting a node, found through a range index per label
+/// instead of an `ASSERTS` link (see `querybuilder`); never also in
+/// [`ASSERTED_BY`], which lists the node's other scopes.
 pub const SCOPE: &str = "_scope";
-/// The newest epoch in which [`SCOPE`] asserted the element; absent while
-/// that is the element's [`LASTUPDATED`] (see `querybuilder`).
+/// The newest epoch in which [`SCOPE`] asserted the node; absent while
+/// that is the node's [`LASTUPDATED`] (see `querybuilder`).
 pub const SCOPE_AT: &str = "_scope_at";
 /// Marks a node that exists only as the end of a relationship (no upsert
 /// named it yet), so the orphan sweep never touches anyone else's nodes.

@@ -5,21 +5,21 @@
 //! names come from [`crate::plan`] ([`ASSERTED_BY`], …), never from
 //! literals here.
 //!
-//! Bookkeeping per element (see the README): `_scope` holds one scope
-//! asserting it and `_scope_at` the newest epoch that scope asserted it
-//! in, `_asserted_by` lists the other scopes and `_asserted_at` their
-//! epochs (parallel lists: Neo4j rejects nested maps as properties), and
-//! `_props_at` is the epoch of the properties it holds. Most elements have
-//! one scope and no lists, and leave out `_scope_at` and `_props_at` while
-//! they equal `lastupdated` ([`implicit`]): a first sync writes each
-//! element's `firstseen`, `lastupdated`, `_scope` and properties, and a
-//! resync that only re-asserts it writes its `lastupdated` alone.
-//! Neo4j cannot index list membership, so a scope finds the nodes it
-//! asserts, without scanning a label, in one of two ways: through
-//! `_scope`, under a range index per label (the first scope to assert the
-//! node, or the next after that one stopped), or through an `ASSERTS`
-//! relationship from the scope's `InfragraphSync` node, which every other
-//! asserting scope has.
+//! Bookkeeping per element (see the README): `_asserted_by` lists the scopes
+//! asserting it, `_asserted_at` the newest epoch each asserted it in
+//! (parallel lists: Neo4j rejects nested maps as properties),
+//! `_props_at` the epoch of the properties it holds. Neo4j cannot index
+//! list membership, so a scope finds the nodes it asserts, without
+//! scanning a label, in one of two ways: through `_scope`, one of the
+//! node's asserting scopes under a range index per label (the first to
+//! assert it, or the next after that one stopped), with its epoch in
+//! `_scope_at`, or through an `ASSERTS` relationship from the scope's
+//! `InfragraphSync` node, which every other asserting scope has, and
+//! whose epochs the lists hold. Most nodes have one scope, no link and no
+//! lists, and a node leaves out `_scope_at` and `_props_at` while they
+//! equal its `lastupdated`: a first sync writes each node's `firstseen`,
+//! `lastupdated`, `_scope` and properties, and a resync that only
+//! re-asserts a node writes its `lastupdated` alone.
 //! Relationships need no such index: each one a scope asserts is attached
 //! to the node whose observation asserted it, which the scope asserts too
 //! (at the same epoch or a newer one, and cleanup takes relationships
@@ -62,7 +62,7 @@ pub fn nodes(op: Op, kind: ResourceKind) -> String {
              MERGE (v:{label} {{id: row.id}})\n\
              ON CREATE SET {}\n\
              ON MATCH SET {}{}",
-            created(),
+            created(&node),
             updated(&node),
             link(&node)
         ),
@@ -107,7 +107,7 @@ pub fn edges(op: Op, shape: EdgeShape) -> String {
              MERGE (a)-[v:{rel}]->(b)\n\
              ON CREATE SET {}\n\
              ON MATCH SET {}",
-            created(),
+            created(&edge),
             updated(&edge)
         ),
         Op::TouchEdges => format!(
@@ -142,13 +142,19 @@ struct Update {
 
 /// The bookkeeping of an element its first assertion creates, in `MERGE`'s
 /// `ON CREATE SET`: it reads nothing, so Neo4j plans no `Eager` step
-/// between reads and writes, which would hold the whole batch. It writes
-/// only what the element's `lastupdated` does not already say (see
-/// [`implicit`]): each property costs on every element of a first sync.
-fn created() -> String {
+/// between reads and writes, which would hold the whole batch. A node
+/// writes only what its `lastupdated` does not already say (see
+/// [`implicit`]): each property costs on every node of a first sync.
+fn created(u: &Update) -> String {
+    if u.index {
+        return format!(
+            "v.{FIRSTSEEN} = row.epoch, v += row.props, v.{LASTUPDATED} = row.epoch, v.{SCOPE} = row.scope, \
+             v.{PROPS_AT} = CASE WHEN row.props_at <> row.epoch THEN row.props_at END"
+        );
+    }
     format!(
-        "v.{FIRSTSEEN} = row.epoch, v += row.props, v.{LASTUPDATED} = row.epoch, v.{SCOPE} = row.scope, \
-         v.{PROPS_AT} = CASE WHEN row.props_at <> row.epoch THEN row.props_at END"
+        "v.{FIRSTSEEN} = row.epoch, v += row.props, v.{PROPS_AT} = row.props_at, v.{LASTUPDATED} = row.epoch, \
+         v.{ASSERTED_BY} = [row.scope], v.{ASSERTED_AT} = [row.epoch]"
     )
 }
 
@@ -159,13 +165,12 @@ fn new_lastupdated() -> String {
     )
 }
 
-/// An element's [`SCOPE_AT`] and [`PROPS_AT`] are left out while they
-/// equal its `lastupdated`, as they do on an element one scope asserts, so
-/// that a first sync writes neither and a resync that re-asserts the
-/// element writes `lastupdated` alone. Every statement that moves an
-/// element's `lastupdated` (an upsert's or touch's `SET`) stores each of
-/// them through this: `value` itself where it differs from the new
-/// `lastupdated`, else nothing.
+/// A node's [`SCOPE_AT`] and [`PROPS_AT`] are left out while they equal
+/// its `lastupdated`, as they do on a node one scope asserts, so that a
+/// first sync writes neither and a resync that re-asserts the node writes
+/// `lastupdated` alone. Every statement that moves a node's `lastupdated`
+/// (an upsert's or touch's `SET`) stores each of them through this: `value`
+/// itself where it differs from the new `lastupdated`, else nothing.
 fn implicit(value: &str) -> String {
     format!(
         "CASE WHEN {value} = {} THEN null ELSE {value} END",
@@ -173,18 +178,17 @@ fn implicit(value: &str) -> String {
     )
 }
 
-/// The epoch of an element's properties as read: [`PROPS_AT`], or while it
-/// is absent `lastupdated`, unless the element is a stub node, whose
-/// `lastupdated` is its relationship's and says nothing of properties it
-/// never had (then null).
-fn props_at() -> String {
+/// The epoch of a node's properties as read: [`PROPS_AT`], or while it is
+/// absent `lastupdated`, unless the node is a stub, whose `lastupdated` is
+/// its relationship's and says nothing of properties it never had (then
+/// null).
+fn node_props_at() -> String {
     format!("coalesce(v.{PROPS_AT}, CASE WHEN v.{STUB} IS NULL THEN v.{LASTUPDATED} END)")
 }
 
-/// When `scope` last asserted the element, if it is the element's
-/// [`SCOPE`]: [`SCOPE_AT`], or while it is absent `lastupdated` (in a node
-/// written before [`SCOPE_AT`] existed, the scope's entry in
-/// [`ASSERTED_BY`]).
+/// When `scope` last asserted the node, if it is the node's [`SCOPE`]:
+/// [`SCOPE_AT`], or while it is absent `lastupdated` (in a node written
+/// before [`SCOPE_AT`] existed, the scope's entry in [`ASSERTED_BY`]).
 fn scope_at(scope: &str) -> String {
     format!(
         "coalesce(v.{SCOPE_AT}, [i IN range(0, size(coalesce(v.{ASSERTED_BY}, [])) - 1) WHERE v.{ASSERTED_BY}[i] = {scope} | v.{ASSERTED_AT}[i]][0], v.{LASTUPDATED})"
@@ -192,8 +196,8 @@ fn scope_at(scope: &str) -> String {
 }
 
 /// `list` (`_asserted_by` or `_asserted_at`) without `scope`'s entry, or
-/// null where nothing is left: an element's only scope is held in
-/// [`SCOPE`], and it keeps no lists.
+/// null where nothing is left: a node's only scope is held in [`SCOPE`],
+/// and it keeps no lists.
 fn without(list: &str, scope: &str) -> String {
     let ss = format!("coalesce(v.{ASSERTED_BY}, [])");
     format!(
@@ -212,13 +216,24 @@ fn without(list: &str, scope: &str) -> String {
 ///   the element was seen unchanged, so its properties are current as of
 ///   its epoch;
 /// - `row.scope` asserts `v` as of `row.epoch`, keeping the newest epoch per
-///   scope (see [`assertion`]).
+///   scope: for a node, in [`SCOPE_AT`] if it is the node's [`SCOPE`] (which
+///   it takes if nobody holds it), else in the lists; for a relationship in
+///   the lists, where most relationships have one scope, so that case reads
+///   and writes one-element lists and the list comprehension runs only for
+///   those several scopes assert (CASE evaluates only the branch taken).
 fn updated(u: &Update) -> String {
-    let stored = props_at();
+    let stored = if u.index {
+        node_props_at()
+    } else {
+        format!("v.{PROPS_AT}")
+    };
     let fresh = format!("coalesce({stored}, row.props_at) <= row.props_at");
-    let props_at = implicit(&format!(
-        "CASE WHEN {fresh} THEN row.props_at ELSE {stored} END"
-    ));
+    let props_at = format!("CASE WHEN {fresh} THEN row.props_at ELSE {stored} END");
+    let props_at = if u.index {
+        implicit(&props_at)
+    } else {
+        props_at
+    };
     let props = if u.props {
         format!("v += CASE WHEN {fresh} THEN row.props ELSE {{}} END,\n    ")
     } else {
@@ -229,7 +244,11 @@ fn updated(u: &Update) -> String {
     } else {
         String::new()
     };
-    let assertion = assertion();
+    let assertion = if u.index {
+        node_assertion()
+    } else {
+        edge_assertion()
+    };
     format!(
         "{props}{unstub}v.{PROPS_AT} = {props_at},\n    \
          v.{LASTUPDATED} = {},\n    \
@@ -238,14 +257,26 @@ fn updated(u: &Update) -> String {
     )
 }
 
-/// An element's assertion by `row.scope`: in [`SCOPE`] and [`SCOPE_AT`] if
-/// the scope holds it there or nobody does (and the scope is not among the
+/// A relationship's assertion by `row.scope`, in the lists.
+fn edge_assertion() -> String {
+    let ss = format!("coalesce(v.{ASSERTED_BY}, [])");
+    let es = format!("coalesce(v.{ASSERTED_AT}, [])");
+    format!(
+        "v.{ASSERTED_BY} = CASE WHEN row.scope IN {ss} THEN v.{ASSERTED_BY} ELSE {ss} + [row.scope] END,\n    \
+         v.{ASSERTED_AT} = CASE \
+         WHEN size({ss}) = 1 AND v.{ASSERTED_BY}[0] = row.scope THEN [CASE WHEN v.{ASSERTED_AT}[0] < row.epoch THEN row.epoch ELSE v.{ASSERTED_AT}[0] END] \
+         WHEN NOT row.scope IN {ss} THEN {es} + [row.epoch] \
+         ELSE [i IN range(0, size({es}) - 1) | CASE WHEN v.{ASSERTED_BY}[i] = row.scope AND v.{ASSERTED_AT}[i] < row.epoch THEN row.epoch ELSE v.{ASSERTED_AT}[i] END] END"
+    )
+}
+
+/// A node's assertion by `row.scope`: in [`SCOPE`] and [`SCOPE_AT`] if the
+/// scope holds it there or nobody does (and the scope is not among the
 /// others already), else in the lists of the others, and then the epoch of
 /// the scope in [`SCOPE`] is kept though `lastupdated` moves (see
-/// [`implicit`]). An element written before [`SCOPE_AT`] existed lists
-/// all its scopes, a node's [`SCOPE`] among them; that scope's next
-/// assertion moves its entry into [`SCOPE_AT`].
-fn assertion() -> String {
+/// [`implicit`]). A node written before [`SCOPE_AT`] existed also lists its
+/// [`SCOPE`]; its scope's next assertion moves that entry into [`SCOPE_AT`].
+fn node_assertion() -> String {
     let ss = format!("coalesce(v.{ASSERTED_BY}, [])");
     let es = format!("coalesce(v.{ASSERTED_AT}, [])");
     let held = format!("coalesce(v.{SCOPE} = row.scope, false)");
@@ -288,48 +319,41 @@ fn link(u: &Update) -> String {
 pub const ASSERTS: &str = "ASSERTS";
 
 /// Drops `row.scope`'s assertion unless it is newer than the row (a late,
-/// older delete must not undo a newer assertion), and a node's link from
-/// the scope, then keeps going only for elements nobody asserts any more.
+/// older delete must not undo a newer assertion), then keeps going only
+/// for elements nobody asserts any more. A node's scope may be held in
+/// [`SCOPE`] (and, in a node written before [`SCOPE_AT`] existed, listed
+/// too): both go, and so does its link.
 fn unassert(index: bool) -> String {
-    let unlink = if index {
-        format!(
-            "WITH v, row, ss OPTIONAL MATCH (:{} {{id: row.scope}})-[a:{ASSERTS}]->(v) DELETE a\n",
-            crate::sink::SYNC_LABEL
+    let (held, unscope, unlink, nobody) = if index {
+        (
+            format!(
+                "coalesce(v.{SCOPE} = row.scope AND {} <= row.epoch, false)",
+                scope_at("row.scope")
+            ),
+            format!(
+                ", v.{SCOPE} = CASE WHEN held THEN null ELSE v.{SCOPE} END, v.{SCOPE_AT} = CASE WHEN held THEN null ELSE v.{SCOPE_AT} END"
+            ),
+            format!(
+                "WITH v, row, ss OPTIONAL MATCH (:{} {{id: row.scope}})-[a:{ASSERTS}]->(v) DELETE a\n",
+                crate::sink::SYNC_LABEL
+            ),
+            format!(" AND v.{SCOPE} IS NULL"),
         )
     } else {
-        String::new()
+        (
+            "false".to_owned(),
+            String::new(),
+            String::new(),
+            String::new(),
+        )
     };
     format!(
-        "{}{}\n{unlink}WITH v, ss WHERE size(ss) = 0 AND v.{SCOPE} IS NULL\n",
-        asserted_since("row.scope", "<= row.epoch", ", row"),
-        drop_assertion(", row")
-    )
-}
-
-/// Keeps the rows whose `v` the scope `scope` asserted at an epoch that
-/// meets `since` (`<= row.epoch`, `< $epoch`), held in [`SCOPE`] or
-/// listed, with `held` (the former) and `at` (the index of the latter) for
-/// [`drop_assertion`]. `carry` names what else the rows keep.
-fn asserted_since(scope: &str, since: &str, carry: &str) -> String {
-    format!(
-        "WITH v{carry}, coalesce(v.{ASSERTED_BY}, []) AS ss, coalesce(v.{ASSERTED_AT}, []) AS es, \
-         coalesce(v.{SCOPE} = {scope} AND {} {since}, false) AS held\n\
-         WITH v{carry}, ss, es, held, [i IN range(0, size(ss) - 1) WHERE ss[i] = {scope} AND es[i] {since} | i] AS at\n\
-         WHERE held OR size(at) > 0\n",
-        scope_at(scope)
-    )
-}
-
-/// Drops the assertion [`asserted_since`] found: [`SCOPE`] if `held`, the
-/// list entry `at`, and lists left empty. Binds `ss` to the other scopes
-/// still listed, so `size(ss) = 0 AND v._scope IS NULL` says nobody
-/// asserts `v` any more.
-fn drop_assertion(carry: &str) -> String {
-    format!(
-        "WITH v{carry}, held, [i IN range(0, size(ss) - 1) WHERE NOT i IN at | ss[i]] AS ss, \
-         [i IN range(0, size(es) - 1) WHERE NOT i IN at | es[i]] AS es\n\
-         SET v.{ASSERTED_BY} = CASE WHEN size(ss) > 0 THEN ss END, v.{ASSERTED_AT} = CASE WHEN size(es) > 0 THEN es END, \
-         v.{SCOPE} = CASE WHEN held THEN null ELSE v.{SCOPE} END, v.{SCOPE_AT} = CASE WHEN held THEN null ELSE v.{SCOPE_AT} END"
+        "WITH v, row, coalesce(v.{ASSERTED_BY}, []) AS ss, coalesce(v.{ASSERTED_AT}, []) AS es, {held} AS held\n\
+         WITH v, row, ss, es, held, [i IN range(0, size(ss) - 1) WHERE ss[i] = row.scope AND es[i] <= row.epoch | i] AS at\n\
+         WHERE held OR size(at) > 0\n\
+         WITH v, row, held, [i IN range(0, size(ss) - 1) WHERE NOT i IN at | ss[i]] AS ss, [i IN range(0, size(es) - 1) WHERE NOT i IN at | es[i]] AS es\n\
+         SET v.{ASSERTED_BY} = CASE WHEN size(ss) > 0 THEN ss END, v.{ASSERTED_AT} = CASE WHEN size(es) > 0 THEN es END{unscope}\n\
+         {unlink}WITH v, ss WHERE size(ss) = 0{nobody}\n"
     )
 }
 
@@ -348,12 +372,26 @@ pub fn cleanup_nodes() -> String {
 
 /// The same over the nodes whose [`SCOPE`] is `$scope`, through each
 /// label's scope index in one statement: every label, so no kind of scope
-/// can assert a node its cleanup would not find.
+/// can assert a node its cleanup would not find. The scope gives up
+/// [`SCOPE`] (and its entry in the lists, which a node written before
+/// [`SCOPE_AT`] existed also has) on the nodes it asserted before
+/// `$epoch`; those no other scope asserts are deleted.
 pub fn cleanup_scoped_nodes() -> String {
-    cleanup(
-        &scoped(|label| format!("MATCH (v:{label} {{{SCOPE}: $scope}})")),
-        None,
-        true,
+    let ss = format!("coalesce(v.{ASSERTED_BY}, [])");
+    format!(
+        "{pattern}\n\
+         WITH v WHERE {at} < $epoch\n\
+         WITH v LIMIT $limit\n\
+         SET v.{SCOPE} = null, v.{SCOPE_AT} = null,\n    \
+         v.{ASSERTED_BY} = CASE WHEN $scope IN {ss} THEN {by_without} ELSE v.{ASSERTED_BY} END,\n    \
+         v.{ASSERTED_AT} = CASE WHEN $scope IN {ss} THEN {at_without} ELSE v.{ASSERTED_AT} END\n\
+         WITH count(v) AS processed, collect(CASE WHEN size({ss}) = 0 THEN v END) AS gone\n\
+         FOREACH (g IN gone | DETACH DELETE g)\n\
+         RETURN processed, size(gone) AS deleted",
+        pattern = scoped(|label| format!("MATCH (v:{label} {{{SCOPE}: $scope}})")),
+        at = scope_at("$scope"),
+        by_without = without(ASSERTED_BY, "$scope"),
+        at_without = without(ASSERTED_AT, "$scope"),
     )
 }
 
@@ -388,23 +426,38 @@ pub fn cleanup_scoped_edges() -> String {
 }
 
 /// `link`, the scope's relationship to `v` if the pattern binds one, is
-/// deleted with the scope's assertion; an element nobody asserts any more
-/// is deleted (a `node` with everything attached).
+/// deleted with the scope's assertion; a `node` keeps no empty lists, lives
+/// on while a scope holds its [`SCOPE`] (that scope's cleanup is
+/// [`cleanup_scoped_nodes`]) and is deleted with everything attached.
 fn cleanup(pattern: &str, link: Option<&str>, node: bool) -> String {
     let keep = link.map_or_else(String::new, |l| format!(", {l}"));
     let unlink = link.map_or_else(String::new, |l| format!("DELETE {l}\n"));
-    let delete = if node { "DETACH DELETE g" } else { "DELETE g" };
+    let (lists, nobody, delete) = if node {
+        (
+            format!(
+                "v.{ASSERTED_BY} = CASE WHEN size(ss) > 0 THEN ss END, v.{ASSERTED_AT} = CASE WHEN size(es) > 0 THEN es END"
+            ),
+            format!(" AND v.{SCOPE} IS NULL"),
+            "DETACH DELETE g",
+        )
+    } else {
+        (
+            format!("v.{ASSERTED_BY} = ss, v.{ASSERTED_AT} = es"),
+            String::new(),
+            "DELETE g",
+        )
+    };
     format!(
-        "{pattern} WHERE v.{SCOPE} = $scope OR $scope IN v.{ASSERTED_BY}\n\
-         WITH DISTINCT v{keep}\n\
-         {}\
-         WITH v{keep}, ss, es, held, at LIMIT $limit\n{unlink}\
-         {}\n\
-         WITH count(v) AS processed, collect(CASE WHEN size(ss) = 0 AND v.{SCOPE} IS NULL THEN v END) AS gone\n\
+        "{pattern} WHERE $scope IN v.{ASSERTED_BY}\n\
+         WITH DISTINCT v{keep}, [i IN range(0, size(v.{ASSERTED_BY}) - 1) WHERE v.{ASSERTED_BY}[i] = $scope | i][0] AS at\n\
+         WHERE v.{ASSERTED_AT}[at] < $epoch\n\
+         WITH v{keep}, at LIMIT $limit\n{unlink}\
+         WITH v, [i IN range(0, size(v.{ASSERTED_BY}) - 1) WHERE i <> at | v.{ASSERTED_BY}[i]] AS ss, \
+         [i IN range(0, size(v.{ASSERTED_AT}) - 1) WHERE i <> at | v.{ASSERTED_AT}[i]] AS es\n\
+         SET {lists}\n\
+         WITH count(v) AS processed, collect(CASE WHEN size(ss) = 0{nobody} THEN v END) AS gone\n\
          FOREACH (g IN gone | {delete})\n\
-         RETURN processed, size(gone) AS deleted",
-        asserted_since("$scope", "< $epoch", &keep),
-        drop_assertion("")
+         RETURN processed, size(gone) AS deleted"
     )
 }
 
