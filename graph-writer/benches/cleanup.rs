@@ -5,9 +5,8 @@
 //! tenth of its processes gone, and its cleanup is timed two ways on the
 //! same data shape:
 //! - (a) the label scan the writer used before scopes had an index
-//!   (`MATCH ()-[v:RUNS_ON]->() WHERE $scope IN v._asserted_by`, and per
-//!   label the same over the nodes' `_scope`, made to scan the label), the
-//!   baseline;
+//!   (`MATCH (v:Process) WHERE $scope IN v._asserted_by`, per label and
+//!   relationship type), the baseline;
 //! - (b) this writer's cleanup, which starts from the scope's
 //!   `InfragraphSync` node and from its entries in each label's scope
 //!   index.
@@ -40,7 +39,7 @@ use neo4rs::query;
 
 const BATCH: usize = 5_000;
 
-/// The cleanup statement before the index, for one relationship type.
+/// The cleanup statement before the index, for one label or type.
 fn label_scan(pattern: &str, delete: &str) -> String {
     format!(
         "{pattern} WHERE $scope IN v._asserted_by\n\
@@ -52,20 +51,6 @@ fn label_scan(pattern: &str, delete: &str) -> String {
          SET v._asserted_by = ss, v._asserted_at = es\n\
          WITH count(v) AS processed, collect(CASE WHEN size(ss) = 0 THEN v END) AS gone\n\
          FOREACH (g IN gone | {delete})\n\
-         RETURN processed, size(gone) AS deleted"
-    )
-}
-
-/// The same for one label, on today's bookkeeping (a node's only scope in
-/// `_scope`, its epoch in `_scope_at` or else `lastupdated`), but scanning
-/// the label instead of seeking the scope index.
-fn node_label_scan(label: &str) -> String {
-    format!(
-        "MATCH (v:{label}) USING SCAN v:{label} WHERE v._scope = $scope AND coalesce(v._scope_at, v.lastupdated) < $epoch\n\
-         WITH v LIMIT $limit\n\
-         SET v._scope = null, v._scope_at = null\n\
-         WITH count(v) AS processed, collect(CASE WHEN v._asserted_by IS NULL THEN v END) AS gone\n\
-         FOREACH (g IN gone | DETACH DELETE g)\n\
          RETURN processed, size(gone) AS deleted"
     )
 }
@@ -161,7 +146,13 @@ async fn baseline(g: &neo4rs::Graph, s: &ScopeRef, epoch: i64) -> Duration {
     )
     .await;
     for label in ["Process", "Host"] {
-        drain(g, &node_label_scan(label), s, epoch).await;
+        drain(
+            g,
+            &label_scan(&format!("MATCH (v:{label})"), "DETACH DELETE g"),
+            s,
+            epoch,
+        )
+        .await;
     }
     start.elapsed()
 }

@@ -12,7 +12,7 @@ use infragraph_schemas::{Properties, RelType, ResourceKind, ScopeKind, ScopeRef,
 use crate::error::SinkError;
 use crate::plan::{
     ASSERTED_AT, ASSERTED_BY, EdgeRow, FIRSTSEEN, Group, ID, LASTUPDATED, NodeRow, PROPS_AT, SCOPE,
-    SCOPE_AT, STUB, Segment,
+    STUB, Segment,
 };
 use crate::querybuilder;
 use crate::sink::{CleanupReport, NodeState, Sink, Snapshot, SyncRecord, SyncUpdate};
@@ -365,11 +365,10 @@ fn state(mut props: BoltMap) -> NodeState {
     let lastupdated = take_long(&mut props, LASTUPDATED);
     props.value.remove(PROPS_AT);
     props.value.remove(STUB);
-    let scope = take_string(&mut props, SCOPE);
-    let scope_at = take_long(&mut props, SCOPE_AT).or(lastupdated);
+    props.value.remove(SCOPE);
     let by = take_list(&mut props, ASSERTED_BY);
     let at = take_list(&mut props, ASSERTED_AT);
-    let mut asserted: BTreeMap<String, i64> = by
+    let asserted: BTreeMap<String, i64> = by
         .into_iter()
         .zip(at)
         .filter_map(|(s, e)| match (s, e) {
@@ -377,11 +376,6 @@ fn state(mut props: BoltMap) -> NodeState {
             _ => None,
         })
         .collect();
-    // The scope in `_scope` asserted the node at `_scope_at`, or at
-    // `lastupdated` while that is absent (querybuilder's `implicit`).
-    if let (false, Some(at)) = (scope.is_empty(), scope_at) {
-        asserted.entry(scope).or_insert(at);
-    }
     let properties = props
         .value
         .into_iter()

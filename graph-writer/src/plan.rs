@@ -29,7 +29,6 @@ pub const RESERVED: &[&str] = &[
     PROPS_AT,
     STUB,
     SCOPE,
-    SCOPE_AT,
 ];
 /// The element's id, unique per label (the registry's resource id).
 pub const ID: &str = "id";
@@ -41,17 +40,12 @@ pub const LASTUPDATED: &str = "lastupdated";
 pub const ASSERTED_BY: &str = "_asserted_by";
 /// The newest epoch in which each scope of [`ASSERTED_BY`] asserted it.
 pub const ASSERTED_AT: &str = "_asserted_at";
-/// Epoch of the properties the element holds, so older ones never win. A
-/// node that is no stub leaves it out while it is the node's
-/// [`LASTUPDATED`] (see `querybuilder`).
+/// Epoch of the properties the element holds, so older ones never win.
 pub const PROPS_AT: &str = "_props_at";
 /// One scope asserting a node, found through a range index per label
-/// instead of an `ASSERTS` link (see `querybuilder`); never also in
-/// [`ASSERTED_BY`], which lists the node's other scopes.
+/// instead of an `ASSERTS` link (see `querybuilder`): null or one of
+/// [`ASSERTED_BY`].
 pub const SCOPE: &str = "_scope";
-/// The newest epoch in which [`SCOPE`] asserted the node; absent while
-/// that is the node's [`LASTUPDATED`] (see `querybuilder`).
-pub const SCOPE_AT: &str = "_scope_at";
 /// Marks a node that exists only as the end of a relationship (no upsert
 /// named it yet), so the orphan sweep never touches anyone else's nodes.
 pub const STUB: &str = "_stub";

@@ -12,14 +12,10 @@
 //! list membership, so a scope finds the nodes it asserts, without
 //! scanning a label, in one of two ways: through `_scope`, one of the
 //! node's asserting scopes under a range index per label (the first to
-//! assert it, or the next after that one stopped), with its epoch in
-//! `_scope_at`, or through an `ASSERTS` relationship from the scope's
-//! `InfragraphSync` node, which every other asserting scope has, and
-//! whose epochs the lists hold. Most nodes have one scope, no link and no
-//! lists, and a node leaves out `_scope_at` and `_props_at` while they
-//! equal its `lastupdated`: a first sync writes each node's `firstseen`,
-//! `lastupdated`, `_scope` and properties, and a resync that only
-//! re-asserts a node writes its `lastupdated` alone.
+//! assert it, or the next after that one stopped), or through an
+//! `ASSERTS` relationship from the scope's `InfragraphSync` node, which
+//! every other asserting scope has. Most nodes have one scope and no
+//! link: a first sync writes only the node.
 //! Relationships need no such index: each one a scope asserts is attached
 //! to the node whose observation asserted it, which the scope asserts too
 //! (at the same epoch or a newer one, and cleanup takes relationships
@@ -28,8 +24,7 @@
 use infragraph_schemas::ResourceKind;
 
 use crate::plan::{
-    ASSERTED_AT, ASSERTED_BY, EdgeShape, FIRSTSEEN, LASTUPDATED, Op, PROPS_AT, SCOPE, SCOPE_AT,
-    STUB,
+    ASSERTED_AT, ASSERTED_BY, EdgeShape, FIRSTSEEN, LASTUPDATED, Op, PROPS_AT, SCOPE, STUB,
 };
 
 /// Uniqueness of `id` per label: MERGE is unique and fast only with it.
@@ -142,66 +137,16 @@ struct Update {
 
 /// The bookkeeping of an element its first assertion creates, in `MERGE`'s
 /// `ON CREATE SET`: it reads nothing, so Neo4j plans no `Eager` step
-/// between reads and writes, which would hold the whole batch. A node
-/// writes only what its `lastupdated` does not already say (see
-/// [`implicit`]): each property costs on every node of a first sync.
+/// between reads and writes, which would hold the whole batch.
 fn created(u: &Update) -> String {
-    if u.index {
-        return format!(
-            "v.{FIRSTSEEN} = row.epoch, v += row.props, v.{LASTUPDATED} = row.epoch, v.{SCOPE} = row.scope, \
-             v.{PROPS_AT} = CASE WHEN row.props_at <> row.epoch THEN row.props_at END"
-        );
-    }
+    let scope = if u.index {
+        format!(", v.{SCOPE} = row.scope")
+    } else {
+        String::new()
+    };
     format!(
         "v.{FIRSTSEEN} = row.epoch, v += row.props, v.{PROPS_AT} = row.props_at, v.{LASTUPDATED} = row.epoch, \
-         v.{ASSERTED_BY} = [row.scope], v.{ASSERTED_AT} = [row.epoch]"
-    )
-}
-
-/// `lastupdated` after a row's update: it only moves forward.
-fn new_lastupdated() -> String {
-    format!(
-        "CASE WHEN coalesce(v.{LASTUPDATED}, row.epoch) <= row.epoch THEN row.epoch ELSE v.{LASTUPDATED} END"
-    )
-}
-
-/// A node's [`SCOPE_AT`] and [`PROPS_AT`] are left out while they equal
-/// its `lastupdated`, as they do on a node one scope asserts, so that a
-/// first sync writes neither and a resync that re-asserts the node writes
-/// `lastupdated` alone. Every statement that moves a node's `lastupdated`
-/// (an upsert's or touch's `SET`) stores each of them through this: `value`
-/// itself where it differs from the new `lastupdated`, else nothing.
-fn implicit(value: &str) -> String {
-    format!(
-        "CASE WHEN {value} = {} THEN null ELSE {value} END",
-        new_lastupdated()
-    )
-}
-
-/// The epoch of a node's properties as read: [`PROPS_AT`], or while it is
-/// absent `lastupdated`, unless the node is a stub, whose `lastupdated` is
-/// its relationship's and says nothing of properties it never had (then
-/// null).
-fn node_props_at() -> String {
-    format!("coalesce(v.{PROPS_AT}, CASE WHEN v.{STUB} IS NULL THEN v.{LASTUPDATED} END)")
-}
-
-/// When `scope` last asserted the node, if it is the node's [`SCOPE`]:
-/// [`SCOPE_AT`], or while it is absent `lastupdated` (in a node written
-/// before [`SCOPE_AT`] existed, the scope's entry in [`ASSERTED_BY`]).
-fn scope_at(scope: &str) -> String {
-    format!(
-        "coalesce(v.{SCOPE_AT}, [i IN range(0, size(coalesce(v.{ASSERTED_BY}, [])) - 1) WHERE v.{ASSERTED_BY}[i] = {scope} | v.{ASSERTED_AT}[i]][0], v.{LASTUPDATED})"
-    )
-}
-
-/// `list` (`_asserted_by` or `_asserted_at`) without `scope`'s entry, or
-/// null where nothing is left: a node's only scope is held in [`SCOPE`],
-/// and it keeps no lists.
-fn without(list: &str, scope: &str) -> String {
-    let ss = format!("coalesce(v.{ASSERTED_BY}, [])");
-    format!(
-        "CASE WHEN size([s IN {ss} WHERE s <> {scope}]) = 0 THEN null ELSE [i IN range(0, size({ss}) - 1) WHERE v.{ASSERTED_BY}[i] <> {scope} | v.{list}[i]] END"
+         v.{ASSERTED_BY} = [row.scope], v.{ASSERTED_AT} = [row.epoch]{scope}"
     )
 }
 
@@ -216,24 +161,15 @@ fn without(list: &str, scope: &str) -> String {
 ///   the element was seen unchanged, so its properties are current as of
 ///   its epoch;
 /// - `row.scope` asserts `v` as of `row.epoch`, keeping the newest epoch per
-///   scope: for a node, in [`SCOPE_AT`] if it is the node's [`SCOPE`] (which
-///   it takes if nobody holds it), else in the lists; for a relationship in
-///   the lists, where most relationships have one scope, so that case reads
-///   and writes one-element lists and the list comprehension runs only for
-///   those several scopes assert (CASE evaluates only the branch taken).
+///   scope. Most elements are asserted by one scope only: that case reads
+///   and writes one-element lists, and the list comprehension runs only for
+///   elements several scopes assert (CASE evaluates only the branch taken);
+/// - a node nobody holds in [`SCOPE`] (a stub, or one whose indexed scope
+///   stopped asserting it) takes `row.scope` there.
 fn updated(u: &Update) -> String {
-    let stored = if u.index {
-        node_props_at()
-    } else {
-        format!("v.{PROPS_AT}")
-    };
-    let fresh = format!("coalesce({stored}, row.props_at) <= row.props_at");
-    let props_at = format!("CASE WHEN {fresh} THEN row.props_at ELSE {stored} END");
-    let props_at = if u.index {
-        implicit(&props_at)
-    } else {
-        props_at
-    };
+    let fresh = format!("coalesce(v.{PROPS_AT}, row.props_at) <= row.props_at");
+    let ss = format!("coalesce(v.{ASSERTED_BY}, [])");
+    let es = format!("coalesce(v.{ASSERTED_AT}, [])");
     let props = if u.props {
         format!("v += CASE WHEN {fresh} THEN row.props ELSE {{}} END,\n    ")
     } else {
@@ -244,58 +180,19 @@ fn updated(u: &Update) -> String {
     } else {
         String::new()
     };
-    let assertion = if u.index {
-        node_assertion()
+    let scope = if u.index {
+        format!(",\n    v.{SCOPE} = coalesce(v.{SCOPE}, row.scope)")
     } else {
-        edge_assertion()
+        String::new()
     };
     format!(
-        "{props}{unstub}v.{PROPS_AT} = {props_at},\n    \
-         v.{LASTUPDATED} = {},\n    \
-         {assertion}",
-        new_lastupdated()
-    )
-}
-
-/// A relationship's assertion by `row.scope`, in the lists.
-fn edge_assertion() -> String {
-    let ss = format!("coalesce(v.{ASSERTED_BY}, [])");
-    let es = format!("coalesce(v.{ASSERTED_AT}, [])");
-    format!(
-        "v.{ASSERTED_BY} = CASE WHEN row.scope IN {ss} THEN v.{ASSERTED_BY} ELSE {ss} + [row.scope] END,\n    \
+        "{props}{unstub}v.{PROPS_AT} = CASE WHEN {fresh} THEN row.props_at ELSE v.{PROPS_AT} END,\n    \
+         v.{LASTUPDATED} = CASE WHEN coalesce(v.{LASTUPDATED}, row.epoch) <= row.epoch THEN row.epoch ELSE v.{LASTUPDATED} END,\n    \
+         v.{ASSERTED_BY} = CASE WHEN row.scope IN {ss} THEN v.{ASSERTED_BY} ELSE {ss} + [row.scope] END,\n    \
          v.{ASSERTED_AT} = CASE \
          WHEN size({ss}) = 1 AND v.{ASSERTED_BY}[0] = row.scope THEN [CASE WHEN v.{ASSERTED_AT}[0] < row.epoch THEN row.epoch ELSE v.{ASSERTED_AT}[0] END] \
          WHEN NOT row.scope IN {ss} THEN {es} + [row.epoch] \
-         ELSE [i IN range(0, size({es}) - 1) | CASE WHEN v.{ASSERTED_BY}[i] = row.scope AND v.{ASSERTED_AT}[i] < row.epoch THEN row.epoch ELSE v.{ASSERTED_AT}[i] END] END"
-    )
-}
-
-/// A node's assertion by `row.scope`: in [`SCOPE`] and [`SCOPE_AT`] if the
-/// scope holds it there or nobody does (and the scope is not among the
-/// others already), else in the lists of the others, and then the epoch of
-/// the scope in [`SCOPE`] is kept though `lastupdated` moves (see
-/// [`implicit`]). A node written before [`SCOPE_AT`] existed also lists its
-/// [`SCOPE`]; its scope's next assertion moves that entry into [`SCOPE_AT`].
-fn node_assertion() -> String {
-    let ss = format!("coalesce(v.{ASSERTED_BY}, [])");
-    let es = format!("coalesce(v.{ASSERTED_AT}, [])");
-    let held = format!("coalesce(v.{SCOPE} = row.scope, false)");
-    let take = format!("(v.{SCOPE} IS NULL AND NOT row.scope IN {ss})");
-    let at = scope_at("row.scope");
-    let moved = format!("({held} AND row.scope IN {ss})");
-    format!(
-        "v.{SCOPE_AT} = CASE WHEN {take} THEN {taken} WHEN {held} THEN {newer} WHEN v.{SCOPE} IS NOT NULL THEN {kept} END,\n    \
-         v.{ASSERTED_BY} = CASE WHEN {moved} THEN {by_without} WHEN {held} OR {take} OR row.scope IN {ss} THEN v.{ASSERTED_BY} ELSE {ss} + [row.scope] END,\n    \
-         v.{ASSERTED_AT} = CASE WHEN {moved} THEN {at_without} WHEN {held} OR {take} THEN v.{ASSERTED_AT} WHEN NOT row.scope IN {ss} THEN {es} + [row.epoch] \
-         ELSE [i IN range(0, size({es}) - 1) | CASE WHEN v.{ASSERTED_BY}[i] = row.scope AND v.{ASSERTED_AT}[i] < row.epoch THEN row.epoch ELSE v.{ASSERTED_AT}[i] END] END,\n    \
-         v.{SCOPE} = CASE WHEN {take} THEN row.scope ELSE v.{SCOPE} END",
-        by_without = without(ASSERTED_BY, "row.scope"),
-        at_without = without(ASSERTED_AT, "row.scope"),
-        taken = implicit("row.epoch"),
-        newer = implicit(&format!(
-            "CASE WHEN {at} < row.epoch THEN row.epoch ELSE {at} END"
-        )),
-        kept = implicit(&scope_at(&format!("v.{SCOPE}"))),
+         ELSE [i IN range(0, size({es}) - 1) | CASE WHEN v.{ASSERTED_BY}[i] = row.scope AND v.{ASSERTED_AT}[i] < row.epoch THEN row.epoch ELSE v.{ASSERTED_AT}[i] END] END{scope}"
     )
 }
 
@@ -320,41 +217,33 @@ pub const ASSERTS: &str = "ASSERTS";
 
 /// Drops `row.scope`'s assertion unless it is newer than the row (a late,
 /// older delete must not undo a newer assertion), then keeps going only
-/// for elements nobody asserts any more. A node's scope may be held in
-/// [`SCOPE`] (and, in a node written before [`SCOPE_AT`] existed, listed
-/// too): both go, and so does its link.
+/// for elements nobody asserts any more.
 fn unassert(index: bool) -> String {
-    let (held, unscope, unlink, nobody) = if index {
+    let (unscope, unlink) = if index {
         (
-            format!(
-                "coalesce(v.{SCOPE} = row.scope AND {} <= row.epoch, false)",
-                scope_at("row.scope")
-            ),
-            format!(
-                ", v.{SCOPE} = CASE WHEN held THEN null ELSE v.{SCOPE} END, v.{SCOPE_AT} = CASE WHEN held THEN null ELSE v.{SCOPE_AT} END"
-            ),
+            format!(", {}", unscope("row.scope")),
             format!(
                 "WITH v, row, ss OPTIONAL MATCH (:{} {{id: row.scope}})-[a:{ASSERTS}]->(v) DELETE a\n",
                 crate::sink::SYNC_LABEL
             ),
-            format!(" AND v.{SCOPE} IS NULL"),
         )
     } else {
-        (
-            "false".to_owned(),
-            String::new(),
-            String::new(),
-            String::new(),
-        )
+        Default::default()
     };
     format!(
-        "WITH v, row, coalesce(v.{ASSERTED_BY}, []) AS ss, coalesce(v.{ASSERTED_AT}, []) AS es, {held} AS held\n\
-         WITH v, row, ss, es, held, [i IN range(0, size(ss) - 1) WHERE ss[i] = row.scope AND es[i] <= row.epoch | i] AS at\n\
-         WHERE held OR size(at) > 0\n\
-         WITH v, row, held, [i IN range(0, size(ss) - 1) WHERE NOT i IN at | ss[i]] AS ss, [i IN range(0, size(es) - 1) WHERE NOT i IN at | es[i]] AS es\n\
-         SET v.{ASSERTED_BY} = CASE WHEN size(ss) > 0 THEN ss END, v.{ASSERTED_AT} = CASE WHEN size(es) > 0 THEN es END{unscope}\n\
-         {unlink}WITH v, ss WHERE size(ss) = 0{nobody}\n"
+        "WITH v, row, coalesce(v.{ASSERTED_BY}, []) AS ss, coalesce(v.{ASSERTED_AT}, []) AS es\n\
+         WITH v, row, ss, es, [i IN range(0, size(ss) - 1) WHERE ss[i] = row.scope AND es[i] <= row.epoch | i] AS at\n\
+         WHERE size(at) > 0\n\
+         WITH v, row, [i IN range(0, size(ss) - 1) WHERE i <> at[0] | ss[i]] AS ss, [i IN range(0, size(es) - 1) WHERE i <> at[0] | es[i]] AS es\n\
+         SET v.{ASSERTED_BY} = ss, v.{ASSERTED_AT} = es{unscope}\n\
+         {unlink}WITH v, ss WHERE size(ss) = 0\n"
     )
+}
+
+/// The `SET` item by which a scope that stops asserting a node gives up
+/// its [`SCOPE`], so `_scope` is always null or one of `_asserted_by`.
+fn unscope(scope: &str) -> String {
+    format!("v.{SCOPE} = CASE WHEN v.{SCOPE} = {scope} THEN null ELSE v.{SCOPE} END")
 }
 
 /// One bounded cleanup step over the nodes `$scope` links from its
@@ -372,26 +261,14 @@ pub fn cleanup_nodes() -> String {
 
 /// The same over the nodes whose [`SCOPE`] is `$scope`, through each
 /// label's scope index in one statement: every label, so no kind of scope
-/// can assert a node its cleanup would not find. The scope gives up
-/// [`SCOPE`] (and its entry in the lists, which a node written before
-/// [`SCOPE_AT`] existed also has) on the nodes it asserted before
-/// `$epoch`; those no other scope asserts are deleted.
+/// can assert a node its cleanup would not find. Run after
+/// [`cleanup_nodes`]: a node a scope both links and holds in `_scope` is
+/// then already done.
 pub fn cleanup_scoped_nodes() -> String {
-    let ss = format!("coalesce(v.{ASSERTED_BY}, [])");
-    format!(
-        "{pattern}\n\
-         WITH v WHERE {at} < $epoch\n\
-         WITH v LIMIT $limit\n\
-         SET v.{SCOPE} = null, v.{SCOPE_AT} = null,\n    \
-         v.{ASSERTED_BY} = CASE WHEN $scope IN {ss} THEN {by_without} ELSE v.{ASSERTED_BY} END,\n    \
-         v.{ASSERTED_AT} = CASE WHEN $scope IN {ss} THEN {at_without} ELSE v.{ASSERTED_AT} END\n\
-         WITH count(v) AS processed, collect(CASE WHEN size({ss}) = 0 THEN v END) AS gone\n\
-         FOREACH (g IN gone | DETACH DELETE g)\n\
-         RETURN processed, size(gone) AS deleted",
-        pattern = scoped(|label| format!("MATCH (v:{label} {{{SCOPE}: $scope}})")),
-        at = scope_at("$scope"),
-        by_without = without(ASSERTED_BY, "$scope"),
-        at_without = without(ASSERTED_AT, "$scope"),
+    cleanup(
+        &scoped(|label| format!("MATCH (v:{label} {{{SCOPE}: $scope}})")),
+        None,
+        true,
     )
 }
 
@@ -426,26 +303,15 @@ pub fn cleanup_scoped_edges() -> String {
 }
 
 /// `link`, the scope's relationship to `v` if the pattern binds one, is
-/// deleted with the scope's assertion; a `node` keeps no empty lists, lives
-/// on while a scope holds its [`SCOPE`] (that scope's cleanup is
-/// [`cleanup_scoped_nodes`]) and is deleted with everything attached.
+/// deleted with the scope's assertion; a `node` also gives up its
+/// [`SCOPE`] and is deleted with everything attached.
 fn cleanup(pattern: &str, link: Option<&str>, node: bool) -> String {
     let keep = link.map_or_else(String::new, |l| format!(", {l}"));
     let unlink = link.map_or_else(String::new, |l| format!("DELETE {l}\n"));
-    let (lists, nobody, delete) = if node {
-        (
-            format!(
-                "v.{ASSERTED_BY} = CASE WHEN size(ss) > 0 THEN ss END, v.{ASSERTED_AT} = CASE WHEN size(es) > 0 THEN es END"
-            ),
-            format!(" AND v.{SCOPE} IS NULL"),
-            "DETACH DELETE g",
-        )
+    let (unscope, delete) = if node {
+        (format!(", {}", unscope("$scope")), "DETACH DELETE g")
     } else {
-        (
-            format!("v.{ASSERTED_BY} = ss, v.{ASSERTED_AT} = es"),
-            String::new(),
-            "DELETE g",
-        )
+        (String::new(), "DELETE g")
     };
     format!(
         "{pattern} WHERE $scope IN v.{ASSERTED_BY}\n\
@@ -454,8 +320,8 @@ fn cleanup(pattern: &str, link: Option<&str>, node: bool) -> String {
          WITH v{keep}, at LIMIT $limit\n{unlink}\
          WITH v, [i IN range(0, size(v.{ASSERTED_BY}) - 1) WHERE i <> at | v.{ASSERTED_BY}[i]] AS ss, \
          [i IN range(0, size(v.{ASSERTED_AT}) - 1) WHERE i <> at | v.{ASSERTED_AT}[i]] AS es\n\
-         SET {lists}\n\
-         WITH count(v) AS processed, collect(CASE WHEN size(ss) = 0{nobody} THEN v END) AS gone\n\
+         SET v.{ASSERTED_BY} = ss, v.{ASSERTED_AT} = es{unscope}\n\
+         WITH count(v) AS processed, collect(CASE WHEN size(ss) = 0 THEN v END) AS gone\n\
          FOREACH (g IN gone | {delete})\n\
          RETURN processed, size(gone) AS deleted"
     )
@@ -486,7 +352,7 @@ pub fn stub_index(kind: ResourceKind) -> String {
 /// into the same database are never swept. Returns `deleted`.
 pub fn sweep_orphans(kind: ResourceKind) -> String {
     format!(
-        "MATCH (v:{}) WHERE v.{STUB} = true AND size(coalesce(v.{ASSERTED_BY}, [])) = 0 AND v.{SCOPE} IS NULL AND NOT (v)--()\n\
+        "MATCH (v:{}) WHERE v.{STUB} = true AND size(coalesce(v.{ASSERTED_BY}, [])) = 0 AND NOT (v)--()\n\
          WITH v LIMIT $limit\n\
          DELETE v\n\
          RETURN count(*) AS deleted",

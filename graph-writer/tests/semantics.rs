@@ -386,40 +386,6 @@ async fn a_node_passed_between_scopes_is_found_by_each<S: Sink>(sink: Arc<S>) {
     assert_eq!(asserting(snap), None, "y's second cleanup found h");
 }
 
-/// A scope's assertion keeps its own epoch while another scope moves the
-/// node's `lastupdated` past it, so its cleanup still tells a node it
-/// stopped seeing from one it saw.
-async fn a_scope_keeps_its_epoch_when_another_moves_lastupdated<S: Sink>(sink: Arc<S>) {
-    let c = Changes::new("epochs");
-    let h = Element::Node(c.node(Host, "h"));
-    let asserted = async |sink: &Arc<S>| {
-        let snap = sink.snapshot(&c.prefix).await.unwrap();
-        snap.node(Host, &c.id("h")).map(|n| n.asserted.clone())
-    };
-    let of = |pairs: &[(&str, i64)]| {
-        Some(
-            pairs
-                .iter()
-                .map(|(s, e)| (c.key(s), *e))
-                .collect::<std::collections::BTreeMap<_, _>>(),
-        )
-    };
-    write(
-        sink.clone(),
-        &[host(&c, "x", 1, "h"), host(&c, "y", 5, "h")],
-    )
-    .await;
-    assert_eq!(asserted(&sink).await, of(&[("x", 1), ("y", 5)]));
-    write(sink.clone(), &[c.touch("x", 3, h)]).await;
-    assert_eq!(asserted(&sink).await, of(&[("x", 3), ("y", 5)]));
-    write(sink.clone(), &[c.barrier("x", 4, SyncStatus::Completed)]).await;
-    assert_eq!(
-        asserted(&sink).await,
-        of(&[("y", 5)]),
-        "x last saw h at 3, before its reconciliation at 4"
-    );
-}
-
 async fn an_older_change_arriving_late_changes_nothing<S: Sink>(sink: Arc<S>) {
     let c = Changes::new("late");
     let h = Element::Node(c.node(Host, "h"));
@@ -635,7 +601,6 @@ suite!(
     two_scopes_syncing_at_once_keep_each_others_data,
     a_node_shared_by_two_scopes_survives_the_first_cleanup,
     a_node_passed_between_scopes_is_found_by_each,
-    a_scope_keeps_its_epoch_when_another_moves_lastupdated,
     an_older_change_arriving_late_changes_nothing,
     touch_and_delete_move_only_what_they_should,
     cleanup_of_many_elements_runs_in_bounded_batches,
@@ -669,63 +634,5 @@ async fn bolt_cleanup_never_sweeps_nodes_it_did_not_write() {
             .map(|(_, id)| id.clone())
             .collect::<Vec<_>>(),
         vec![c.id("foreign")]
-    );
-}
-
-/// A node written before `_scope_at` existed lists its `_scope` in
-/// `_asserted_by` too. Its scope's next assertion moves that entry into
-/// `_scope_at` (here its `lastupdated`, so nothing is stored), and a
-/// reconciliation that no longer sees such a node deletes it: no node of an
-/// older graph outlives its scope.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bolt_a_node_written_before_scope_at_is_carried_over() {
-    let Some(sink) = common::bolt() else { return };
-    let sink = Arc::new(sink);
-    let c = Changes::new("older");
-    for name in ["kept", "gone"] {
-        let q = neo4rs::query(
-            "CREATE (:Process {id: $id, firstseen: 1, lastupdated: 2, _props_at: 2, \
-             _asserted_by: [$scope], _asserted_at: [2], _scope: $scope})",
-        )
-        .param("id", c.id(name))
-        .param("scope", c.key("s"));
-        sink.graph().run(q).await.unwrap();
-    }
-    let kept = Element::Node(c.node(Process, "kept"));
-    write(
-        sink.clone(),
-        &[
-            c.touch("s", 3, kept),
-            c.barrier_of("s", 3, SyncStatus::Completed, SyncKind::Reconciliation),
-        ],
-    )
-    .await;
-    let snap = sink.snapshot(&c.prefix).await.unwrap();
-    assert_eq!(snap.nodes.len(), 1, "the node not seen again is gone");
-    let p = snap
-        .node(Process, &c.id("kept"))
-        .expect("the node seen again stays");
-    assert_eq!(p.asserted, [(c.key("s"), 3)].into_iter().collect());
-    let q =
-        neo4rs::query("MATCH (v:Process {id: $id}) RETURN v._asserted_by AS by, v._scope_at AS at")
-            .param("id", c.id("kept"));
-    let row = sink
-        .graph()
-        .execute(q)
-        .await
-        .unwrap()
-        .next()
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        row.get::<Option<Vec<String>>>("by").unwrap(),
-        None,
-        "no list is left"
-    );
-    assert_eq!(
-        row.get::<Option<i64>>("at").unwrap(),
-        None,
-        "the scope's epoch is the node's lastupdated"
     );
 }

@@ -115,13 +115,13 @@ async fn await_host(
     .await;
 }
 
-/// Which scopes assert the endpoint `id` (its `_scope` and the others');
-/// `None` if it is not in the graph.
+/// Which scopes assert the endpoint `id`; `None` if it is not in the graph.
 async fn asserted_by(sink: &infragraph_graph_writer::BoltSink, id: &str) -> Option<Vec<String>> {
     let q =
-        neo4rs::query("MATCH (e:Endpoint {id: $id}) RETURN [s IN [e._scope] WHERE s IS NOT NULL] + coalesce(e._asserted_by, []) AS by").param("id", id);
+        neo4rs::query("MATCH (e:Endpoint {id: $id}) RETURN e._asserted_by AS by").param("id", id);
     let mut rows = sink.graph().execute(q).await.expect("query the endpoint");
     let row = rows.next().await.expect("read the endpoint")?;
+    // A stub (only the far end of B's connection so far) has no list yet.
     let mut by: Vec<String> = row
         .get::<Option<Vec<String>>>("by")
         .expect("assertions")
