@@ -400,9 +400,18 @@ pub async fn elements_where(
     let mut el = Elements::default();
     let nodes = format!("MATCH (x) WHERE {predicate} RETURN labels(x) AS labels, x.id AS id");
     let mut rows = sink.graph().execute(query(&nodes)).await?;
+    // An element the writer deletes while this reads it comes back with
+    // nulls (Neo4j reads committed data as it goes): it is left out, and
+    // the caller, which polls until the graph is what it expects, asks
+    // again.
     while let Some(row) = rows.next().await? {
         let labels: Vec<String> = row.get("labels").expect("labels is a list of strings");
-        let id: String = row.get("id").expect("id is a string");
+        let Some(id) = row
+            .get::<Option<String>>("id")
+            .expect("id is a string or null")
+        else {
+            continue;
+        };
         for l in labels {
             el.nodes.insert((l, id.clone()));
         }
@@ -416,14 +425,13 @@ pub async fn elements_where(
         );
         let mut rows = sink.graph().execute(query(&q)).await?;
         while let Some(row) = rows.next().await? {
-            let rel: String = row.get("rel").expect("rel");
+            let get = |k: &str| row.get::<Option<String>>(k).expect("a string or null");
+            let (Some(rel), Some(a), Some(b)) = (get("rel"), get("a"), get("b")) else {
+                continue;
+            };
             // The writer's index from a scope to its nodes is not the map.
             if rel != infragraph_graph_writer::querybuilder::ASSERTS {
-                el.edges.insert((
-                    rel,
-                    row.get("a").expect("a.id"),
-                    row.get("b").expect("b.id"),
-                ));
+                el.edges.insert((rel, a, b));
             }
         }
     }
