@@ -108,6 +108,8 @@ async fn timed<F: std::future::Future<Output = ()>>(f: F) -> Duration {
 /// measure a path neither takes.
 async fn run_unwind(g: &neo4rs::Graph, text: &str, rows: Vec<BoltType>, tag: i64, batch: usize) {
     for chunk in rows.chunks(batch) {
+        // Every statement gets the same parameters, so the raw baselines
+        // differ only in what they store; only `raw_kept` reads `$scope`.
         let q = query(text)
             .param("scope", "bench-raw-kept")
             .param(
@@ -422,7 +424,7 @@ struct Prefixes {
 }
 
 /// Round `i` on fresh ids; it alternates which of (b) and (c) runs first,
-/// so neither always gets the warmer database. (a) and the raw baseline run
+/// so neither always gets the warmer database. (a) and the raw baselines run
 /// beside (c)'s initial nodes (`initial_nodes`).
 async fn round(sink: &BoltSink, n: usize, name: &str, i: usize) -> Round {
     let g = sink.graph();
